@@ -1,0 +1,33 @@
+//! # aoai-core
+//!
+//! The transport layer of the aoai toolkit: configuration, credentials,
+//! routing, the HTTP request lifecycle with retries, typed wire models with
+//! Azure's extras, streaming, embeddings, token counting and observability.
+//!
+//! (The crate guide is written in `docs/core.md` and included here.)
+
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+pub mod api;
+pub mod auth;
+pub mod chat;
+pub mod clock;
+pub mod config;
+pub mod embeddings;
+pub mod error;
+pub mod filter;
+pub mod metrics;
+pub mod response;
+pub mod retry;
+pub mod routing;
+pub mod secret;
+pub mod sse;
+pub mod stream;
+pub mod telemetry;
+pub mod tokens;
+
+mod client;
+mod open_enum;
+
+pub use error::{Error, Result};
+pub use secret::Secret;
