@@ -1,1 +1,92 @@
-fn main() {}
+//! Project automation: `cargo xtask ci`, `cargo xtask bench [NAME]`.
+//!
+//! `ci` is exactly what CI runs (`.ci/run` calls it): set-up of anything the
+//! tests need, formatting, lints, all tests and doc tests. Green here means
+//! green in CI.
+
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+use std::process::{Command, ExitCode};
+
+mod layering;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("ci") => ci(),
+        Some("test") => test(),
+        Some("lint") => lint(),
+        Some("bench") => bench(&args[1..]),
+        Some("layering") => layering::check_workspace().map_err(|problems| problems.join("\n")),
+        _ => {
+            eprintln!(
+                "usage: cargo xtask <command>\n\n\
+                 commands:\n  \
+                 ci         set up, then fmt check, clippy, all tests, doc tests (what CI runs)\n  \
+                 test       set up, then all tests and doc tests\n  \
+                 lint       fmt check and clippy\n  \
+                 bench [N]  benchmarks beside their baselines (N: streaming, tokens; default all)\n  \
+                 layering   check that no crate depends on a higher layer"
+            );
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn ci() -> Result<(), String> {
+    lint()?;
+    test()
+}
+
+fn lint() -> Result<(), String> {
+    run("cargo", &["fmt", "--all", "--check"])?;
+    run("cargo", &["clippy", "--workspace", "--all-targets", "--all-features", "--", "-D", "warnings"])
+}
+
+fn test() -> Result<(), String> {
+    setup()?;
+    layering::check_workspace().map_err(|problems| problems.join("\n"))?;
+    if has_nextest() {
+        run("cargo", &["nextest", "run", "--workspace", "--all-features", "--no-fail-fast"])?;
+    } else {
+        run("cargo", &["test", "--workspace", "--all-features", "--all-targets", "--no-fail-fast"])?;
+    }
+    run("cargo", &["test", "--workspace", "--all-features", "--doc"])
+}
+
+/// Installs and starts what the tests need, skipping what is already there.
+fn setup() -> Result<(), String> {
+    // Nothing external is needed yet; services (redis) and packages (the
+    // OpenAI Python SDK) are installed here when their tests land.
+    Ok(())
+}
+
+fn bench(args: &[String]) -> Result<(), String> {
+    let known = ["streaming", "tokens"];
+    let selected: Vec<&str> = match args.first() {
+        Some(name) if known.contains(&name.as_str()) => vec![name.as_str()],
+        Some(name) => return Err(format!("unknown benchmark {name:?}; known: {}", known.join(", "))),
+        None => known.to_vec(),
+    };
+    for name in selected {
+        run("cargo", &["bench", "-p", "aoai-core", "--bench", name])?;
+    }
+    Ok(())
+}
+
+fn has_nextest() -> bool {
+    Command::new("cargo").args(["nextest", "--version"]).output().map(|out| out.status.success()).unwrap_or(false)
+}
+
+fn run(program: &str, args: &[&str]) -> Result<(), String> {
+    eprintln!("$ {program} {}", args.join(" "));
+    let status = Command::new(program).args(args).status().map_err(|error| format!("cannot run {program}: {error}"))?;
+    if status.success() { Ok(()) } else { Err(format!("`{program} {}` failed ({status})", args.join(" "))) }
+}

@@ -1,1 +1,137 @@
-fn main() {}
+//! `aoai`: chat, embeddings, token counting and a configuration doctor for
+//! Azure OpenAI and OpenAI-compatible endpoints.
+//!
+//! Exit codes: 0 success, 1 an API or transport error, 2 bad usage or configuration.
+
+use std::io::{Read, Write};
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+mod chat;
+mod doctor;
+mod embed;
+mod tokens;
+
+/// Command line for Azure OpenAI.
+#[derive(Debug, Parser)]
+#[command(name = "aoai", version, about = "Azure OpenAI from the command line", propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Ask a deployment something and print the answer.
+    Chat(chat::ChatArgs),
+    /// Print embeddings of the given texts as JSON vectors.
+    Embed(embed::EmbedArgs),
+    /// Count or truncate tokens.
+    #[command(subcommand)]
+    Tokens(tokens::TokensCommand),
+    /// Check the configuration and make a validation call.
+    Doctor(DoctorArgs),
+}
+
+/// Options for `aoai doctor`.
+#[derive(Debug, Args)]
+struct DoctorArgs {
+    /// Deployment to validate against (default: AZURE_OPENAI_DEPLOYMENT).
+    #[arg(long, short = 'd', env = "AZURE_OPENAI_DEPLOYMENT")]
+    deployment: Option<String>,
+}
+
+/// How a command failed.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    /// Bad usage or configuration (exit 2).
+    Usage(String),
+    /// The service or the transport failed (exit 1).
+    Api(aoai_core::Error),
+    /// Any other failure (exit 1).
+    Other(String),
+}
+
+impl From<aoai_core::Error> for Failure {
+    fn from(error: aoai_core::Error) -> Self {
+        match error {
+            aoai_core::Error::Config(config) => Self::Usage(config.to_string()),
+            other => Self::Api(other),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_env("AOAI_LOG"))
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Chat(args) => chat::run(args).await,
+            Command::Embed(args) => embed::run(args).await,
+            Command::Tokens(command) => tokens::run(command),
+            Command::Doctor(args) => doctor::run(args.deployment).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Usage(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Api(error)) => {
+            eprintln!("{}", error.summary_line());
+            ExitCode::from(1)
+        }
+        Err(Failure::Other(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// The configured client, or a usage failure that names the variable to set.
+pub(crate) fn client() -> Result<aoai_core::Client, Failure> {
+    Ok(aoai_core::Client::from_env()?)
+}
+
+/// The deployment from the flag or environment, or a usage failure.
+pub(crate) fn deployment(flag: Option<String>) -> Result<String, Failure> {
+    flag.filter(|name| !name.trim().is_empty()).ok_or_else(|| {
+        Failure::Usage("no deployment: pass --deployment NAME or set AZURE_OPENAI_DEPLOYMENT".to_owned())
+    })
+}
+
+/// Reads a file, or standard input for `-` or no path.
+pub(crate) fn read_input(path: Option<&str>) -> Result<String, Failure> {
+    match path {
+        None | Some("-") => {
+            let mut text = String::new();
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .map_err(|error| Failure::Other(format!("cannot read standard input: {error}")))?;
+            Ok(text)
+        }
+        Some(path) => std::fs::read_to_string(path).map_err(|error| Failure::Usage(format!("cannot read {path}: {error}"))),
+    }
+}
+
+/// Writes to stdout, treating a closed pipe as the end rather than an error.
+pub(crate) fn print(text: &str) -> Result<(), Failure> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+        Ok(()) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(error) => Err(Failure::Other(format!("cannot write output: {error}"))),
+    }
+}

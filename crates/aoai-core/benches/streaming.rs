@@ -1,1 +1,384 @@
-fn main() {}
+//! Streaming and response decoding, beside the baseline async-openai uses.
+//!
+//! - `streaming`: a long Azure chat stream (2,000 content chunks in Azure's
+//!   shapes, led by Azure's first chunk with `"choices": []`, empty `id`,
+//!   `model` and `object` and `"created": 0`) read through [`ChatStream`],
+//!   against `eventsource-stream` feeding `serde_json::from_str` into
+//!   async-openai's `CreateChatCompletionStreamResponse` (what async-openai
+//!   does, minus its spawned task and channel). Throughput is compared on the
+//!   chunks both accept; the Azure chunks async-openai rejects are counted.
+//! - `sse`: the event parsers alone.
+//! - `response`: one realistic non-streamed Azure response, [`ChatResponse`]
+//!   against async-openai's `CreateChatCompletionResponse`.
+//!
+//! Besides criterion's statistics it prints one ratio line per comparison:
+//! `streaming: aoai N chunks/s, async-openai M chunks/s, ratio R.RRx`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use aoai_core::chat::{ChatChunk, ChatResponse};
+use aoai_core::clock::{Clock, ManualClock, SystemClock};
+use aoai_core::error::BoxError;
+use aoai_core::response::ResponseMeta;
+use aoai_core::sse::{SseEvent, SseParser};
+use aoai_core::stream::{ByteStream, ChatStream};
+use async_openai::types::chat::{CreateChatCompletionResponse, CreateChatCompletionStreamResponse};
+use bytes::Bytes;
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use eventsource_stream::Eventsource;
+use futures_util::{Stream, StreamExt};
+use serde_json::{Value, json};
+
+const CONTENT_CHUNKS: usize = 2_000;
+const ID: &str = "chatcmpl-AYz3kQ7wq1mRZb8xJv2TtN5cLhP0e";
+const MODEL: &str = "gpt-4o-2024-08-06";
+const WORDS: [&str; 16] = [
+    " the",
+    " stream",
+    " of",
+    " tokens",
+    " café",
+    " über",
+    " 日本語",
+    " and",
+    " a",
+    " model",
+    " 🌍",
+    " is",
+    " fast",
+    ",",
+    " résumé",
+    ".",
+];
+
+fn safe() -> Value {
+    json!({"filtered": false, "severity": "safe"})
+}
+
+fn completion_filter() -> Value {
+    json!({"hate": safe(), "self_harm": safe(), "sexual": safe(), "violence": safe()})
+}
+
+fn chunk(choices: Value, usage: Value) -> Value {
+    json!({"choices": choices, "created": 1_732_780_800, "id": ID, "model": MODEL,
+           "object": "chat.completion.chunk", "system_fingerprint": "fp_04751d0b65", "usage": usage})
+}
+
+/// The events (data lines) of an Azure stream with the default (synchronous)
+/// content filter and `include_usage`, plus the annotation chunks the
+/// asynchronous filter adds after the finish chunk.
+fn azure_events() -> Vec<String> {
+    let mut events = vec![json!({
+        "choices": [], "created": 0, "id": "", "model": "", "object": "",
+        "prompt_filter_results": [{"prompt_index": 0, "content_filter_results": {
+            "hate": safe(), "jailbreak": {"filtered": false, "detected": false},
+            "self_harm": safe(), "sexual": safe(), "violence": safe()}}]
+    })];
+    events.push(chunk(
+        json!([{"content_filter_results": {}, "delta": {"content": "", "refusal": null, "role": "assistant"},
+                "finish_reason": null, "index": 0, "logprobs": null}]),
+        Value::Null,
+    ));
+    for index in 0..CONTENT_CHUNKS {
+        events.push(chunk(
+            json!([{"content_filter_results": completion_filter(), "delta": {"content": WORDS[index % WORDS.len()]},
+                    "finish_reason": null, "index": 0, "logprobs": null}]),
+            Value::Null,
+        ));
+    }
+    events.push(chunk(
+        json!([{"content_filter_results": {}, "delta": {}, "finish_reason": "stop", "index": 0, "logprobs": null}]),
+        Value::Null,
+    ));
+    for (start, end) in [(0, 600), (600, 1200)] {
+        events.push(json!({
+            "choices": [{"content_filter_offsets": {"check_offset": start, "start_offset": start, "end_offset": end},
+                         "content_filter_results": completion_filter(), "finish_reason": null, "index": 0}],
+            "created": 0, "id": "", "model": "", "object": ""
+        }));
+    }
+    events.push(chunk(
+        json!([]),
+        json!({"completion_tokens": CONTENT_CHUNKS, "prompt_tokens": 25, "total_tokens": CONTENT_CHUNKS + 25,
+               "completion_tokens_details": {"accepted_prediction_tokens": 0, "audio_tokens": 0,
+                                             "reasoning_tokens": 0, "rejected_prediction_tokens": 0},
+               "prompt_tokens_details": {"audio_tokens": 0, "cached_tokens": 0}}),
+    ));
+    events.iter().map(|event| serde_json::to_string(event).unwrap()).collect()
+}
+
+/// How the body arrives: one read per event, as a live stream does, or 16 KiB
+/// reads, as a buffered connection delivers a fast stream.
+#[derive(Clone, Copy)]
+enum Reads {
+    PerEvent,
+    Kib16,
+}
+
+impl Reads {
+    fn name(self) -> &'static str {
+        match self {
+            Self::PerEvent => "per-event reads",
+            Self::Kib16 => "16 KiB reads",
+        }
+    }
+}
+
+fn body(events: &[String], reads: Reads) -> Vec<Bytes> {
+    let framed: Vec<String> =
+        events.iter().map(|data| format!("data: {data}\n\n")).chain(["data: [DONE]\n\n".to_owned()]).collect();
+    match reads {
+        Reads::PerEvent => framed.into_iter().map(Bytes::from).collect(),
+        Reads::Kib16 => {
+            let whole = Bytes::from(framed.concat());
+            (0..whole.len())
+                .step_by(16 * 1024)
+                .map(|start| whole.slice(start..whole.len().min(start + 16 * 1024)))
+                .collect()
+        }
+    }
+}
+
+fn byte_stream(reads: &[Bytes]) -> ByteStream {
+    let items: Vec<Result<Bytes, BoxError>> = reads.iter().cloned().map(Ok).collect();
+    Box::pin(futures_util::stream::iter(items))
+}
+
+/// Polls a stream that is always ready to its end, folding its items.
+fn drain<S: Stream + Unpin, A>(mut stream: S, mut acc: A, mut fold: impl FnMut(&mut A, S::Item)) -> A {
+    let mut context = Context::from_waker(Waker::noop());
+    loop {
+        match stream.poll_next_unpin(&mut context) {
+            Poll::Ready(Some(item)) => fold(&mut acc, item),
+            Poll::Ready(None) => return acc,
+            Poll::Pending => panic!("the benchmark sources never wait"),
+        }
+    }
+}
+
+/// Our path: bytes -> SSE -> `ChatChunk`, through the public `ChatStream`.
+/// Returns (chunks decoded, errors).
+fn aoai_stream(reads: &[Bytes]) -> (usize, usize) {
+    let stream = ChatStream::new(byte_stream(reads), ResponseMeta::default(), None, Arc::new(ManualClock::new()));
+    drain(stream, (0, 0), |(ok, failed), item: Result<ChatChunk, aoai_core::Error>| match item {
+        Ok(chunk) => {
+            black_box(&chunk);
+            *ok += 1;
+        }
+        Err(_) => *failed += 1,
+    })
+}
+
+/// async-openai's path: `eventsource-stream`, stop at `[DONE]`, skip
+/// `keepalive` events, `serde_json::from_str` each data. Returns (chunks decoded, errors).
+fn async_openai_stream(reads: &[Bytes]) -> (usize, usize) {
+    let items: Vec<Result<Bytes, std::io::Error>> = reads.iter().cloned().map(Ok).collect();
+    let events = futures_util::stream::iter(items).eventsource();
+    let mut done = false;
+    drain(events, (0, 0), |(ok, failed), item| {
+        let Ok(event) = item else {
+            *failed += 1;
+            return;
+        };
+        if done || event.data == "[DONE]" {
+            done = true;
+            return;
+        }
+        if event.event == "keepalive" {
+            return;
+        }
+        match serde_json::from_str::<CreateChatCompletionStreamResponse>(&event.data) {
+            Ok(chunk) => {
+                black_box(&chunk);
+                *ok += 1;
+            }
+            Err(_) => *failed += 1,
+        }
+    })
+}
+
+fn aoai_sse_only(reads: &[Bytes]) -> usize {
+    let mut parser = SseParser::new();
+    let mut events: Vec<SseEvent> = Vec::new();
+    let mut count = 0;
+    for read in reads {
+        parser.feed(read, &mut events);
+        count += events.len();
+        black_box(&events);
+        events.clear();
+    }
+    count
+}
+
+fn eventsource_sse_only(reads: &[Bytes]) -> usize {
+    let items: Vec<Result<Bytes, std::io::Error>> = reads.iter().cloned().map(Ok).collect();
+    drain(futures_util::stream::iter(items).eventsource(), 0, |count, item| {
+        black_box(&item);
+        *count += 1;
+    })
+}
+
+/// A realistic non-streamed Azure response: filter results for prompt and
+/// completion, a long answer with multibyte text, usage with details.
+fn azure_response() -> String {
+    let answer: String = (0..400).map(|index| WORDS[index % WORDS.len()]).collect();
+    serde_json::to_string(&json!({
+        "choices": [{
+            "content_filter_results": {
+                "hate": safe(), "protected_material_code": {"filtered": false, "detected": false},
+                "protected_material_text": {"filtered": false, "detected": false},
+                "self_harm": safe(), "sexual": safe(), "violence": safe()},
+            "finish_reason": "stop", "index": 0, "logprobs": null,
+            "message": {"content": answer, "refusal": null, "role": "assistant"}
+        }],
+        "created": 1_732_780_800, "id": ID, "model": MODEL, "object": "chat.completion",
+        "prompt_filter_results": [{"prompt_index": 0, "content_filter_results": {
+            "hate": safe(), "jailbreak": {"filtered": false, "detected": false},
+            "self_harm": safe(), "sexual": safe(), "violence": safe()}}],
+        "system_fingerprint": "fp_04751d0b65",
+        "usage": {"completion_tokens": 400, "completion_tokens_details": {"accepted_prediction_tokens": 0,
+                  "audio_tokens": 0, "reasoning_tokens": 0, "rejected_prediction_tokens": 0},
+                  "prompt_tokens": 1_250, "prompt_tokens_details": {"audio_tokens": 0, "cached_tokens": 1_024},
+                  "total_tokens": 1_650}
+    }))
+    .unwrap()
+}
+
+/// Median seconds per call of `work`, over `samples` samples of `batch` calls.
+fn median_seconds(samples: usize, batch: usize, mut work: impl FnMut()) -> f64 {
+    for _ in 0..batch {
+        work();
+    }
+    let mut times: Vec<f64> = (0..samples)
+        .map(|_| {
+            let start = SystemClock.now();
+            for _ in 0..batch {
+                work();
+            }
+            SystemClock.now().duration_since(start).as_secs_f64() / batch as f64
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
+}
+
+fn print_ratio(what: &str, unit: &str, per_call: f64, ours: f64, theirs: f64) {
+    let ours_rate = per_call / ours;
+    let theirs_rate = per_call / theirs;
+    println!(
+        "{what}: aoai {ours_rate:.0} {unit}/s, async-openai {theirs_rate:.0} {unit}/s, ratio {:.2}x",
+        ours_rate / theirs_rate
+    );
+}
+
+fn streaming(c: &mut Criterion) {
+    let all_events = azure_events();
+
+    // Which Azure chunks does async-openai reject? Those are compared apart.
+    let rejected: Vec<&String> = all_events
+        .iter()
+        .filter(|data| serde_json::from_str::<CreateChatCompletionStreamResponse>(data).is_err())
+        .collect();
+    let full = body(&all_events, Reads::PerEvent);
+    let (aoai_ok, aoai_failed) = aoai_stream(&full);
+    let (theirs_ok, theirs_failed) = async_openai_stream(&full);
+    assert_eq!((aoai_ok, aoai_failed), (all_events.len(), 0), "aoai must accept every Azure chunk");
+    assert_eq!(theirs_failed, rejected.len());
+    println!(
+        "azure stream of {} chunks: aoai decoded {aoai_ok}, async-openai decoded {theirs_ok} and failed on {theirs_failed}",
+        all_events.len()
+    );
+    for data in &rejected {
+        let error = serde_json::from_str::<CreateChatCompletionStreamResponse>(data).unwrap_err();
+        println!("  async-openai rejects: {error}: {}…", &data[..data.len().min(90)]);
+    }
+
+    let common: Vec<String> = all_events.iter().filter(|data| !rejected.contains(data)).cloned().collect();
+    let common_chunks = common.len() as f64;
+    let mut group = c.benchmark_group("streaming");
+    group
+        .measurement_time(Duration::from_secs(4))
+        .sample_size(20)
+        .throughput(Throughput::Elements(common.len() as u64));
+    for reads in [Reads::PerEvent, Reads::Kib16] {
+        let input = body(&common, reads);
+        assert_eq!(aoai_stream(&input), (common.len(), 0));
+        assert_eq!(async_openai_stream(&input), (common.len(), 0));
+        group.bench_with_input(BenchmarkId::new("aoai", reads.name()), &input, |b, input| {
+            b.iter(|| aoai_stream(input));
+        });
+        group.bench_with_input(BenchmarkId::new("async-openai", reads.name()), &input, |b, input| {
+            b.iter(|| async_openai_stream(input));
+        });
+        let ours = median_seconds(15, 5, || {
+            black_box(aoai_stream(&input));
+        });
+        let theirs = median_seconds(15, 5, || {
+            black_box(async_openai_stream(&input));
+        });
+        print_ratio(&format!("streaming ({})", reads.name()), "chunks", common_chunks, ours, theirs);
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("sse");
+    group
+        .measurement_time(Duration::from_secs(3))
+        .sample_size(20)
+        .throughput(Throughput::Elements(common.len() as u64));
+    for reads in [Reads::PerEvent, Reads::Kib16] {
+        let input = body(&common, reads);
+        assert_eq!(aoai_sse_only(&input), common.len() + 1);
+        assert_eq!(eventsource_sse_only(&input), common.len() + 1);
+        group.bench_with_input(BenchmarkId::new("aoai", reads.name()), &input, |b, input| {
+            b.iter(|| aoai_sse_only(input));
+        });
+        group.bench_with_input(BenchmarkId::new("eventsource-stream", reads.name()), &input, |b, input| {
+            b.iter(|| eventsource_sse_only(input));
+        });
+        let ours = median_seconds(15, 5, || {
+            black_box(aoai_sse_only(&input));
+        });
+        let theirs = median_seconds(15, 5, || {
+            black_box(eventsource_sse_only(&input));
+        });
+        println!(
+            "sse parsing only ({}): aoai {:.0} events/s, eventsource-stream {:.0} events/s, ratio {:.2}x",
+            reads.name(),
+            common_chunks / ours,
+            common_chunks / theirs,
+            theirs / ours
+        );
+    }
+    group.finish();
+}
+
+fn response(c: &mut Criterion) {
+    let body = azure_response();
+    let ours: ChatResponse = serde_json::from_str(&body).unwrap();
+    let theirs: CreateChatCompletionResponse = serde_json::from_str(&body).unwrap();
+    assert_eq!(ours.text(), theirs.choices[0].message.content.as_deref());
+
+    let mut group = c.benchmark_group("response");
+    group.measurement_time(Duration::from_secs(3)).sample_size(30).throughput(Throughput::Bytes(body.len() as u64));
+    group.bench_function("aoai", |b| b.iter(|| serde_json::from_str::<ChatResponse>(black_box(&body)).unwrap()));
+    group.bench_function("async-openai", |b| {
+        b.iter(|| serde_json::from_str::<CreateChatCompletionResponse>(black_box(&body)).unwrap())
+    });
+    group.finish();
+
+    let ours = median_seconds(15, 2_000, || {
+        black_box(serde_json::from_str::<ChatResponse>(black_box(&body)).unwrap());
+    });
+    let theirs = median_seconds(15, 2_000, || {
+        black_box(serde_json::from_str::<CreateChatCompletionResponse>(black_box(&body)).unwrap());
+    });
+    print_ratio(&format!("response ({} bytes)", body.len()), "responses", 1.0, ours, theirs);
+}
+
+criterion_group!(benches, streaming, response);
+criterion_main!(benches);

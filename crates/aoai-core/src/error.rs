@@ -130,6 +130,19 @@ impl Error {
         }
     }
 
+    /// How many attempts were made before this error was returned (0 when
+    /// nothing was sent).
+    #[must_use]
+    pub fn attempts(&self) -> u32 {
+        match self {
+            Self::Config(_) | Self::Credential(_) | Self::InvalidRequest(_) => 0,
+            Self::Connection(error) => error.attempts,
+            Self::Timeout(error) => error.attempts,
+            Self::Api(error) => error.meta.attempts,
+            Self::Decode(_) | Self::Stream(_) => 1,
+        }
+    }
+
     /// The service error, if this is one.
     #[must_use]
     pub fn as_api(&self) -> Option<&ApiError> {
@@ -374,6 +387,8 @@ pub struct TimeoutError {
     pub limit: Duration,
     /// Whether the request may have reached the service.
     pub may_have_been_sent: bool,
+    /// How many attempts were made.
+    pub attempts: u32,
 }
 
 impl fmt::Display for TimeoutError {
@@ -838,7 +853,7 @@ mod tests {
         assert!(!not_sent.may_have_been_sent() && not_sent.is_retryable());
         let config = Error::Config(ConfigError::new("AZURE_OPENAI_ENDPOINT", "missing"));
         assert!(!config.may_have_been_sent() && !config.is_retryable());
-        let deadline = Error::Timeout(TimeoutError { kind: TimeoutKind::Deadline, limit: Duration::from_secs(1), may_have_been_sent: true });
+        let deadline = Error::Timeout(TimeoutError { kind: TimeoutKind::Deadline, limit: Duration::from_secs(1), may_have_been_sent: true, attempts: 2 });
         assert!(deadline.may_have_been_sent() && !deadline.is_retryable());
     }
 }

@@ -29,5 +29,8 @@ pub mod tokens;
 mod client;
 mod open_enum;
 
+pub use api::{ChatApi, EmbeddingsApi};
+pub use client::{Client, ClientBuilder, Timeouts};
 pub use error::{Error, Result};
+pub use response::Response;
 pub use secret::Secret;

@@ -89,6 +89,30 @@ impl ResponseMeta {
     }
 }
 
+/// A decoded response body with its metadata.
+#[derive(Debug, Clone)]
+pub struct Response<T> {
+    /// The decoded body.
+    pub body: T,
+    /// Request id, rate limits, attempts.
+    pub meta: ResponseMeta,
+}
+
+impl<T> Response<T> {
+    /// The body, dropping the metadata.
+    pub fn into_body(self) -> T {
+        self.body
+    }
+}
+
+impl<T> std::ops::Deref for Response<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.body
+    }
+}
+
 /// The server's retry delay, in order of precision: `retry-after-ms`,
 /// `x-ms-retry-after-ms`, then `Retry-After` as seconds or an HTTP date.
 #[must_use]

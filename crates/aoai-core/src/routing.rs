@@ -1,1 +1,312 @@
-//! TODO(owner): routing
+//! Routing: which URL an operation goes to.
+//!
+//! Three endpoint shapes are supported, and the deployment is chosen per request:
+//!
+//! | [`Endpoint`] | chat completions for deployment `d` |
+//! |---|---|
+//! | `Azure` | `{base}/openai/deployments/d/chat/completions?api-version=V` |
+//! | `AzureV1` | `{base}/openai/v1/chat/completions` with `"model": "d"` in the body |
+//! | `OpenAi` | `{base}/chat/completions` with `"model": "d"` in the body |
+//!
+//! Resource-scoped operations (files, batches, assistants, vector stores) go to
+//! `{base}/openai/{path}?api-version=V`, `{base}/openai/v1/{path}` or `{base}/{path}`.
+//! This is the only module that builds URLs.
+
+use url::Url;
+
+use crate::error::{ConfigError, InvalidRequestError};
+
+/// The API version used when none is configured.
+pub const DEFAULT_API_VERSION: &str = "2024-10-01-preview";
+
+/// Where requests go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Endpoint {
+    /// An Azure OpenAI resource with deployment-scoped paths and `api-version`.
+    Azure {
+        /// `https://{resource}.openai.azure.com` (any path is ignored).
+        base: Url,
+        /// The `api-version` query parameter.
+        api_version: String,
+    },
+    /// Azure's `/openai/v1/` endpoint: OpenAI-style paths, deployment in `model`.
+    AzureV1 {
+        /// The resource origin; `/openai/v1/` is appended.
+        base: Url,
+    },
+    /// A plain OpenAI-compatible server; `base` includes its version path (e.g. `/v1`).
+    OpenAi {
+        /// The base URL, e.g. `https://api.openai.com/v1`.
+        base: Url,
+    },
+}
+
+/// What an operation addresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route<'a> {
+    /// A deployment-scoped operation, e.g. `chat/completions` or `embeddings`.
+    Deployment {
+        /// The deployment (Azure) or model (OpenAI) name.
+        deployment: &'a str,
+        /// The operation path below the deployment.
+        path: &'a str,
+    },
+    /// A resource-scoped operation, e.g. `files`, `batches/{id}`, `models`.
+    Resource {
+        /// The path below the API root.
+        path: &'a str,
+    },
+}
+
+impl Endpoint {
+    /// An Azure resource endpoint with the default API version.
+    ///
+    /// ```
+    /// use aoai_core::routing::{Endpoint, Route};
+    /// let endpoint = Endpoint::azure("https://my-resource.openai.azure.com/")?;
+    /// let url = endpoint.url(Route::Deployment { deployment: "gpt-4o", path: "chat/completions" })?;
+    /// assert_eq!(
+    ///     url.as_str(),
+    ///     "https://my-resource.openai.azure.com/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-01-preview"
+    /// );
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn azure(base: &str) -> Result<Self, ConfigError> {
+        Self::azure_with_version(base, DEFAULT_API_VERSION)
+    }
+
+    /// An Azure resource endpoint with an explicit API version. A base URL
+    /// ending in `/openai/v1` selects [`Endpoint::AzureV1`].
+    pub fn azure_with_version(base: &str, api_version: &str) -> Result<Self, ConfigError> {
+        let url = parse_base("AZURE_OPENAI_ENDPOINT", base)?;
+        let path = url.path().trim_end_matches('/');
+        if path.ends_with("/openai/v1") {
+            return Ok(Self::AzureV1 { base: origin_of(&url, &path[..path.len() - "/openai/v1".len()]) });
+        }
+        validate_api_version(api_version)?;
+        Ok(Self::Azure { base: origin_of(&url, ""), api_version: api_version.to_owned() })
+    }
+
+    /// Azure's `/openai/v1/` endpoint on a resource.
+    pub fn azure_v1(base: &str) -> Result<Self, ConfigError> {
+        let url = parse_base("AZURE_OPENAI_ENDPOINT", base)?;
+        let path = url.path().trim_end_matches('/');
+        let prefix = path.strip_suffix("/openai/v1").unwrap_or("");
+        Ok(Self::AzureV1 { base: origin_of(&url, prefix) })
+    }
+
+    /// An OpenAI-compatible base URL such as `https://api.openai.com/v1` or
+    /// `http://localhost:8000/v1`.
+    pub fn openai(base: &str) -> Result<Self, ConfigError> {
+        let url = parse_base("OPENAI_BASE_URL", base)?;
+        let path = url.path().trim_end_matches('/').to_owned();
+        Ok(Self::OpenAi { base: origin_of(&url, &path) })
+    }
+
+    /// Whether the deployment travels as `"model"` in the body (v1 and OpenAI)
+    /// rather than in the path (classic Azure).
+    #[must_use]
+    pub fn deployment_in_body(&self) -> bool {
+        !matches!(self, Self::Azure { .. })
+    }
+
+    /// Whether this is an Azure endpoint (either shape).
+    #[must_use]
+    pub fn is_azure(&self) -> bool {
+        matches!(self, Self::Azure { .. } | Self::AzureV1 { .. })
+    }
+
+    /// The host name, for `server.address` in traces.
+    #[must_use]
+    pub fn host(&self) -> &str {
+        self.base().host_str().unwrap_or("")
+    }
+
+    /// The API version, for classic Azure endpoints.
+    #[must_use]
+    pub fn api_version(&self) -> Option<&str> {
+        match self {
+            Self::Azure { api_version, .. } => Some(api_version),
+            _ => None,
+        }
+    }
+
+    fn base(&self) -> &Url {
+        match self {
+            Self::Azure { base, .. } | Self::AzureV1 { base } | Self::OpenAi { base } => base,
+        }
+    }
+
+    /// The URL of an operation. Deployment names and path segments are
+    /// validated and percent-encoded; the URL never carries a key.
+    pub fn url(&self, route: Route<'_>) -> Result<Url, InvalidRequestError> {
+        let mut url = self.base().clone();
+        {
+            let mut segments = url
+                .path_segments_mut()
+                .map_err(|()| InvalidRequestError::new("endpoint URL cannot carry a path"))?;
+            segments.pop_if_empty();
+            match self {
+                Self::Azure { .. } => {
+                    segments.push("openai");
+                }
+                Self::AzureV1 { .. } => {
+                    segments.push("openai").push("v1");
+                }
+                Self::OpenAi { .. } => {}
+            }
+            match route {
+                Route::Deployment { deployment, path } => {
+                    validate_deployment(deployment)?;
+                    if matches!(self, Self::Azure { .. }) {
+                        segments.push("deployments").push(deployment);
+                    }
+                    push_path(&mut segments, path)?;
+                }
+                Route::Resource { path } => push_path(&mut segments, path)?,
+            }
+        }
+        if let Self::Azure { api_version, .. } = self {
+            url.query_pairs_mut().append_pair("api-version", api_version);
+        }
+        Ok(url)
+    }
+}
+
+fn push_path(segments: &mut url::PathSegmentsMut<'_>, path: &str) -> Result<(), InvalidRequestError> {
+    for segment in path.split('/').filter(|segment| !segment.is_empty()) {
+        if segment == "." || segment == ".." || segment.contains(['?', '#', '\\']) {
+            return Err(InvalidRequestError::new(format!("invalid path segment {segment:?}")));
+        }
+        segments.push(segment);
+    }
+    Ok(())
+}
+
+/// Checks a deployment name: 1–64 characters, no slashes, control characters or spaces.
+pub fn validate_deployment(deployment: &str) -> Result<(), InvalidRequestError> {
+    if deployment.is_empty() {
+        return Err(InvalidRequestError::new("deployment name is empty"));
+    }
+    if deployment.chars().count() > 64 {
+        return Err(InvalidRequestError::new("deployment name is longer than 64 characters"));
+    }
+    if deployment.chars().any(|c| c.is_control() || c.is_whitespace() || matches!(c, '/' | '\\' | '?' | '#' | '%')) {
+        return Err(InvalidRequestError::new(format!(
+            "deployment name {deployment:?} contains a character that is not allowed"
+        )));
+    }
+    if deployment == "." || deployment == ".." {
+        return Err(InvalidRequestError::new("deployment name cannot be '.' or '..'"));
+    }
+    Ok(())
+}
+
+fn validate_api_version(version: &str) -> Result<(), ConfigError> {
+    let bytes = version.as_bytes();
+    let date_ok = bytes.len() >= 10
+        && bytes[..10].iter().enumerate().all(|(index, byte)| match index {
+            4 | 7 => *byte == b'-',
+            _ => byte.is_ascii_digit(),
+        });
+    let suffix_ok = version[10.min(version.len())..]
+        .strip_prefix('-')
+        .map_or(version.len() == 10, |suffix| !suffix.is_empty() && suffix.chars().all(|c| c.is_ascii_alphanumeric()));
+    let named = matches!(version, "preview" | "latest" | "v1");
+    if (date_ok && suffix_ok) || named {
+        Ok(())
+    } else {
+        Err(ConfigError::new(
+            "AZURE_OPENAI_API_VERSION",
+            format!("{version:?} is not an API version (expected a date like 2024-10-01-preview)"),
+        ))
+    }
+}
+
+fn parse_base(setting: &str, text: &str) -> Result<Url, ConfigError> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(ConfigError::new(setting, "is empty"));
+    }
+    let url = Url::parse(text).map_err(|error| ConfigError::new(setting, format!("{text:?} is not a URL ({error})")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(ConfigError::new(setting, format!("scheme {:?} is not http or https", url.scheme())));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(ConfigError::new(setting, "has no host"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(ConfigError::new(setting, "must not contain credentials; use the key variable instead"));
+    }
+    if url.query().is_some() {
+        return Err(ConfigError::new(setting, "must not contain a query string"));
+    }
+    Ok(url)
+}
+
+/// Keeps scheme, host and port, and sets the path to `path`.
+fn origin_of(url: &Url, path: &str) -> Url {
+    let mut base = url.clone();
+    base.set_fragment(None);
+    base.set_query(None);
+    base.set_path(path);
+    base
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chat(deployment: &str) -> Route<'_> {
+        Route::Deployment { deployment, path: "chat/completions" }
+    }
+
+    #[test]
+    fn azure_paths() {
+        let endpoint = Endpoint::azure("https://res.openai.azure.com/some/ignored/path").unwrap();
+        assert_eq!(
+            endpoint.url(chat("gpt-4o")).unwrap().as_str(),
+            "https://res.openai.azure.com/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-01-preview"
+        );
+        assert_eq!(
+            endpoint.url(Route::Resource { path: "batches/batch_1/cancel" }).unwrap().as_str(),
+            "https://res.openai.azure.com/openai/batches/batch_1/cancel?api-version=2024-10-01-preview"
+        );
+        assert!(!endpoint.deployment_in_body());
+    }
+
+    #[test]
+    fn v1_and_openai_paths() {
+        let endpoint = Endpoint::azure("https://res.openai.azure.com/openai/v1/").unwrap();
+        assert!(matches!(endpoint, Endpoint::AzureV1 { .. }));
+        assert_eq!(endpoint.url(chat("d")).unwrap().as_str(), "https://res.openai.azure.com/openai/v1/chat/completions");
+        assert_eq!(endpoint.url(Route::Resource { path: "files" }).unwrap().as_str(), "https://res.openai.azure.com/openai/v1/files");
+        let endpoint = Endpoint::openai("http://127.0.0.1:8080/v1/").unwrap();
+        assert_eq!(endpoint.url(chat("m")).unwrap().as_str(), "http://127.0.0.1:8080/v1/chat/completions");
+        assert!(endpoint.deployment_in_body());
+    }
+
+    #[test]
+    fn deployment_names_are_checked_and_encoded() {
+        let endpoint = Endpoint::azure("https://res.openai.azure.com").unwrap();
+        for bad in ["", "a/b", "a b", "..", "x?y", "a%2f"] {
+            assert!(endpoint.url(chat(bad)).is_err(), "{bad:?}");
+        }
+        let url = endpoint.url(chat("déploiement_1.2")).unwrap();
+        assert!(url.as_str().contains("/deployments/d%C3%A9ploiement_1.2/"), "{url}");
+        assert!(endpoint.url(Route::Resource { path: "files/../keys" }).is_err());
+    }
+
+    #[test]
+    fn bad_bases_and_versions() {
+        assert!(Endpoint::azure("").is_err());
+        assert!(Endpoint::azure("res.openai.azure.com").is_err());
+        assert!(Endpoint::azure("ftp://res").is_err());
+        assert!(Endpoint::azure("https://user:pw@res.openai.azure.com").is_err());
+        let error = Endpoint::azure_with_version("https://res.openai.azure.com", "2024-13").unwrap_err();
+        assert_eq!(error.setting, "AZURE_OPENAI_API_VERSION");
+        assert!(Endpoint::azure_with_version("https://r.openai.azure.com", "2024-06-01").is_ok());
+        assert!(Endpoint::azure_with_version("https://r.openai.azure.com", "2025-04-01-preview").is_ok());
+    }
+}

@@ -1,0 +1,112 @@
+//! `aoai doctor`: check the configuration, then make the validation call.
+//!
+//! The validation call is the guide's: a one-token chat completion on the
+//! configured deployment, which proves endpoint, credential, API version and
+//! deployment together. Every problem is said in plain words; no key or token
+//! is ever printed.
+
+use aoai_core::chat::{ChatMessage, ChatRequest};
+use aoai_core::config::{AuthSetting, Config};
+use aoai_core::error::ApiErrorKind;
+use aoai_core::routing::Endpoint;
+use aoai_core::{Client, Error};
+
+use crate::{Failure, print};
+
+pub(crate) async fn run(deployment: Option<String>) -> Result<(), Failure> {
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(error) => {
+            print(&format!("configuration: PROBLEM\n  {}: {}\n", error.setting, error.problem))?;
+            return Err(Failure::Usage("configuration is incomplete".to_owned()));
+        }
+    };
+    let mut report = String::from("configuration: ok\n");
+    match &config.endpoint {
+        Endpoint::Azure { api_version, .. } => {
+            report.push_str(&format!("  endpoint: Azure OpenAI at {} (api-version {api_version})\n", config.endpoint.host()));
+        }
+        Endpoint::AzureV1 { .. } => {
+            report.push_str(&format!("  endpoint: Azure OpenAI v1 API at {}\n", config.endpoint.host()));
+        }
+        _ => report.push_str(&format!("  endpoint: OpenAI-compatible server at {}\n", config.endpoint.host())),
+    }
+    let auth = match &config.auth {
+        AuthSetting::ApiKey(_) => "api-key header (key set, not shown)",
+        AuthSetting::Bearer(_) => "bearer token (set, not shown)",
+        _ => "none",
+    };
+    report.push_str(&format!("  auth: {auth}\n"));
+    let deployment = deployment.filter(|name| !name.trim().is_empty());
+    let Some(deployment) = deployment else {
+        report.push_str("validation call: SKIPPED\n  no deployment: pass --deployment NAME or set AZURE_OPENAI_DEPLOYMENT\n");
+        print(&report)?;
+        return Err(Failure::Usage("no deployment to validate".to_owned()));
+    };
+    report.push_str(&format!("  deployment: {deployment}\n"));
+    print(&report)?;
+
+    let client = Client::from_config(config)?;
+    let request = ChatRequest::new(vec![ChatMessage::user("ping")]).max_tokens(1);
+    let result = match client.chat(&deployment, &request).await {
+        Err(error) if error.as_api().is_some_and(|api| api.code() == Some("unsupported_parameter")) => {
+            let request = ChatRequest::new(vec![ChatMessage::user("ping")]).max_completion_tokens(16);
+            client.chat(&deployment, &request).await
+        }
+        other => other,
+    };
+    match result {
+        Ok(response) => {
+            let mut lines = format!(
+                "validation call: ok\n  model: {}\n  request id: {}\n",
+                if response.model.is_empty() { "(not reported)" } else { response.model.as_str() },
+                response.meta.request_id.as_deref().unwrap_or("(none)")
+            );
+            if let Some(region) = &response.meta.region {
+                lines.push_str(&format!("  region: {region}\n"));
+            }
+            let limits = &response.meta.rate_limits;
+            if let (Some(requests), Some(tokens)) = (limits.remaining_requests, limits.remaining_tokens) {
+                lines.push_str(&format!("  remaining this minute: {requests} requests, {tokens} tokens\n"));
+            }
+            print(&lines)
+        }
+        Err(error) => {
+            print(&format!("validation call: PROBLEM\n  {}\n  {}\n", explain(&error, &deployment), error.summary_line()))?;
+            Err(Failure::Other("the validation call failed".to_owned()))
+        }
+    }
+}
+
+/// What an error most likely means for someone setting up.
+fn explain(error: &Error, deployment: &str) -> String {
+    if let Some(api) = error.as_api() {
+        return match api.kind() {
+            ApiErrorKind::Authentication => {
+                "the key or token was refused: check AZURE_OPENAI_API_KEY belongs to this resource, or that the token is for https://cognitiveservices.azure.com and not expired".to_owned()
+            }
+            ApiErrorKind::PermissionDenied => {
+                "the identity is known but lacks access: grant it the 'Cognitive Services OpenAI User' role on the resource".to_owned()
+            }
+            ApiErrorKind::NotFound => format!(
+                "not found: is there a deployment named {deployment:?} on this resource, and is AZURE_OPENAI_ENDPOINT the resource's endpoint? (deployments can take a few minutes to appear)"
+            ),
+            ApiErrorKind::RateLimited => "the deployment is at its rate limit right now; the configuration itself works".to_owned(),
+            ApiErrorKind::QuotaExhausted => "the deployment has no quota left; raise its tokens-per-minute in the portal".to_owned(),
+            ApiErrorKind::BadRequest if api.code() == Some("OperationNotSupported") => {
+                format!("deployment {deployment:?} is not a chat model")
+            }
+            ApiErrorKind::BadRequest => "the service rejected the request: is AZURE_OPENAI_API_VERSION supported by this resource?".to_owned(),
+            ApiErrorKind::ContentFilter => "the content filter blocked the validation prompt (unexpected); the configuration works".to_owned(),
+            ApiErrorKind::Server => "the service had an internal error; try again shortly".to_owned(),
+            _ => "the service answered with an error".to_owned(),
+        };
+    }
+    match error {
+        Error::Connection(_) => "cannot reach the endpoint: check AZURE_OPENAI_ENDPOINT's host name and your network".to_owned(),
+        Error::Timeout(_) => "the endpoint did not answer in time".to_owned(),
+        Error::Credential(_) => "the credential could not produce a token".to_owned(),
+        Error::Decode(_) => "the endpoint answered, but not like Azure OpenAI: is AZURE_OPENAI_ENDPOINT right?".to_owned(),
+        _ => "the call failed".to_owned(),
+    }
+}
