@@ -36,8 +36,8 @@ pub(crate) fn check_workspace() -> Result<(), Vec<String>> {
     if !output.status.success() {
         return Err(vec![format!("cargo metadata failed: {}", String::from_utf8_lossy(&output.stderr))]);
     }
-    let metadata: Value =
-        serde_json::from_slice(&output.stdout).map_err(|error| vec![format!("cannot parse cargo metadata: {error}")])?;
+    let metadata: Value = serde_json::from_slice(&output.stdout)
+        .map_err(|error| vec![format!("cannot parse cargo metadata: {error}")])?;
     check(&metadata)
 }
 

@@ -45,9 +45,7 @@ pub(crate) async fn run(args: ChatArgs) -> Result<(), Failure> {
         stream(&client, &deployment, request, args.json).await
     } else {
         let response = match client.chat(&deployment, &request).await {
-            Err(error) if rejects_max_tokens(&error) => {
-                client.chat(&deployment, &reasoning_form(request)).await?
-            }
+            Err(error) if rejects_max_tokens(&error) => client.chat(&deployment, &reasoning_form(request)).await?,
             other => other?,
         };
         if args.json {
@@ -70,7 +68,8 @@ async fn stream(client: &aoai_core::Client, deployment: &str, request: ChatReque
     while let Some(chunk) = stream.next().await {
         let chunk = chunk?;
         if json {
-            let line = serde_json::to_string(&chunk).map_err(|error| Failure::Other(format!("cannot print a chunk: {error}")))?;
+            let line = serde_json::to_string(&chunk)
+                .map_err(|error| Failure::Other(format!("cannot print a chunk: {error}")))?;
             print(&format!("{line}\n"))?;
             continue;
         }

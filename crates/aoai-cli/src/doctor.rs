@@ -24,7 +24,10 @@ pub(crate) async fn run(deployment: Option<String>) -> Result<(), Failure> {
     let mut report = String::from("configuration: ok\n");
     match &config.endpoint {
         Endpoint::Azure { api_version, .. } => {
-            report.push_str(&format!("  endpoint: Azure OpenAI at {} (api-version {api_version})\n", config.endpoint.host()));
+            report.push_str(&format!(
+                "  endpoint: Azure OpenAI at {} (api-version {api_version})\n",
+                config.endpoint.host()
+            ));
         }
         Endpoint::AzureV1 { .. } => {
             report.push_str(&format!("  endpoint: Azure OpenAI v1 API at {}\n", config.endpoint.host()));
@@ -39,7 +42,9 @@ pub(crate) async fn run(deployment: Option<String>) -> Result<(), Failure> {
     report.push_str(&format!("  auth: {auth}\n"));
     let deployment = deployment.filter(|name| !name.trim().is_empty());
     let Some(deployment) = deployment else {
-        report.push_str("validation call: SKIPPED\n  no deployment: pass --deployment NAME or set AZURE_OPENAI_DEPLOYMENT\n");
+        report.push_str(
+            "validation call: SKIPPED\n  no deployment: pass --deployment NAME or set AZURE_OPENAI_DEPLOYMENT\n",
+        );
         print(&report)?;
         return Err(Failure::Usage("no deployment to validate".to_owned()));
     };
@@ -72,7 +77,11 @@ pub(crate) async fn run(deployment: Option<String>) -> Result<(), Failure> {
             print(&lines)
         }
         Err(error) => {
-            print(&format!("validation call: PROBLEM\n  {}\n  {}\n", explain(&error, &deployment), error.summary_line()))?;
+            print(&format!(
+                "validation call: PROBLEM\n  {}\n  {}\n",
+                explain(&error, &deployment),
+                error.summary_line()
+            ))?;
             Err(Failure::Other("the validation call failed".to_owned()))
         }
     }
@@ -103,10 +112,14 @@ fn explain(error: &Error, deployment: &str) -> String {
         };
     }
     match error {
-        Error::Connection(_) => "cannot reach the endpoint: check AZURE_OPENAI_ENDPOINT's host name and your network".to_owned(),
+        Error::Connection(_) => {
+            "cannot reach the endpoint: check AZURE_OPENAI_ENDPOINT's host name and your network".to_owned()
+        }
         Error::Timeout(_) => "the endpoint did not answer in time".to_owned(),
         Error::Credential(_) => "the credential could not produce a token".to_owned(),
-        Error::Decode(_) => "the endpoint answered, but not like Azure OpenAI: is AZURE_OPENAI_ENDPOINT right?".to_owned(),
+        Error::Decode(_) => {
+            "the endpoint answered, but not like Azure OpenAI: is AZURE_OPENAI_ENDPOINT right?".to_owned()
+        }
         _ => "the call failed".to_owned(),
     }
 }

@@ -28,6 +28,7 @@ pub(crate) async fn run(args: EmbedArgs) -> Result<(), Failure> {
     }
     let response = client.embeddings(&deployment, &request).await?;
     let vectors: Vec<&[f32]> = response.vectors_in_order();
-    let json = serde_json::to_string(&vectors).map_err(|error| Failure::Other(format!("cannot print vectors: {error}")))?;
+    let json =
+        serde_json::to_string(&vectors).map_err(|error| Failure::Other(format!("cannot print vectors: {error}")))?;
     print(&format!("{json}\n"))
 }

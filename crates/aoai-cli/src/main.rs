@@ -122,7 +122,9 @@ pub(crate) fn read_input(path: Option<&str>) -> Result<String, Failure> {
                 .map_err(|error| Failure::Other(format!("cannot read standard input: {error}")))?;
             Ok(text)
         }
-        Some(path) => std::fs::read_to_string(path).map_err(|error| Failure::Usage(format!("cannot read {path}: {error}"))),
+        Some(path) => {
+            std::fs::read_to_string(path).map_err(|error| Failure::Usage(format!("cannot read {path}: {error}")))
+        }
     }
 }
 

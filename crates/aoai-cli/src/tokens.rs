@@ -39,7 +39,7 @@ pub(crate) fn run(command: TokensCommand) -> Result<(), Failure> {
         TokensCommand::Truncate { max, model, file } => {
             let text = read_input(file.as_deref())?;
             let tokenizer = Tokenizer::for_model(&model);
-            print(tokenizer.truncate(&text, max).as_ref())
+            print(tokenizer.truncate(&text, max))
         }
     }
 }

@@ -26,7 +26,10 @@ async fn aoai(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Outpu
     for (name, value) in env {
         command.env(name, value);
     }
-    command.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() }).stdout(Stdio::piped()).stderr(Stdio::piped());
+    command
+        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let input = stdin.map(str::to_owned);
     let output = tokio::task::spawn_blocking(move || {
         let mut child = command.spawn().unwrap();
@@ -41,8 +44,9 @@ async fn aoai(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Outpu
     output
 }
 
-fn fastrand_suffix() -> u128 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+fn fastrand_suffix() -> usize {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 fn azure_env(server: &RawServer) -> Vec<(&'static str, String)> {
@@ -69,7 +73,8 @@ fn stderr(output: &Output) -> String {
 async fn chat_prints_the_answer() {
     let server = RawServer::start(vec![Reply::json(200, &[], &fixture("chat_response_azure.json"))]).await;
     let env = azure_env(&server);
-    let output = aoai(&["chat", "--system", "Be brief.", "--max-tokens", "20", "Say", "hello"], &borrowed(&env), None).await;
+    let output =
+        aoai(&["chat", "--system", "Be brief.", "--max-tokens", "20", "Say", "hello"], &borrowed(&env), None).await;
     assert!(output.status.success(), "{}", stderr(&output));
     assert_eq!(stdout(&output), "Hello! How can I help you today?\n");
     let request = &server.requests()[0];
@@ -97,7 +102,9 @@ async fn chat_json_prints_the_full_response() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chat_stream_prints_tokens_as_they_come() {
     let transcript = fixture("chat_stream_azure.sse");
-    let server = RawServer::start(vec![Reply::sse_chunked(&[], transcript.as_bytes(), &[700, 1400], Duration::from_millis(20))]).await;
+    let server =
+        RawServer::start(vec![Reply::sse_chunked(&[], transcript.as_bytes(), &[700, 1400], Duration::from_millis(20))])
+            .await;
     let env = azure_env(&server);
     let output = aoai(&["chat", "--stream", "hi"], &borrowed(&env), None).await;
     assert!(output.status.success(), "{}", stderr(&output));
@@ -112,7 +119,8 @@ async fn chat_stream_json_prints_one_chunk_per_line() {
     let env = azure_env(&server);
     let output = aoai(&["chat", "--stream", "--json", "hi"], &borrowed(&env), None).await;
     assert!(output.status.success(), "{}", stderr(&output));
-    let lines: Vec<serde_json::Value> = stdout(&output).lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+    let lines: Vec<serde_json::Value> =
+        stdout(&output).lines().map(|line| serde_json::from_str(line).unwrap()).collect();
     assert_eq!(lines.len(), 7);
     assert!(lines[0]["prompt_filter_results"].is_array());
     assert_eq!(lines[6]["usage"]["total_tokens"], 19);
@@ -127,7 +135,15 @@ async fn api_errors_print_one_line_and_exit_non_zero() {
     assert_eq!(stdout(&output), "");
     let err = stderr(&output);
     assert_eq!(err.lines().count(), 1, "{err}");
-    for needle in ["content_filter", "HTTP 400", "code content_filter", "request id req-0001", "violence=medium (filtered)", "jailbreak=detected (filtered)", "hate=safe"] {
+    for needle in [
+        "content_filter",
+        "HTTP 400",
+        "code content_filter",
+        "request id req-0001",
+        "violence=medium (filtered)",
+        "jailbreak=detected (filtered)",
+        "hate=safe",
+    ] {
         assert!(err.contains(needle), "{needle:?} missing in {err}");
     }
     assert!(!err.contains(KEY));
@@ -136,7 +152,11 @@ async fn api_errors_print_one_line_and_exit_non_zero() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reasoning_models_get_max_completion_tokens() {
     let unsupported = r#"{"error":{"message":"Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead.","type":"invalid_request_error","param":"max_tokens","code":"unsupported_parameter"}}"#;
-    let server = RawServer::start(vec![Reply::json(400, &[], unsupported), Reply::json(200, &[], &fixture("chat_response_azure.json"))]).await;
+    let server = RawServer::start(vec![
+        Reply::json(400, &[], unsupported),
+        Reply::json(200, &[], &fixture("chat_response_azure.json")),
+    ])
+    .await;
     let env = azure_env(&server);
     let output = aoai(&["chat", "--max-tokens", "30", "hi"], &borrowed(&env), None).await;
     assert!(output.status.success(), "{}", stderr(&output));
@@ -150,7 +170,8 @@ async fn embed_prints_json_vectors_in_order() {
     let body = r#"{"object":"list","data":[{"object":"embedding","index":1,"embedding":[0.5,0.25]},{"object":"embedding","index":0,"embedding":[1.0,-1.0]}],"model":"text-embedding-3-small","usage":{"prompt_tokens":2,"total_tokens":2}}"#;
     let server = RawServer::start(vec![Reply::json(200, &[], body)]).await;
     let env = azure_env(&server);
-    let output = aoai(&["embed", "--deployment", "emb", "--dimensions", "2", "first", "second"], &borrowed(&env), None).await;
+    let output =
+        aoai(&["embed", "--deployment", "emb", "--dimensions", "2", "first", "second"], &borrowed(&env), None).await;
     assert!(output.status.success(), "{}", stderr(&output));
     let vectors: Vec<Vec<f32>> = serde_json::from_str(&stdout(&output)).unwrap();
     assert_eq!(vectors, vec![vec![1.0, -1.0], vec![0.5, 0.25]]);
@@ -191,7 +212,11 @@ async fn missing_configuration_names_the_variable() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn doctor_reports_in_plain_words() {
     let server = RawServer::start(vec![
-        Reply::json(200, &[("x-ratelimit-remaining-tokens", "999"), ("x-ratelimit-remaining-requests", "9")], &fixture("chat_response_azure.json")),
+        Reply::json(
+            200,
+            &[("x-ratelimit-remaining-tokens", "999"), ("x-ratelimit-remaining-requests", "9")],
+            &fixture("chat_response_azure.json"),
+        ),
         Reply::json(404, &[], &fixture("deployment_not_found_404.json")),
     ])
     .await;
@@ -199,7 +224,12 @@ async fn doctor_reports_in_plain_words() {
     let output = aoai(&["doctor"], &borrowed(&env), None).await;
     assert!(output.status.success(), "{}\n{}", stdout(&output), stderr(&output));
     let out = stdout(&output);
-    assert!(out.contains("configuration: ok") && out.contains("validation call: ok") && out.contains("9 requests, 999 tokens"), "{out}");
+    assert!(
+        out.contains("configuration: ok")
+            && out.contains("validation call: ok")
+            && out.contains("9 requests, 999 tokens"),
+        "{out}"
+    );
     assert!(!out.contains(KEY));
     assert_eq!(server.requests()[0].json()["max_tokens"], 1);
     let output = aoai(&["doctor", "--deployment", "missing"], &borrowed(&env), None).await;

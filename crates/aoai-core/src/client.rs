@@ -297,7 +297,12 @@ impl Client {
             let route = Route::Deployment { deployment, path: "chat/completions" };
             let started = self.inner.time.clock.now();
             let result = self.send_json::<ChatResponse>(&call, Method::POST, route, Some(body)).await;
-            let usage = result.as_ref().ok().and_then(|response| response.body.usage.as_ref()).map(TokenUsage::from).unwrap_or_default();
+            let usage = result
+                .as_ref()
+                .ok()
+                .and_then(|response| response.body.usage.as_ref())
+                .map(TokenUsage::from)
+                .unwrap_or_default();
             if let Ok(response) = &result {
                 telemetry::record_chat_response(&tracing::Span::current(), &response.body);
                 self.inner.telemetry.record_completion(&tracing::Span::current(), &response.body.choices);
@@ -324,13 +329,11 @@ impl Client {
             let outcome = self.execute(&call, Method::POST, url, Some(body)).await;
             match outcome {
                 Ok((meta, Success::Stream(response))) => {
-                    let bytes = response.bytes_stream().map(|chunk| chunk.map_err(|error| Box::new(error.without_url()) as crate::error::BoxError));
-                    let stream = ChatStream::new(
-                        Box::pin(bytes),
-                        meta,
-                        self.inner.timeouts.stream_idle,
-                        Arc::new(SystemClock),
-                    );
+                    let bytes = response
+                        .bytes_stream()
+                        .map(|chunk| chunk.map_err(|error| Box::new(error.without_url()) as crate::error::BoxError));
+                    let stream =
+                        ChatStream::new(Box::pin(bytes), meta, self.inner.timeouts.stream_idle, Arc::new(SystemClock));
                     let observer = crate::stream::StreamObserver {
                         recorder: self.inner.metrics.clone(),
                         clock: self.inner.time.clock.clone(),
@@ -357,8 +360,13 @@ impl Client {
     }
 
     /// Creates embeddings.
-    pub async fn embeddings(&self, deployment: &str, request: &EmbeddingsRequest) -> Result<Response<EmbeddingsResponse>> {
-        let call = Call { operation: Operation::Embeddings, name: "embeddings", deployment: Some(deployment), stream: false };
+    pub async fn embeddings(
+        &self,
+        deployment: &str,
+        request: &EmbeddingsRequest,
+    ) -> Result<Response<EmbeddingsResponse>> {
+        let call =
+            Call { operation: Operation::Embeddings, name: "embeddings", deployment: Some(deployment), stream: false };
         let span = self.operation_span(&call, request.model.as_deref());
         async {
             let mut body = to_value(request)?;
@@ -388,7 +396,12 @@ impl Client {
     }
 
     /// Like [`Client::request_json`] but returns the raw body bytes (file downloads).
-    pub async fn request_bytes(&self, method: Method, route: Route<'_>, body: Option<Value>) -> Result<Response<Bytes>> {
+    pub async fn request_bytes(
+        &self,
+        method: Method,
+        route: Route<'_>,
+        body: Option<Value>,
+    ) -> Result<Response<Bytes>> {
         let call = Call { operation: Operation::Other("request"), name: "request", deployment: None, stream: false };
         let url = self.inner.endpoint.url(route)?;
         let body = body.map(|value| encode(&value)).transpose()?;
@@ -463,7 +476,13 @@ impl Client {
 
     /// The retry loop. Returns the successful response's metadata and its body
     /// (read in full unless `call.stream`).
-    async fn execute(&self, call: &Call<'_>, method: Method, url: Url, body: Option<Bytes>) -> Result<(ResponseMeta, Success)> {
+    async fn execute(
+        &self,
+        call: &Call<'_>,
+        method: Method,
+        url: Url,
+        body: Option<Bytes>,
+    ) -> Result<(ResponseMeta, Success)> {
         let inner = &self.inner;
         let clock = &inner.time.clock;
         let deadline = inner.timeouts.deadline.map(|limit| (clock.now() + limit, limit));
@@ -476,7 +495,12 @@ impl Client {
                 Some((at, total)) => {
                     let remaining = at.saturating_duration_since(clock.now());
                     if remaining.is_zero() {
-                        return Err(Error::Timeout(TimeoutError { kind: TimeoutKind::Deadline, limit: total, may_have_been_sent: attempts > 1, attempts: attempts - 1 }));
+                        return Err(Error::Timeout(TimeoutError {
+                            kind: TimeoutKind::Deadline,
+                            limit: total,
+                            may_have_been_sent: attempts > 1,
+                            attempts: attempts - 1,
+                        }));
                     }
                     if remaining < inner.timeouts.attempt {
                         (remaining, TimeoutKind::Deadline)
@@ -490,12 +514,14 @@ impl Client {
             let auth = inner.credential.authorize().await?;
             let mut request = inner.http.request(method.clone(), url.clone());
             if let Some(header) = &auth {
-                let mut value = http::HeaderValue::from_str(header.value.expose())
-                    .map_err(|_| crate::error::CredentialError::new("credential produced a value that is not a valid header", None))?;
+                let mut value = http::HeaderValue::from_str(header.value.expose()).map_err(|_| {
+                    crate::error::CredentialError::new("credential produced a value that is not a valid header", None)
+                })?;
                 value.set_sensitive(true);
                 request = request.header(header.name, value);
             }
-            request = request.header(http::header::ACCEPT, if call.stream { "text/event-stream" } else { "application/json" });
+            request = request
+                .header(http::header::ACCEPT, if call.stream { "text/event-stream" } else { "application/json" });
             if let Some(body) = &body {
                 request = request.header(http::header::CONTENT_TYPE, "application/json").body(body.clone());
             }
@@ -509,15 +535,13 @@ impl Client {
                     return Ok::<_, reqwest::Error>((meta, Ok(Success::Stream(response))));
                 }
                 let bytes = response.bytes().await?;
-                if (200..300).contains(&status) {
-                    Ok((meta, Ok(Success::Body(bytes))))
-                } else {
-                    Ok((meta, Err(bytes)))
-                }
+                if (200..300).contains(&status) { Ok((meta, Ok(Success::Body(bytes)))) } else { Ok((meta, Err(bytes))) }
             }
             .instrument(attempt_span.clone());
             let error = match tokio::time::timeout(limit, attempt).await {
-                Err(_elapsed) => Error::Timeout(TimeoutError { kind: limit_kind, limit, may_have_been_sent: true, attempts }),
+                Err(_elapsed) => {
+                    Error::Timeout(TimeoutError { kind: limit_kind, limit, may_have_been_sent: true, attempts })
+                }
                 Ok(Err(error)) => map_reqwest(error, attempts),
                 Ok(Ok((mut meta, Ok(success)))) => {
                     meta.attempts = attempts;
@@ -543,17 +567,28 @@ impl Client {
                 Ok(delay) => delay,
                 Err(_) => return Err(with_attempts(error, attempts)),
             };
-            if let Some((at, _)) = deadline {
-                if clock.now() + delay >= at {
-                    return Err(with_attempts(error, attempts));
-                }
+            if let Some((at, _)) = deadline
+                && clock.now() + delay >= at
+            {
+                return Err(with_attempts(error, attempts));
             }
-            tracing::debug!(retry = retries, delay_ms = delay.as_millis() as u64, error = error.kind_name(), "retrying");
+            tracing::debug!(
+                retry = retries,
+                delay_ms = delay.as_millis() as u64,
+                error = error.kind_name(),
+                "retrying"
+            );
             inner.time.sleep.sleep(delay).await;
         }
     }
 
-    fn finish(&self, call: &Call<'_>, started: std::time::Instant, outcome: Result<&ResponseMeta, &Error>, usage: TokenUsage) {
+    fn finish(
+        &self,
+        call: &Call<'_>,
+        started: std::time::Instant,
+        outcome: Result<&ResponseMeta, &Error>,
+        usage: TokenUsage,
+    ) {
         let latency = self.inner.time.clock.now().saturating_duration_since(started);
         let mut record = RequestRecord::new(call.operation);
         record.deployment = call.deployment.map(str::to_owned);
@@ -596,13 +631,19 @@ impl From<Bytes> for BodyInput {
 
 fn to_value(request: &impl Serialize) -> Result<Value> {
     serde_json::to_value(request).map_err(|error| {
-        Error::InvalidRequest(InvalidRequestError { message: format!("cannot encode the request: {error}"), source: Some(Box::new(error)) })
+        Error::InvalidRequest(InvalidRequestError {
+            message: format!("cannot encode the request: {error}"),
+            source: Some(Box::new(error)),
+        })
     })
 }
 
 fn encode(value: &Value) -> Result<Bytes> {
     serde_json::to_vec(value).map(Bytes::from).map_err(|error| {
-        Error::InvalidRequest(InvalidRequestError { message: format!("cannot encode the request: {error}"), source: Some(Box::new(error)) })
+        Error::InvalidRequest(InvalidRequestError {
+            message: format!("cannot encode the request: {error}"),
+            source: Some(Box::new(error)),
+        })
     })
 }
 
@@ -613,14 +654,21 @@ fn excerpt(bytes: &[u8]) -> String {
 
 fn map_reqwest(error: reqwest::Error, attempts: u32) -> Error {
     if error.is_builder() {
-        return Error::InvalidRequest(InvalidRequestError { message: "cannot build the HTTP request".to_owned(), source: Some(Box::new(error.without_url())) });
+        return Error::InvalidRequest(InvalidRequestError {
+            message: "cannot build the HTTP request".to_owned(),
+            source: Some(Box::new(error.without_url())),
+        });
     }
     let may_have_been_sent = !error.is_connect();
     Error::Connection(ConnectionError { may_have_been_sent, attempts, source: Box::new(error.without_url()) })
 }
 
 fn read_error(meta: &ResponseMeta, error: reqwest::Error) -> Error {
-    Error::Connection(ConnectionError { may_have_been_sent: true, attempts: meta.attempts, source: Box::new(error.without_url()) })
+    Error::Connection(ConnectionError {
+        may_have_been_sent: true,
+        attempts: meta.attempts,
+        source: Box::new(error.without_url()),
+    })
 }
 
 fn with_attempts(error: Error, attempts: u32) -> Error {

@@ -197,7 +197,8 @@ mod tests {
     fn azure_key_variants() {
         let c = config(&[("AZURE_OPENAI_ENDPOINT", "https://r.openai.azure.com/"), ("AZURE_OPENAI_KEY", "k")]).unwrap();
         assert_eq!(c.auth, AuthSetting::ApiKey(Secret::new("k")));
-        let c = config(&[("AZURE_OPENAI_ENDPOINT", "https://r.openai.azure.com/"), ("AZURE_OPENAI_AD_TOKEN", "t")]).unwrap();
+        let c = config(&[("AZURE_OPENAI_ENDPOINT", "https://r.openai.azure.com/"), ("AZURE_OPENAI_AD_TOKEN", "t")])
+            .unwrap();
         assert_eq!(c.auth, AuthSetting::Bearer(Secret::new("t")));
         let c = config(&[
             ("AZURE_OPENAI_ENDPOINT", "https://r.openai.azure.com/"),
@@ -219,15 +220,23 @@ mod tests {
         let e = config(&[("AZURE_OPENAI_ENDPOINT", "https://r"), ("AZURE_OPENAI_API_KEY", "")]).unwrap_err();
         assert_eq!(e.setting, "AZURE_OPENAI_API_KEY");
         assert!(e.to_string().contains("empty"));
-        let e = config(&[("AZURE_OPENAI_ENDPOINT", "https://r"), ("AZURE_OPENAI_API_KEY", "k"), ("AZURE_OPENAI_API_VERSION", "june")])
-            .unwrap_err();
+        let e = config(&[
+            ("AZURE_OPENAI_ENDPOINT", "https://r"),
+            ("AZURE_OPENAI_API_KEY", "k"),
+            ("AZURE_OPENAI_API_VERSION", "june"),
+        ])
+        .unwrap_err();
         assert_eq!(e.setting, "AZURE_OPENAI_API_VERSION");
         let e = config(&[]).unwrap_err();
         assert_eq!(e.setting, "AZURE_OPENAI_ENDPOINT");
         let e = config(&[("OPENAI_BASE_URL", "https://api.openai.com/v1")]).unwrap_err();
         assert_eq!(e.setting, "OPENAI_API_KEY");
-        let e = config(&[("AZURE_OPENAI_ENDPOINT", "https://r"), ("AZURE_OPENAI_API_KEY", "k"), ("AZURE_OPENAI_DEPLOYMENT", "a/b")])
-            .unwrap_err();
+        let e = config(&[
+            ("AZURE_OPENAI_ENDPOINT", "https://r"),
+            ("AZURE_OPENAI_API_KEY", "k"),
+            ("AZURE_OPENAI_DEPLOYMENT", "a/b"),
+        ])
+        .unwrap_err();
         assert_eq!(e.setting, "AZURE_OPENAI_DEPLOYMENT");
     }
 
@@ -245,7 +254,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("aoai-dotenv-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join(".env");
-        std::fs::write(&path, "AZURE_OPENAI_ENDPOINT=https://x.openai.azure.com\n# comment\nAZURE_OPENAI_API_KEY=\"quoted key\"\n").unwrap();
+        std::fs::write(
+            &path,
+            "AZURE_OPENAI_ENDPOINT=https://x.openai.azure.com\n# comment\nAZURE_OPENAI_API_KEY=\"quoted key\"\n",
+        )
+        .unwrap();
         let vars = read_dotenv(&path).unwrap();
         assert_eq!(vars["AZURE_OPENAI_API_KEY"], "quoted key");
         assert!(read_dotenv(&dir.join("missing.env")).unwrap().is_empty());

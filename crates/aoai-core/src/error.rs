@@ -82,11 +82,9 @@ impl Error {
             Self::Connection(_) => true,
             Self::Timeout(error) => error.kind == TimeoutKind::Attempt,
             Self::Api(error) => error.is_retryable(),
-            Self::Config(_)
-            | Self::Credential(_)
-            | Self::InvalidRequest(_)
-            | Self::Decode(_)
-            | Self::Stream(_) => false,
+            Self::Config(_) | Self::Credential(_) | Self::InvalidRequest(_) | Self::Decode(_) | Self::Stream(_) => {
+                false
+            }
         }
     }
 
@@ -138,7 +136,7 @@ impl Error {
             Self::Config(_) | Self::Credential(_) | Self::InvalidRequest(_) => 0,
             Self::Connection(error) => error.attempts,
             Self::Timeout(error) => error.attempts,
-            Self::Api(error) => error.meta.attempts,
+            Self::Api(error) => error.inner.meta.attempts,
             Self::Decode(_) | Self::Stream(_) => 1,
         }
     }
@@ -461,6 +459,12 @@ pub const QUOTA_EXHAUSTED_AFTER: Duration = Duration::from_secs(3600);
 /// The service answered with an error status.
 #[derive(Debug, Clone)]
 pub struct ApiError {
+    // Boxed so `Error` stays small on the happy path's `Result`.
+    inner: Box<ApiErrorInner>,
+}
+
+#[derive(Debug, Clone)]
+struct ApiErrorInner {
     kind: ApiErrorKind,
     body: ErrorBody,
     meta: ResponseMeta,
@@ -497,109 +501,110 @@ impl ApiError {
         let kind = classify(meta.status, &parsed, meta.retry_after);
         let text = String::from_utf8_lossy(body);
         let raw_excerpt = truncate_chars(text.trim(), RAW_EXCERPT_LIMIT);
-        Self { kind, body: parsed, meta, raw_excerpt }
+        Self { inner: Box::new(ApiErrorInner { kind, body: parsed, meta, raw_excerpt }) }
     }
 
     /// What kind of error this is.
     #[must_use]
     pub fn kind(&self) -> ApiErrorKind {
-        self.kind
+        self.inner.kind
     }
 
     /// HTTP status.
     #[must_use]
     pub fn status(&self) -> u16 {
-        self.meta.status
+        self.inner.meta.status
     }
 
     /// The error code as a string.
     #[must_use]
     pub fn code(&self) -> Option<&str> {
-        self.body.code.as_deref()
+        self.inner.body.code.as_deref()
     }
 
     /// The service's message.
     #[must_use]
     pub fn message(&self) -> Option<&str> {
-        self.body.message.as_deref()
+        self.inner.body.message.as_deref()
     }
 
     /// The request parameter the error concerns.
     #[must_use]
     pub fn param(&self) -> Option<&str> {
-        self.body.param.as_deref()
+        self.inner.body.param.as_deref()
     }
 
     /// The inner error code (`ResponsibleAIPolicyViolation`).
     #[must_use]
     pub fn inner_code(&self) -> Option<&str> {
-        self.body.inner_code.as_deref()
+        self.inner.body.inner_code.as_deref()
     }
 
     /// Filter results of a content-filter error.
     #[must_use]
     pub fn content_filter(&self) -> Option<&ContentFilterResults> {
-        self.body.content_filter.as_ref()
+        self.inner.body.content_filter.as_ref()
     }
 
     /// The whole parsed body.
     #[must_use]
     pub fn body(&self) -> &ErrorBody {
-        &self.body
+        &self.inner.body
     }
 
     /// The first 512 characters of the raw body, for bodies that weren't JSON.
     #[must_use]
     pub fn raw_excerpt(&self) -> &str {
-        &self.raw_excerpt
+        &self.inner.raw_excerpt
     }
 
     /// Response metadata (request id, rate limits, retry hints).
     #[must_use]
     pub fn meta(&self) -> &ResponseMeta {
-        &self.meta
+        &self.inner.meta
     }
 
     /// The request id.
     #[must_use]
     pub fn request_id(&self) -> Option<&str> {
-        self.meta.request_id.as_deref()
+        self.inner.meta.request_id.as_deref()
     }
 
     /// The delay the server asked for, or for a 429 without a header, the one
     /// stated in its message ("retry after 5 seconds").
     #[must_use]
     pub fn retry_after(&self) -> Option<Duration> {
-        self.meta.retry_after.or_else(|| {
-            (self.meta.status == 429).then(|| self.message().and_then(delay_in_message)).flatten()
-        })
+        self.inner
+            .meta
+            .retry_after
+            .or_else(|| (self.inner.meta.status == 429).then(|| self.message().and_then(delay_in_message)).flatten())
     }
 
     /// Whether a retry may succeed. `x-should-retry` decides when present;
     /// otherwise 408, 409, 429 (unless the quota is exhausted) and 5xx are retryable.
     #[must_use]
     pub fn is_retryable(&self) -> bool {
-        if self.kind == ApiErrorKind::QuotaExhausted {
+        if self.inner.kind == ApiErrorKind::QuotaExhausted {
             return false;
         }
-        if let Some(hint) = self.meta.should_retry {
+        if let Some(hint) = self.inner.meta.should_retry {
             return hint;
         }
-        matches!(self.meta.status, 408 | 409 | 429) || self.meta.status >= 500
+        matches!(self.inner.meta.status, 408 | 409 | 429) || self.inner.meta.status >= 500
     }
 
     pub(crate) fn set_attempts(&mut self, attempts: u32) {
-        self.meta.attempts = attempts;
+        self.inner.meta.attempts = attempts;
     }
 }
 
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} (HTTP {})", self.kind.as_str(), self.meta.status)?;
-        match (&self.body.message, self.body.json) {
+        write!(f, "{} (HTTP {})", self.inner.kind.as_str(), self.inner.meta.status)?;
+        match (&self.inner.body.message, self.inner.body.json) {
             (Some(message), _) => write!(f, ": {message}"),
-            (None, false) if !self.raw_excerpt.is_empty() => {
-                write!(f, ": non-JSON body: {}", truncate_chars(&self.raw_excerpt, 120))
+            (None, false) if !self.inner.raw_excerpt.is_empty() => {
+                write!(f, ": non-JSON body: {}", truncate_chars(&self.inner.raw_excerpt, 120))
             }
             _ => Ok(()),
         }
@@ -756,11 +761,7 @@ impl fmt::Display for StreamError {
             StreamErrorKind::ServiceError => "error inside stream",
             StreamErrorKind::Read => "stream read failed",
         };
-        if self.message.is_empty() {
-            f.write_str(what)
-        } else {
-            write!(f, "{what}: {}", self.message)
-        }
+        if self.message.is_empty() { f.write_str(what) } else { write!(f, "{what}: {}", self.message) }
     }
 }
 
@@ -793,13 +794,17 @@ mod tests {
         assert_eq!(results.violence.as_ref().unwrap().severity, Some(Severity::Medium));
         let line = error.summary_line();
         assert!(line.contains("HTTP 400") && line.contains("request id req-1"), "{line}");
-        assert!(line.contains("violence=medium (filtered)") && line.contains("jailbreak=detected (filtered)"), "{line}");
+        assert!(
+            line.contains("violence=medium (filtered)") && line.contains("jailbreak=detected (filtered)"),
+            "{line}"
+        );
         assert!(!error.is_retryable());
     }
 
     #[test]
     fn spec_filter_error_plural_inner_error() {
-        let body = br#"{"error":{"code":"content_filter","message":"m","inner_error":{"code":"ResponsibleAIPolicyViolation",
+        let body =
+            br#"{"error":{"code":"content_filter","message":"m","inner_error":{"code":"ResponsibleAIPolicyViolation",
             "content_filter_results":{"hate":{"filtered":true,"severity":"high"}}}}}"#;
         let error = ApiError::from_response(meta(400), body);
         assert_eq!(error.kind(), ApiErrorKind::ContentFilter);
@@ -809,11 +814,17 @@ mod tests {
 
     #[test]
     fn numeric_code_and_gateway_shapes() {
-        let error = ApiError::from_response(meta(429), br#"{"error":{"code":429,"message":"Rate limit is exceeded. Try again in 5 seconds."}}"#);
+        let error = ApiError::from_response(
+            meta(429),
+            br#"{"error":{"code":429,"message":"Rate limit is exceeded. Try again in 5 seconds."}}"#,
+        );
         assert_eq!(error.code(), Some("429"));
         assert_eq!(error.kind(), ApiErrorKind::RateLimited);
         assert!(error.is_retryable());
-        let error = ApiError::from_response(meta(401), br#"{"statusCode": 401, "message": "Unauthorized. Access token is missing"}"#);
+        let error = ApiError::from_response(
+            meta(401),
+            br#"{"statusCode": 401, "message": "Unauthorized. Access token is missing"}"#,
+        );
         assert_eq!(error.code(), Some("401"));
         assert_eq!(error.kind(), ApiErrorKind::Authentication);
         assert_eq!(error.message(), Some("Unauthorized. Access token is missing"));
@@ -849,11 +860,17 @@ mod tests {
 
     #[test]
     fn sent_and_retryable_matrix() {
-        let not_sent = Error::Connection(ConnectionError { may_have_been_sent: false, attempts: 1, source: "refused".into() });
+        let not_sent =
+            Error::Connection(ConnectionError { may_have_been_sent: false, attempts: 1, source: "refused".into() });
         assert!(!not_sent.may_have_been_sent() && not_sent.is_retryable());
         let config = Error::Config(ConfigError::new("AZURE_OPENAI_ENDPOINT", "missing"));
         assert!(!config.may_have_been_sent() && !config.is_retryable());
-        let deadline = Error::Timeout(TimeoutError { kind: TimeoutKind::Deadline, limit: Duration::from_secs(1), may_have_been_sent: true, attempts: 2 });
+        let deadline = Error::Timeout(TimeoutError {
+            kind: TimeoutKind::Deadline,
+            limit: Duration::from_secs(1),
+            may_have_been_sent: true,
+            attempts: 2,
+        });
         assert!(deadline.may_have_been_sent() && !deadline.is_retryable());
     }
 }

@@ -112,11 +112,7 @@ impl RetryPolicy {
     pub fn backoff_delay(&self, retry: u32, random: f64) -> Duration {
         let exponent = retry.saturating_sub(1).min(31);
         let base = self.initial_backoff.saturating_mul(1_u32 << exponent).min(self.max_backoff);
-        if self.jitter {
-            base.mul_f64(1.0 - 0.25 * random.clamp(0.0, 1.0))
-        } else {
-            base
-        }
+        if self.jitter { base.mul_f64(1.0 - 0.25 * random.clamp(0.0, 1.0)) } else { base }
     }
 }
 

@@ -81,8 +81,8 @@ impl Endpoint {
     pub fn azure_with_version(base: &str, api_version: &str) -> Result<Self, ConfigError> {
         let url = parse_base("AZURE_OPENAI_ENDPOINT", base)?;
         let path = url.path().trim_end_matches('/');
-        if path.ends_with("/openai/v1") {
-            return Ok(Self::AzureV1 { base: origin_of(&url, &path[..path.len() - "/openai/v1".len()]) });
+        if let Some(prefix) = path.strip_suffix("/openai/v1") {
+            return Ok(Self::AzureV1 { base: origin_of(&url, prefix) });
         }
         validate_api_version(api_version)?;
         Ok(Self::Azure { base: origin_of(&url, ""), api_version: api_version.to_owned() })
@@ -143,9 +143,8 @@ impl Endpoint {
     pub fn url(&self, route: Route<'_>) -> Result<Url, InvalidRequestError> {
         let mut url = self.base().clone();
         {
-            let mut segments = url
-                .path_segments_mut()
-                .map_err(|()| InvalidRequestError::new("endpoint URL cannot carry a path"))?;
+            let mut segments =
+                url.path_segments_mut().map_err(|()| InvalidRequestError::new("endpoint URL cannot carry a path"))?;
             segments.pop_if_empty();
             match self {
                 Self::Azure { .. } => {
@@ -229,7 +228,8 @@ fn parse_base(setting: &str, text: &str) -> Result<Url, ConfigError> {
     if text.is_empty() {
         return Err(ConfigError::new(setting, "is empty"));
     }
-    let url = Url::parse(text).map_err(|error| ConfigError::new(setting, format!("{text:?} is not a URL ({error})")))?;
+    let url =
+        Url::parse(text).map_err(|error| ConfigError::new(setting, format!("{text:?} is not a URL ({error})")))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(ConfigError::new(setting, format!("scheme {:?} is not http or https", url.scheme())));
     }
@@ -280,8 +280,14 @@ mod tests {
     fn v1_and_openai_paths() {
         let endpoint = Endpoint::azure("https://res.openai.azure.com/openai/v1/").unwrap();
         assert!(matches!(endpoint, Endpoint::AzureV1 { .. }));
-        assert_eq!(endpoint.url(chat("d")).unwrap().as_str(), "https://res.openai.azure.com/openai/v1/chat/completions");
-        assert_eq!(endpoint.url(Route::Resource { path: "files" }).unwrap().as_str(), "https://res.openai.azure.com/openai/v1/files");
+        assert_eq!(
+            endpoint.url(chat("d")).unwrap().as_str(),
+            "https://res.openai.azure.com/openai/v1/chat/completions"
+        );
+        assert_eq!(
+            endpoint.url(Route::Resource { path: "files" }).unwrap().as_str(),
+            "https://res.openai.azure.com/openai/v1/files"
+        );
         let endpoint = Endpoint::openai("http://127.0.0.1:8080/v1/").unwrap();
         assert_eq!(endpoint.url(chat("m")).unwrap().as_str(), "http://127.0.0.1:8080/v1/chat/completions");
         assert!(endpoint.deployment_in_body());

@@ -82,7 +82,10 @@ async fn chat_success_routes_authenticates_and_parses_azure_extras() {
 #[tokio::test]
 async fn v1_and_openai_endpoints_put_the_deployment_in_the_body() {
     for (endpoint, path) in [
-        (Endpoint::azure_v1 as fn(&str) -> Result<Endpoint, aoai_core::error::ConfigError>, "/openai/v1/chat/completions"),
+        (
+            Endpoint::azure_v1 as fn(&str) -> Result<Endpoint, aoai_core::error::ConfigError>,
+            "/openai/v1/chat/completions",
+        ),
         (Endpoint::openai as fn(&str) -> Result<Endpoint, aoai_core::error::ConfigError>, "/v1/chat/completions"),
     ] {
         let server = RawServer::start(vec![Reply::json(200, &[], &fixture("chat_response_azure.json"))]).await;
@@ -172,7 +175,8 @@ async fn content_filter_error_is_typed_and_not_retried() {
     let api = error.as_api().unwrap();
     assert_eq!(api.inner_code(), Some("ResponsibleAIPolicyViolation"));
     assert_eq!(api.param(), Some("prompt"));
-    let filtered: Vec<String> = error.content_filter().unwrap().filtered_categories().into_iter().map(|v| v.category).collect();
+    let filtered: Vec<String> =
+        error.content_filter().unwrap().filtered_categories().into_iter().map(|v| v.category).collect();
     assert_eq!(filtered, ["violence", "jailbreak"]);
     let line = error.summary_line();
     assert!(line.starts_with("error: content_filter (HTTP 400, code content_filter, request id req-0001)"), "{line}");
@@ -224,7 +228,8 @@ async fn a_day_long_retry_after_is_terminal() {
 
 #[tokio::test]
 async fn deadline_stops_before_a_long_wait() {
-    let server = RawServer::start(vec![Reply::json(429, &[("retry-after-ms", "5000")], &fixture("rate_limit_429.json"))]).await;
+    let server =
+        RawServer::start(vec![Reply::json(429, &[("retry-after-ms", "5000")], &fixture("rate_limit_429.json"))]).await;
     let clock = ManualClock::new();
     let client = Client::builder(Endpoint::azure(&server.base).unwrap())
         .api_key(KEY)
@@ -258,7 +263,8 @@ async fn connection_refused_was_not_sent_and_is_retried() {
 
 #[tokio::test]
 async fn connection_closed_without_answer_may_have_been_sent() {
-    let server = RawServer::start(vec![Reply::Close, Reply::json(200, &[], &fixture("chat_response_azure.json"))]).await;
+    let server =
+        RawServer::start(vec![Reply::Close, Reply::json(200, &[], &fixture("chat_response_azure.json"))]).await;
     let clock = ManualClock::new();
     let client = Client::builder(Endpoint::azure(&server.base).unwrap())
         .api_key(KEY)
@@ -271,7 +277,8 @@ async fn connection_closed_without_answer_may_have_been_sent() {
     assert!(error.may_have_been_sent());
     assert!(error.is_retryable());
     // With retries on, the same failure is retried and the next answer wins.
-    let server = RawServer::start(vec![Reply::Close, Reply::json(200, &[], &fixture("chat_response_azure.json"))]).await;
+    let server =
+        RawServer::start(vec![Reply::Close, Reply::json(200, &[], &fixture("chat_response_azure.json"))]).await;
     assert_eq!(azure_client(&server, &clock).chat("gpt-4o", &hello()).await.unwrap().meta.attempts, 2);
 }
 
@@ -311,7 +318,8 @@ impl TokenProvider for Tokens {
 
 #[tokio::test]
 async fn a_401_refreshes_the_token_once() {
-    let unauthorized = r#"{"error":{"code":"401","message":"Access denied due to invalid subscription key or wrong API endpoint."}}"#;
+    let unauthorized =
+        r#"{"error":{"code":"401","message":"Access denied due to invalid subscription key or wrong API endpoint."}}"#;
     let server = RawServer::start(vec![
         Reply::json(401, &[], unauthorized),
         Reply::json(200, &[], &fixture("chat_response_azure.json")),
@@ -335,7 +343,8 @@ async fn a_401_refreshes_the_token_once() {
 
 #[tokio::test]
 async fn a_401_with_a_static_key_is_not_retried() {
-    let server = RawServer::start(vec![Reply::json(401, &[], r#"{"statusCode": 401, "message": "Unauthorized"}"#)]).await;
+    let server =
+        RawServer::start(vec![Reply::json(401, &[], r#"{"statusCode": 401, "message": "Unauthorized"}"#)]).await;
     let clock = ManualClock::new();
     let error = azure_client(&server, &clock).chat("gpt-4o", &hello()).await.unwrap_err();
     assert_eq!(error.code(), Some("401"));
@@ -351,7 +360,8 @@ async fn streaming_over_chunked_http_rebuilds_the_message() {
     let transcript = fixture("chat_stream_azure.sse");
     for step in [1, 7, 64, 100_000] {
         let splits = every_split(transcript.as_bytes(), step);
-        let server = RawServer::start(vec![Reply::sse_chunked(&[], transcript.as_bytes(), &splits, Duration::ZERO)]).await;
+        let server =
+            RawServer::start(vec![Reply::sse_chunked(&[], transcript.as_bytes(), &splits, Duration::ZERO)]).await;
         let clock = ManualClock::new();
         let request = hello().stream_options(aoai_core::chat::StreamOptions { include_usage: true });
         let stream = azure_client(&server, &clock).chat_stream("gpt-4o", &request).await.unwrap();
@@ -373,7 +383,8 @@ async fn streaming_over_chunked_http_rebuilds_the_message() {
 async fn a_stream_cut_before_done_is_an_error() {
     let transcript = fixture("chat_stream_azure.sse");
     let cut = transcript.find("data: [DONE]").unwrap();
-    let server = RawServer::start(vec![Reply::sse_until_close(&transcript.as_bytes()[..cut], &[300], Duration::ZERO)]).await;
+    let server =
+        RawServer::start(vec![Reply::sse_until_close(&transcript.as_bytes()[..cut], &[300], Duration::ZERO)]).await;
     let clock = ManualClock::new();
     let mut stream = azure_client(&server, &clock).chat_stream("gpt-4o", &hello()).await.unwrap();
     let mut chunks = 0;
@@ -386,7 +397,10 @@ async fn a_stream_cut_before_done_is_an_error() {
     }
     assert_eq!(chunks, 7);
     let error = last_error.expect("the cut is reported");
-    assert!(matches!(&error, Error::Stream(s) if s.kind == aoai_core::error::StreamErrorKind::EndedWithoutDone), "{error:?}");
+    assert!(
+        matches!(&error, Error::Stream(s) if s.kind == aoai_core::error::StreamErrorKind::EndedWithoutDone),
+        "{error:?}"
+    );
     assert!(error.may_have_been_sent());
     assert!(!error.is_retryable());
 }
@@ -409,7 +423,8 @@ async fn a_stream_is_retried_only_before_its_headers() {
 #[tokio::test]
 async fn stream_idle_timeout() {
     let transcript = fixture("chat_stream_azure.sse");
-    let server = RawServer::start(vec![Reply::sse_chunked(&[], transcript.as_bytes(), &[200], Duration::from_secs(5))]).await;
+    let server =
+        RawServer::start(vec![Reply::sse_chunked(&[], transcript.as_bytes(), &[200], Duration::from_secs(5))]).await;
     let client = Client::builder(Endpoint::azure(&server.base).unwrap())
         .api_key(KEY)
         .timeouts(Timeouts::default().stream_idle(Some(Duration::from_millis(200))))
@@ -447,8 +462,12 @@ async fn embeddings_float_and_base64() {
     assert_eq!(sent["input"], serde_json::json!(["first", "second"]));
     assert_eq!(sent["dimensions"], 4);
     assert_eq!(sent["encoding_format"], "base64");
-    assert_eq!(server.requests()[0].target, "/openai/deployments/text-embedding-3-small/embeddings?api-version=2024-10-01-preview");
-    let response = client.embeddings("text-embedding-3-small", &EmbeddingsRequest::new(vec![1_u32, 2, 3])).await.unwrap();
+    assert_eq!(
+        server.requests()[0].target,
+        "/openai/deployments/text-embedding-3-small/embeddings?api-version=2024-10-01-preview"
+    );
+    let response =
+        client.embeddings("text-embedding-3-small", &EmbeddingsRequest::new(vec![1_u32, 2, 3])).await.unwrap();
     assert_eq!(response.data[0].embedding, floats.to_vec());
     assert_eq!(server.requests()[1].json()["input"], serde_json::json!([1, 2, 3]));
 }

@@ -25,7 +25,11 @@ struct FakeAzureCredential {
 
 #[async_trait::async_trait]
 impl TokenCredential for FakeAzureCredential {
-    async fn get_token(&self, scopes: &[&str], _options: Option<TokenRequestOptions<'_>>) -> azure_core::Result<AccessToken> {
+    async fn get_token(
+        &self,
+        scopes: &[&str],
+        _options: Option<TokenRequestOptions<'_>>,
+    ) -> azure_core::Result<AccessToken> {
         let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
         self.scopes.lock().unwrap().extend(scopes.iter().map(|s| (*s).to_owned()));
         Ok(AccessToken::new(format!("entra-{n}"), OffsetDateTime::now_utc() + AzDuration::hours(1)))
@@ -34,7 +38,9 @@ impl TokenCredential for FakeAzureCredential {
 
 #[tokio::test]
 async fn azure_identity_credential_is_scoped_cached_and_refreshed_on_401() {
-    let body = std::fs::read_to_string(format!("{}/tests/fixtures/wire/chat_response_azure.json", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let body =
+        std::fs::read_to_string(format!("{}/tests/fixtures/wire/chat_response_azure.json", env!("CARGO_MANIFEST_DIR")))
+            .unwrap();
     let server = RawServer::start(vec![
         Reply::json(200, &[], &body),
         Reply::json(200, &[], &body),

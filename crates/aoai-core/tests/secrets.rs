@@ -8,6 +8,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use aoai_core::Client;
 use aoai_core::chat::{ChatMessage, ChatRequest};
 use aoai_core::clock::{ManualClock, Time};
 use aoai_core::config::Config;
@@ -15,7 +16,6 @@ use aoai_core::metrics::InMemoryRecorder;
 use aoai_core::retry::RetryPolicy;
 use aoai_core::routing::Endpoint;
 use aoai_core::telemetry::TelemetryConfig;
-use aoai_core::Client;
 use support::{RawServer, Reply};
 
 const KEY: &str = "KEY-d41d8cd98f00b204e9800998ecf8427e";
@@ -52,9 +52,14 @@ async fn no_secret_in_traces_errors_debug_or_urls() {
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
 
-    let response = std::fs::read_to_string(format!("{}/tests/fixtures/wire/chat_response_azure.json", env!("CARGO_MANIFEST_DIR"))).unwrap();
-    let stream = std::fs::read_to_string(format!("{}/tests/fixtures/wire/chat_stream_azure.sse", env!("CARGO_MANIFEST_DIR"))).unwrap();
-    let unauthorized = r#"{"error":{"code":"401","message":"Access denied due to invalid subscription key or wrong API endpoint."}}"#;
+    let response =
+        std::fs::read_to_string(format!("{}/tests/fixtures/wire/chat_response_azure.json", env!("CARGO_MANIFEST_DIR")))
+            .unwrap();
+    let stream =
+        std::fs::read_to_string(format!("{}/tests/fixtures/wire/chat_stream_azure.sse", env!("CARGO_MANIFEST_DIR")))
+            .unwrap();
+    let unauthorized =
+        r#"{"error":{"code":"401","message":"Access denied due to invalid subscription key or wrong API endpoint."}}"#;
     let server = RawServer::start(vec![
         Reply::json(429, &[("retry-after-ms", "5")], "{}"),
         Reply::json(200, &[], &response),

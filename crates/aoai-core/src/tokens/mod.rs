@@ -30,6 +30,26 @@
 //! [`Tokenizer::estimate_request`] compute those estimates; the `usage` the
 //! service reports is what is billed. [`PriceTable`] turns that usage into a
 //! [`Cost`].
+//!
+//! ```
+//! use aoai_core::chat::{ChatMessage, ChatRequest, Usage};
+//! use aoai_core::tokens::{PriceTable, Tokenizer};
+//!
+//! let request = ChatRequest::new(vec![
+//!     ChatMessage::system("Answer in one sentence."),
+//!     ChatMessage::user("Why is the sky blue?"),
+//! ])
+//! .max_completion_tokens(60);
+//!
+//! // What the request is charged against the deployment's TPM quota.
+//! let estimate = Tokenizer::for_model("gpt-4o-mini").estimate_request(&request);
+//! assert_eq!(estimate.total, estimate.prompt_tokens + 60);
+//!
+//! // What the answer cost, from the usage the service reported.
+//! let usage = Usage::new(25, 40);
+//! let cost = PriceTable::default().estimate_cost("gpt-4o-mini-2024-07-18", &usage);
+//! assert!(cost.is_some_and(|cost| cost.total() > 0.0));
+//! ```
 
 mod cost;
 mod messages;
@@ -59,9 +79,9 @@ impl Encoding {
     /// (`azure/gpt-4o`) and the `ft:` wrapper of fine-tuned models
     /// (`ft:gpt-4o-mini:org::id`). Names are tried in this order:
     ///
-    /// - `cl100k_base`: `gpt-4` and `gpt4`, alone or followed by `-`, `_` or
-    ///   `.` and a non-digit (`gpt-4-turbo`, `gpt-4-32k`, `gpt-4-0613`,
-    ///   `gpt4_prod`); anything starting with `gpt-35`, `gpt35`, `gpt-3.5`
+    /// - `cl100k_base`: `gpt-4` and `gpt4`, alone or followed by `-` or `_`
+    ///   (`gpt-4-turbo`, `gpt-4-32k`, `gpt-4-0613`, `gpt4_prod`); anything
+    ///   starting with `gpt-35`, `gpt35`, `gpt-3.5`
     ///   or `gpt3.5` (Azure spells GPT-3.5 Turbo `gpt-35-turbo`);
     ///   `text-embedding-*`; `davinci-002` and `babbage-002`.
     /// - `o200k_base`: everything else, which covers `gpt-4o*`,
@@ -162,13 +182,7 @@ fn is_cl100k_model(name: &str) -> bool {
         if let Some(rest) = name.strip_prefix(gpt_4) {
             // `gpt-4`, `gpt-4-turbo`, `gpt-4-0613`, `gpt4_prod`; not `gpt-4o`,
             // `gpt-4.1` or `gpt-4.5`.
-            let mut chars = rest.chars();
-            return match chars.next() {
-                None => true,
-                Some('-' | '_') => true,
-                Some('.') => !chars.next().is_some_and(|c| c.is_ascii_digit()),
-                Some(_) => false,
-            };
+            return rest.is_empty() || rest.starts_with(['-', '_']);
         }
     }
     false

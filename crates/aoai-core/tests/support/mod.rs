@@ -3,6 +3,8 @@
 //! of the wire (status, headers, chunking, cut connections, stalls).
 
 #![allow(dead_code, unreachable_pub, missing_docs)]
+// The server paces its replies in real time; only the client under test uses the injected clock.
+#![allow(clippy::disallowed_methods)]
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -44,7 +46,8 @@ impl Reply {
     /// An event stream sent with chunked transfer encoding, one HTTP chunk per
     /// piece of `body` split at `splits` (byte offsets).
     pub fn sse_chunked(headers: &[(&str, &str)], body: &[u8], splits: &[usize], gap: Duration) -> Self {
-        let mut head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\napim-request-id: req-stream\r\n".to_owned();
+        let mut head =
+            "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\napim-request-id: req-stream\r\n".to_owned();
         for (name, value) in headers {
             head.push_str(&format!("{name}: {value}\r\n"));
         }
@@ -157,7 +160,9 @@ impl Drop for RawServer {
 async fn serve(mut socket: TcpStream, reply: Option<Reply>, recorded: Arc<Mutex<Vec<Recorded>>>) {
     let Some(request) = read_request(&mut socket).await else { return };
     recorded.lock().unwrap().push(request);
-    match reply.unwrap_or_else(|| Reply::json(500, &[], r#"{"error":{"code":"500","message":"no scripted reply left"}}"#)) {
+    match reply
+        .unwrap_or_else(|| Reply::json(500, &[], r#"{"error":{"code":"500","message":"no scripted reply left"}}"#))
+    {
         Reply::Pieces { pieces, gap } => {
             for (index, piece) in pieces.iter().enumerate() {
                 if index > 0 && !gap.is_zero() {
