@@ -1,11 +1,4 @@
-//! # aoai-core
-//!
-//! The transport layer of the aoai toolkit: configuration, credentials,
-//! routing, the HTTP request lifecycle with retries, typed wire models with
-//! Azure's extras, streaming, embeddings, token counting and observability.
-//!
-//! (The crate guide is written in `docs/core.md` and included here.)
-
+#![doc = include_str!("../README.md")]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod api;
