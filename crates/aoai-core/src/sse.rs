@@ -227,14 +227,14 @@ impl SseParser {
                     self.data.push('\n');
                 }
                 self.has_data = true;
-                self.data.push_str(&String::from_utf8_lossy(value));
+                push_lossy(&mut self.data, value);
             }
             b"event" => {
-                self.event = (!value.is_empty()).then(|| String::from_utf8_lossy(value).into_owned());
+                self.event = (!value.is_empty()).then(|| lossy_string(value));
             }
             // An id containing U+0000 is ignored.
             b"id" if !value.contains(&0) => {
-                self.last_event_id = (!value.is_empty()).then(|| String::from_utf8_lossy(value).into_owned());
+                self.last_event_id = (!value.is_empty()).then(|| lossy_string(value));
             }
             b"retry" => {
                 if let Some(retry) = parse_digits(value) {
@@ -275,7 +275,22 @@ fn split_field(line: &[u8]) -> (&[u8], &[u8]) {
 
 /// The position of the first `LF` or `CR`.
 fn find_line_end(input: &[u8]) -> Option<usize> {
-    input.iter().position(|&byte| byte == b'\n' || byte == b'\r')
+    memchr::memchr2(b'\n', b'\r', input)
+}
+
+/// Appends `bytes` decoded as UTF-8, invalid sequences as U+FFFD.
+fn push_lossy(buffer: &mut String, bytes: &[u8]) {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => buffer.push_str(text),
+        Err(_) => buffer.push_str(&String::from_utf8_lossy(bytes)),
+    }
+}
+
+/// `bytes` decoded as UTF-8, invalid sequences as U+FFFD.
+fn lossy_string(bytes: &[u8]) -> String {
+    let mut text = String::with_capacity(bytes.len());
+    push_lossy(&mut text, bytes);
+    text
 }
 
 /// Parses a non-empty run of ASCII digits; values too large for `u64` saturate.

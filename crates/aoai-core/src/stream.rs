@@ -5,7 +5,11 @@
 //! `event: done` for Assistants), and turns everything else into an error: a
 //! body that ends before the terminator, a read failure, or a wait for the next
 //! bytes longer than the idle timeout. After an error or the terminator the
-//! stream is fused: it yields `None` forever.
+//! stream is fused: it yields `None` forever. A body whose last line is
+//! `data: [DONE]` without the blank line after it still ends successfully.
+//! The idle timeout covers only the wait for the next bytes, from the moment
+//! the stream finds none ready; time the caller spends between polls never
+//! counts.
 //!
 //! [`ChatStream`] decodes each event of an [`EventStream`] as a
 //! [`ChatChunk`], accepting everything Azure sends (a first chunk with

@@ -570,6 +570,13 @@ fn chat_stream_idle_timeout_counts_attempts() {
 }
 
 #[test]
+fn streams_can_cross_threads() {
+    fn assert_send_unpin<T: Send + Unpin + 'static>() {}
+    assert_send_unpin::<EventStream>();
+    assert_send_unpin::<ChatStream>();
+}
+
+#[test]
 fn chat_stream_exposes_meta() {
     let stream = chat_stream(&[b"data: [DONE]\n\n"]);
     assert_eq!(stream.meta().status, 200);

@@ -74,14 +74,18 @@ fn corpus_is_varied_and_large_enough() {
         "emoji.txt",
         "empty.txt",
         "english.txt",
+        "european.txt",
         "json.txt",
+        "log.txt",
         "long_words.txt",
+        "markdown.txt",
         "numbers.txt",
         "python.txt",
         "repeated.txt",
         "rtl.txt",
         "rust.txt",
         "special.txt",
+        "technical.txt",
         "whitespace.txt",
     ] {
         assert!(names.contains(&expected), "missing {expected} in {names:?}");

@@ -192,7 +192,8 @@ fn is_cl100k_model(name: &str) -> bool {
 ///
 /// A `Tokenizer` is a `Copy` handle to a process-wide, lazily built encoder:
 /// create one wherever convenient. The first use of an encoding builds it
-/// (a few tens of milliseconds); later uses are free.
+/// (about 0.05 s for `cl100k_base` and 0.15 s for `o200k_base` in a release
+/// build); count an empty string at start-up to pay that cost early.
 #[derive(Clone, Copy)]
 pub struct Tokenizer {
     encoding: Encoding,

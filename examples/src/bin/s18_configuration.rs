@@ -1,0 +1,114 @@
+//! Guide section 18, configuration: settings from the environment, `.env` or
+//! any source, errors that name the wrong variable, and the options only code
+//! sets (telemetry, timeouts, retries).
+//!
+//! ```text
+//! cargo run -p aoai-examples --bin s18_configuration
+//! ```
+//!
+//! The first part runs offline: [`Config::from_lookup`] reads settings through
+//! any function, so the program feeds it a few sets of variables, good and bad.
+//! The second part reads the real environment and `./.env`
+//! ([`Config::from_env`]; the process environment wins), adds
+//! [`TelemetryConfig`], [`Timeouts`] and a [`RetryPolicy`] in code, and makes
+//! one call. Without an endpoint it stops there with the error naming what to set.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use aoai_core::chat::{ChatMessage, ChatRequest};
+use aoai_core::config::{AuthSetting, Config, read_dotenv};
+use aoai_core::retry::RetryPolicy;
+use aoai_core::routing::Endpoint;
+use aoai_core::telemetry::TelemetryConfig;
+use aoai_core::{Result, Timeouts};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    aoai_examples::exit(run().await)
+}
+
+async fn run() -> Result<()> {
+    println!("1. settings from any source (Config::from_lookup)");
+    let examples: [&[(&str, &str)]; 8] = [
+        &[("AZURE_OPENAI_ENDPOINT", "https://my-resource.openai.azure.com"), ("AZURE_OPENAI_API_KEY", "k")],
+        &[
+            ("AZURE_OPENAI_ENDPOINT", "https://my-resource.openai.azure.com/openai/v1"),
+            ("AZURE_OPENAI_AD_TOKEN", "t"),
+            ("AZURE_OPENAI_DEPLOYMENT", "gpt-4o-mini"),
+        ],
+        &[("OPENAI_BASE_URL", "http://localhost:11434/v1")],
+        // Each of these names the variable to fix.
+        &[],
+        &[("AZURE_OPENAI_ENDPOINT", "https://my-resource.openai.azure.com")],
+        &[("AZURE_OPENAI_ENDPOINT", "my-resource"), ("AZURE_OPENAI_API_KEY", "k")],
+        &[
+            ("AZURE_OPENAI_ENDPOINT", "https://my-resource.openai.azure.com"),
+            ("AZURE_OPENAI_API_KEY", "k"),
+            ("AZURE_OPENAI_API_VERSION", "june"),
+        ],
+        &[("AZURE_OPENAI_ENDPOINT", "https://my-resource.openai.azure.com"), ("AZURE_OPENAI_API_KEY", " ")],
+    ];
+    for vars in examples {
+        let names: Vec<&str> = vars.iter().map(|(name, _)| *name).collect();
+        match Config::from_lookup(|name| vars.iter().find(|(n, _)| *n == name).map(|(_, value)| (*value).to_owned())) {
+            Ok(config) => println!("   {names:?}\n     → {}", describe(&config)),
+            Err(error) => println!("   {names:?}\n     → fix {}: {}", error.setting, error.problem),
+        }
+    }
+
+    println!("2. ./.env (variables in the environment win over it)");
+    match read_dotenv(Path::new(".env")) {
+        Ok(vars) if vars.is_empty() => println!("   no ./.env here"),
+        Ok(vars) => {
+            let mut names: Vec<&String> = vars.keys().collect();
+            names.sort();
+            println!("   ./.env sets {names:?}");
+        }
+        Err(error) => println!("   ./.env is unusable: {error}"),
+    }
+
+    println!("3. the real environment, with options set in code");
+    let config = aoai_examples::config()?;
+    println!("   {}", describe(&config));
+    // Prompt text in traces only when OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true.
+    let telemetry = TelemetryConfig::from_env();
+    let timeouts = Timeouts::default()
+        .connect(Duration::from_secs(5))
+        .attempt(Duration::from_secs(120))
+        .deadline(Some(Duration::from_secs(300)))
+        .stream_idle(Some(Duration::from_secs(30)));
+    let retry = RetryPolicy::default()
+        .max_retries(4)
+        .backoff(Duration::from_millis(250), Duration::from_secs(10))
+        .max_retry_after(Duration::from_secs(30));
+    println!("   capture content: {}", telemetry.capture_content);
+    println!("   {timeouts:?}");
+    println!("   {retry:?}");
+    let client = aoai_examples::builder_for(config).telemetry(telemetry).timeouts(timeouts).retry(retry).build()?;
+
+    let deployment = client.default_deployment().map_or_else(aoai_examples::chat_deployment, str::to_owned);
+    let request = ChatRequest::new(vec![ChatMessage::user("Reply with the word 'configured'.")]).max_tokens(10);
+    let response = client.chat(&deployment, &request).await?;
+    println!("   {deployment}: {}", response.text().unwrap_or("(no text)"));
+    Ok(())
+}
+
+/// Where a configuration sends requests and how it authorises them — never the secret itself.
+fn describe(config: &Config) -> String {
+    let endpoint = match &config.endpoint {
+        Endpoint::Azure { api_version, .. } => format!("Azure {} (api-version {api_version})", config.endpoint.host()),
+        Endpoint::AzureV1 { .. } => format!("Azure v1 API on {}", config.endpoint.host()),
+        Endpoint::OpenAi { base } => format!("OpenAI-compatible {base}"),
+        _ => format!("{:?}", config.endpoint),
+    };
+    let auth = match &config.auth {
+        AuthSetting::ApiKey(_) => "api-key header",
+        AuthSetting::Bearer(_) => "bearer token",
+        AuthSetting::None => "no authorisation",
+        _ => "other",
+    };
+    let deployment = config.default_deployment.as_deref().unwrap_or("none");
+    format!("{endpoint}, {auth}, default deployment {deployment}")
+}
