@@ -175,7 +175,18 @@ impl Error {
             line.push_str(&format!(" ({})", facts.join(", ")));
         }
         line.push_str(": ");
-        line.push_str(&one_line(&self.to_string()));
+        // An API error's Display repeats kind and status, which the facts above already say.
+        let detail = match self {
+            Self::Api(error) => match (error.message(), error.body().json) {
+                (Some(message), _) => message.to_owned(),
+                (None, false) if !error.raw_excerpt().is_empty() => {
+                    format!("non-JSON body: {}", truncate_chars(error.raw_excerpt(), 120))
+                }
+                _ => "no message".to_owned(),
+            },
+            other => other.to_string(),
+        };
+        line.push_str(&one_line(&detail));
         if let Some(results) = self.content_filter() {
             let verdicts = results.categories();
             if !verdicts.is_empty() {
