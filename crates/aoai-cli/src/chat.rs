@@ -4,7 +4,7 @@ use aoai_core::chat::{ChatMessage, ChatRequest};
 use clap::Args;
 use futures_util::StreamExt;
 
-use crate::{Failure, client, deployment, print};
+use crate::{Failure, print, session};
 
 /// Options for `aoai chat`.
 #[derive(Debug, Args)]
@@ -30,8 +30,9 @@ pub(crate) struct ChatArgs {
 }
 
 pub(crate) async fn run(args: ChatArgs) -> Result<(), Failure> {
-    let client = client()?;
-    let deployment = deployment(args.deployment)?;
+    let session = session().await?;
+    let deployment = session.deployment(args.deployment, "gpt-4o")?;
+    let client = &session.client;
     let mut messages = Vec::new();
     if let Some(system) = args.system {
         messages.push(ChatMessage::system(system));
@@ -42,7 +43,7 @@ pub(crate) async fn run(args: ChatArgs) -> Result<(), Failure> {
         request = request.max_tokens(max);
     }
     if args.stream {
-        stream(&client, &deployment, request, args.json).await
+        stream(client, &deployment, request, args.json).await
     } else {
         let response = match client.chat(&deployment, &request).await {
             Err(error) if rejects_max_tokens(&error) => client.chat(&deployment, &reasoning_form(request)).await?,

@@ -3,7 +3,7 @@
 use aoai_core::embeddings::EmbeddingsRequest;
 use clap::Args;
 
-use crate::{Failure, client, deployment, print};
+use crate::{Failure, print, session};
 
 /// Options for `aoai embed`.
 #[derive(Debug, Args)]
@@ -20,8 +20,9 @@ pub(crate) struct EmbedArgs {
 }
 
 pub(crate) async fn run(args: EmbedArgs) -> Result<(), Failure> {
-    let client = client()?;
-    let deployment = deployment(args.deployment)?;
+    let session = session().await?;
+    let deployment = session.deployment(args.deployment, "text-embedding-3-small")?;
+    let client = &session.client;
     let mut request = EmbeddingsRequest::new(args.texts);
     if let Some(dimensions) = args.dimensions {
         request = request.dimensions(dimensions);

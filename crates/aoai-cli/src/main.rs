@@ -100,16 +100,45 @@ fn main() -> ExitCode {
     }
 }
 
-/// The configured client, or a usage failure that names the variable to set.
-pub(crate) fn client() -> Result<aoai_core::Client, Failure> {
-    Ok(aoai_core::Client::from_env()?)
+/// A client for the configured endpoint, or — when no endpoint is configured
+/// at all — for an embedded emulator started in-process for this command.
+pub(crate) struct Session {
+    pub(crate) client: aoai_core::Client,
+    /// Keeps the embedded emulator running while the command uses it.
+    emulator: Option<aoai_emulator::EmulatorHandle>,
 }
 
-/// The deployment from the flag or environment, or a usage failure.
-pub(crate) fn deployment(flag: Option<String>) -> Result<String, Failure> {
-    flag.filter(|name| !name.trim().is_empty()).ok_or_else(|| {
-        Failure::Usage("no deployment: pass --deployment NAME or set AZURE_OPENAI_DEPLOYMENT".to_owned())
-    })
+impl Session {
+    /// The deployment from the flag or environment; with the embedded
+    /// emulator, `offline_default` when none is named.
+    pub(crate) fn deployment(&self, flag: Option<String>, offline_default: &str) -> Result<String, Failure> {
+        match flag.filter(|name| !name.trim().is_empty()) {
+            Some(name) => Ok(name),
+            None if self.emulator.is_some() => Ok(offline_default.to_owned()),
+            None => {
+                Err(Failure::Usage("no deployment: pass --deployment NAME or set AZURE_OPENAI_DEPLOYMENT".to_owned()))
+            }
+        }
+    }
+}
+
+/// The configured client; with nothing configured, the embedded emulator
+/// (one line on stderr says so). A partial or wrong configuration is a usage
+/// failure that names the variable to fix.
+pub(crate) async fn session() -> Result<Session, Failure> {
+    if let Some(config) =
+        aoai_core::config::Config::from_env_if_configured().map_err(|error| Failure::Usage(error.to_string()))?
+    {
+        return Ok(Session { client: aoai_core::Client::from_config(config)?, emulator: None });
+    }
+    let emulator = aoai_emulator::Emulator::start()
+        .await
+        .map_err(|error| Failure::Other(format!("cannot start the embedded emulator: {error}")))?;
+    eprintln!(
+        "aoai: no endpoint configured (set AZURE_OPENAI_ENDPOINT for Azure); using the embedded emulator at {}",
+        emulator.base_url()
+    );
+    Ok(Session { client: emulator.client()?, emulator: Some(emulator) })
 }
 
 /// Reads a file, or standard input for `-` or no path.

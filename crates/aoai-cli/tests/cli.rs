@@ -199,14 +199,34 @@ async fn tokens_count_and_truncate() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn missing_configuration_names_the_variable() {
-    let output = aoai(&["chat", "hi"], &[], None).await;
-    assert_eq!(output.status.code(), Some(2));
+async fn no_configuration_runs_offline_against_the_embedded_emulator() {
+    let output = aoai(&["chat", "Say", "hello"], &[], None).await;
+    assert!(output.status.success(), "{}", stderr(&output));
     let err = stderr(&output);
-    assert!(err.contains("AZURE_OPENAI_ENDPOINT"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("embedded emulator") && err.contains("AZURE_OPENAI_ENDPOINT"), "{err}");
+    assert!(!stdout(&output).trim().is_empty());
+    let output = aoai(&["chat", "--stream", "hi"], &[], None).await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(!stdout(&output).trim().is_empty());
+    let output = aoai(&["embed", "--dimensions", "8", "a", "b"], &[], None).await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    let vectors: Vec<Vec<f32>> = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!((vectors.len(), vectors[0].len()), (2, 8));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partial_configuration_names_the_variable() {
     let output = aoai(&["chat", "hi"], &[("AZURE_OPENAI_ENDPOINT", "https://r.openai.azure.com")], None).await;
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains("AZURE_OPENAI_API_KEY"));
+    let output =
+        aoai(&["chat", "hi"], &[("AZURE_OPENAI_ENDPOINT", "not a url"), ("AZURE_OPENAI_API_KEY", "k")], None).await;
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("AZURE_OPENAI_ENDPOINT"));
+    let output = aoai(&["doctor"], &[], None).await;
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stdout(&output).contains("AZURE_OPENAI_ENDPOINT"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
