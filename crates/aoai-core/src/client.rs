@@ -304,7 +304,19 @@ impl Client {
                 .map(TokenUsage::from)
                 .unwrap_or_default();
             if let Ok(response) = &result {
-                telemetry::record_chat_response(&tracing::Span::current(), &response.body);
+                // Usage, status, request id and attempts are recorded once, by `finish`.
+                let reasons: Vec<&str> = response
+                    .body
+                    .choices
+                    .iter()
+                    .filter_map(|choice| choice.finish_reason.as_ref().map(|reason| reason.as_str()))
+                    .collect();
+                telemetry::record_response(
+                    &tracing::Span::current(),
+                    Some(response.body.id.as_str()).filter(|id| !id.is_empty()),
+                    Some(response.body.model.as_str()).filter(|model| !model.is_empty()),
+                    &reasons,
+                );
                 self.inner.telemetry.record_completion(&tracing::Span::current(), &response.body.choices);
             }
             self.finish(&call, started, result.as_ref().map(|response| &response.meta), usage);
@@ -598,15 +610,17 @@ impl Client {
             Ok(meta) => {
                 record.status = Some(meta.status);
                 record.attempts = meta.attempts;
+                record.request_id = meta.request_id.clone();
             }
             Err(error) => {
                 record.attempts = error.attempts();
                 record.status = error.status();
                 record.error_kind = Some(error.kind_name());
+                record.request_id = error.request_id().map(str::to_owned);
                 telemetry::record_error(&tracing::Span::current(), error);
             }
         }
-        telemetry::record_usage(&tracing::Span::current(), &usage);
+        telemetry::record_outcome(&tracing::Span::current(), &record);
         self.inner.metrics.record(&record);
     }
 }
