@@ -32,6 +32,8 @@ enum Command {
     Tokens(tokens::TokensCommand),
     /// Check the configuration and make a validation call.
     Doctor(DoctorArgs),
+    /// Run the local Azure OpenAI-compatible emulator (same options as `aoai-emulator`).
+    Emulator(aoai_emulator::cli::EmulatorArgs),
 }
 
 /// Options for `aoai doctor`.
@@ -81,6 +83,9 @@ fn main() -> ExitCode {
             Command::Embed(args) => embed::run(args).await,
             Command::Tokens(command) => tokens::run(command),
             Command::Doctor(args) => doctor::run(args.deployment).await,
+            Command::Emulator(args) => {
+                aoai_emulator::cli::serve(args).await.map_err(|error| Failure::Other(format!("emulator: {error}")))
+            }
         }
     });
     match result {

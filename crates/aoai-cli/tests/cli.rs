@@ -257,3 +257,34 @@ async fn doctor_reports_in_plain_words() {
     let out = stdout(&output);
     assert!(out.contains("validation call: PROBLEM") && out.contains("deployment named \"missing\""), "{out}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn emulator_subcommand_prints_its_address_first() {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_aoai"))
+        .args(["emulator", "--port", "0", "--deployment", "chat=gpt-4o,rpm=600"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let child_stdout = child.stdout.take().unwrap();
+    let first = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        std::io::BufReader::new(child_stdout).read_line(&mut line).unwrap();
+        line
+    })
+    .await
+    .unwrap();
+    let base = first.trim().strip_prefix("listening on ").expect("contract first line").to_owned();
+    assert!(base.starts_with("http://127.0.0.1:"), "{first}");
+    let env = [
+        ("AZURE_OPENAI_ENDPOINT", base.as_str()),
+        ("AZURE_OPENAI_API_KEY", "any"),
+        ("AZURE_OPENAI_DEPLOYMENT", "chat"),
+    ];
+    let output = aoai(&["chat", "hi"], &env, None).await;
+    child.kill().unwrap();
+    let _ = child.wait();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(!stdout(&output).trim().is_empty());
+}

@@ -93,6 +93,7 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod cli;
 pub mod config;
 pub mod faults;
 pub mod generate;
