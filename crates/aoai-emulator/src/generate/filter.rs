@@ -128,11 +128,7 @@ pub fn screen_prompt(request: &ChatRequest, config: &ContentFilterConfig) -> Pro
             jailbreak |= config.jailbreak_hit(&text).is_some();
         }
     }
-    let mut results = harm_categories();
-    results.jailbreak =
-        Some(DetectedResult { filtered: jailbreak, detected: jailbreak, citation: None, details: None });
-    results.custom_blocklists = blocklist_results(config, blocklisted);
-    PromptVerdict { results, blocked: blocklisted || jailbreak }
+    prompt_verdict(config, blocklisted, jailbreak)
 }
 
 /// Screens a prompt given as plain text (an embeddings input, a batch line):
@@ -141,6 +137,11 @@ pub fn screen_prompt(request: &ChatRequest, config: &ContentFilterConfig) -> Pro
 pub fn screen_text_prompt(text: &str, config: &ContentFilterConfig) -> PromptVerdict {
     let blocklisted = config.blocklist_hit(text).is_some();
     let jailbreak = config.jailbreak_hit(text).is_some();
+    prompt_verdict(config, blocklisted, jailbreak)
+}
+
+/// The prompt verdict for a blocklist hit and a jailbreak hit.
+fn prompt_verdict(config: &ContentFilterConfig, blocklisted: bool, jailbreak: bool) -> PromptVerdict {
     let mut results = harm_categories();
     results.jailbreak =
         Some(DetectedResult { filtered: jailbreak, detected: jailbreak, citation: None, details: None });
