@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::extra_fields::deserialize_with_extra;
 use crate::open_enum::open_enum;
 
 open_enum! {
@@ -120,48 +121,66 @@ pub struct FilterError {
 }
 
 /// The content-filter results for a prompt or a completion choice.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ContentFilterResults {
     /// Hate and fairness.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub hate: Option<SeverityResult>,
     /// Sexual content.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub sexual: Option<SeverityResult>,
     /// Violence.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub violence: Option<SeverityResult>,
     /// Self-harm.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub self_harm: Option<SeverityResult>,
     /// Profanity.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub profanity: Option<DetectedResult>,
     /// User-prompt attack (prompt only).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub jailbreak: Option<DetectedResult>,
     /// Attack hidden in documents (prompt only).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub indirect_attack: Option<DetectedResult>,
     /// Known text such as lyrics (completion only).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub protected_material_text: Option<DetectedResult>,
     /// Known code from public repositories (completion only).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub protected_material_code: Option<DetectedResult>,
     /// Ungrounded material (completion only).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub ungrounded_material: Option<DetectedResult>,
     /// Custom blocklists.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub custom_blocklists: Option<BlocklistResults>,
     /// The filter could not run.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<FilterError>,
     /// Categories this version doesn't know, kept as sent.
     #[serde(flatten)]
     pub other: Map<String, Value>,
 }
+
+deserialize_with_extra!(
+    ContentFilterResults {
+        hate: "hate" => opt,
+        sexual: "sexual" => opt,
+        violence: "violence" => opt,
+        self_harm: "self_harm" => opt,
+        profanity: "profanity" => opt,
+        jailbreak: "jailbreak" => opt,
+        indirect_attack: "indirect_attack" => opt,
+        protected_material_text: "protected_material_text" => opt,
+        protected_material_code: "protected_material_code" => opt,
+        ungrounded_material: "ungrounded_material" => opt,
+        custom_blocklists: "custom_blocklists" => opt,
+        error: "error" => opt,
+    }
+    extra: other
+);
 
 /// One category's verdict, flattened for reporting.
 #[derive(Debug, Clone, PartialEq)]

@@ -19,7 +19,9 @@ pub mod stream;
 pub mod telemetry;
 pub mod tokens;
 
+mod chunk_json;
 mod client;
+mod extra_fields;
 mod open_enum;
 
 pub use api::{ChatApi, EmbeddingsApi};

@@ -55,8 +55,29 @@ macro_rules! open_enum {
 
         impl<'de> ::serde::Deserialize<'de> for $name {
             fn deserialize<D: ::serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                let text = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(deserializer)?;
-                Ok(Self::from(text.as_ref()))
+                struct TextVisitor;
+
+                impl<'de> ::serde::de::Visitor<'de> for TextVisitor {
+                    type Value = $name;
+
+                    fn expecting(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                        f.write_str("a string")
+                    }
+
+                    // Known values are matched without allocating.
+                    fn visit_str<E: ::serde::de::Error>(self, text: &str) -> Result<$name, E> {
+                        Ok($name::from(text))
+                    }
+
+                    fn visit_string<E: ::serde::de::Error>(self, text: String) -> Result<$name, E> {
+                        Ok(match text.as_str() {
+                            $( $text => $name::$variant, )*
+                            _ => $name::Unknown(text),
+                        })
+                    }
+                }
+
+                deserializer.deserialize_str(TextVisitor)
             }
         }
     };

@@ -46,7 +46,7 @@ use std::time::{Duration, Instant};
 use futures_util::Stream;
 use futures_util::stream::FusedStream;
 
-use crate::chat::{ChatAccumulator, ChatChunk, ChatResponse};
+use crate::chat::{ChatAccumulator, ChatChunk, ChatResponse, ChunkDecoder};
 use crate::clock::{Clock, Sleep, SleepFuture};
 use crate::error::{BoxError, Error, StreamError, StreamErrorKind, TimeoutError, TimeoutKind, parse_error_body};
 use crate::metrics::{MetricsRecorder, Operation, RequestRecord, TokenUsage};
@@ -298,6 +298,7 @@ impl FusedStream for EventStream {
 #[derive(Debug)]
 pub struct ChatStream {
     events: EventStream,
+    decoder: ChunkDecoder,
     meta: ResponseMeta,
     yielded_data: bool,
     finished: bool,
@@ -311,7 +312,7 @@ impl ChatStream {
     #[must_use]
     pub fn new(bytes: ByteStream, meta: ResponseMeta, idle_timeout: Option<Duration>, sleep: Arc<dyn Sleep>) -> Self {
         let events = EventStream::new(bytes, idle_timeout, sleep).with_request_id(meta.request_id.clone());
-        Self { events, meta, yielded_data: false, finished: false, observer: None }
+        Self { events, decoder: ChunkDecoder::new(), meta, yielded_data: false, finished: false, observer: None }
     }
 
     /// Reports the stream's outcome (latency, time to first token, usage,
@@ -351,18 +352,18 @@ impl ChatStream {
         Ok((accumulator.finish(), meta))
     }
 
-    fn decode(&self, event: &SseEvent) -> Result<ChatChunk, StreamError> {
-        let request_id = self.meta.request_id.clone();
-        match serde_json::from_str::<ChatChunk>(&event.data) {
+    fn decode(&mut self, event: &SseEvent) -> Result<ChatChunk, StreamError> {
+        let request_id = || self.meta.request_id.clone();
+        match self.decoder.decode(&event.data) {
             Ok(chunk) => match chunk.extra.get("error") {
-                Some(error) if !error.is_null() => Err(service_error(&event.data, request_id)),
+                Some(error) if !error.is_null() => Err(service_error(&event.data, request_id())),
                 _ => Ok(chunk),
             },
-            Err(_) if has_top_level_error(&event.data) => Err(service_error(&event.data, request_id)),
+            Err(_) if has_top_level_error(&event.data) => Err(service_error(&event.data, request_id())),
             Err(source) => Err(StreamError {
                 kind: StreamErrorKind::MalformedEvent,
                 message: excerpt(&event.data),
-                request_id,
+                request_id: request_id(),
                 source: Some(Box::new(source)),
             }),
         }

@@ -14,7 +14,7 @@ use aoai_core::embeddings::{
     EmbeddingDecodeError, EmbeddingInput, EmbeddingsRequest, EmbeddingsResponse, EncodingFormat, decode_base64_f32,
     encode_base64_f32,
 };
-use aoai_core::filter::{ContentFilterResults, Severity, SeverityResult};
+use aoai_core::filter::{Severity, SeverityResult};
 use base64::Engine as _;
 use proptest::prelude::*;
 use serde_json::{Value, json};
@@ -260,7 +260,7 @@ fn response_with_tool_calls_continues_the_conversation() {
     );
     assert_eq!(calls[1].kind, ToolType::Function);
     assert_eq!(calls[1].function.arguments, r#"{"city":"Oslo","unit":"celsius"}"#);
-    assert_eq!(response.first_choice().unwrap().content_filter_results, Some(ContentFilterResults::default()));
+    assert_eq!(response.first_choice().unwrap().content_filter_results, Some(Box::default()));
 
     let assistant = response.choices[0].message.clone().into_request_message();
     assert_eq!(assistant.role(), "assistant");
@@ -343,7 +343,7 @@ fn usage_chunk_and_null_usage() {
     let with_role = &rest[1];
     assert_eq!(with_role.choices[0].delta.as_ref().unwrap().role, Some(Role::Assistant));
     assert_eq!(with_role.delta_text(), Some(""));
-    assert_eq!(with_role.choices[0].content_filter_results, Some(ContentFilterResults::default()));
+    assert_eq!(with_role.choices[0].content_filter_results, Some(Box::default()));
 }
 
 #[test]

@@ -280,7 +280,7 @@ impl AppState {
                     content.truncate(kept);
                 }
             }
-            choice.content_filter_results = Some(screened);
+            choice.content_filter_results = Some(Box::new(screened));
         }
         Ok(response)
     }

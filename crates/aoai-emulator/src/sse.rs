@@ -236,7 +236,7 @@ mod tests {
                     },
                     finish_reason: Some(FinishReason::Stop),
                     logprobs: None,
-                    content_filter_results: Some(safe.clone()),
+                    content_filter_results: Some(Box::new(safe.clone())),
                 },
                 Choice {
                     index: 1,
@@ -247,7 +247,7 @@ mod tests {
                     },
                     finish_reason: Some(FinishReason::ToolCalls),
                     logprobs: None,
-                    content_filter_results: Some(safe.clone()),
+                    content_filter_results: Some(Box::new(safe.clone())),
                 },
             ],
             usage: Some(Usage::new(12, 9)),
