@@ -6,10 +6,10 @@
 //! ```
 //!
 //! Everything up to the live call runs without a service: the encodings are
-//! embedded in the binary. With no endpoint configured the live call is
-//! skipped with a note; with one, the estimate is compared with the `usage`
-//! the service reports (which is what is billed) and priced with
-//! [`PriceTable`].
+//! embedded in the binary. The live call then compares the estimate with the
+//! `usage` the service reports (which is what is billed) and prices it with
+//! [`PriceTable`]. It goes to the configured endpoint, or with nothing
+//! configured to the embedded emulator (see `aoai_examples::session`).
 
 use std::process::ExitCode;
 
@@ -88,12 +88,10 @@ async fn run() -> Result<()> {
         None => println!("no list price for `{deployment}`; prices are looked up by model name"),
     }
 
-    // 5. The live call, when an endpoint is configured.
-    let Some(config) = aoai_examples::config_if_configured()? else {
-        println!("no endpoint configured: skipping the live call (set AZURE_OPENAI_ENDPOINT and AZURE_OPENAI_API_KEY)");
-        return Ok(());
-    };
-    let client = aoai_examples::builder_for(config).build()?;
+    // 5. The live call: the configured endpoint, or the embedded emulator,
+    // which counts `usage` with the same tokenizer.
+    let session = aoai_examples::session().await?;
+    let client = session.client()?;
     let response = client.chat(&deployment, &request).await?;
     println!("answer: {}", response.text().unwrap_or("(no text)"));
     let Some(usage) = &response.usage else {

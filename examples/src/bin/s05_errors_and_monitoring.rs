@@ -31,7 +31,8 @@ async fn main() -> ExitCode {
 }
 
 async fn run() -> Result<()> {
-    let client = aoai_examples::client()?;
+    let session = aoai_examples::session().await?; // the configured endpoint, or the embedded emulator
+    let client = session.client()?;
     let deployment = aoai_examples::chat_deployment();
     let hello = ChatRequest::new(vec![ChatMessage::user("Say hello.")]).max_tokens(20);
 
@@ -42,7 +43,8 @@ async fn run() -> Result<()> {
     report(client.chat(&deployment, &hello.clone().temperature(5.0)).await);
 
     println!("3. an attempt limited to 1 ms, no retries");
-    let impatient = aoai_examples::client_builder()?
+    let impatient = session
+        .client_builder()
         .retry(RetryPolicy::none())
         .timeouts(Timeouts::default().attempt(Duration::from_millis(1)))
         .build()?;

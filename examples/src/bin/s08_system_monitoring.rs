@@ -46,10 +46,9 @@ async fn main() -> ExitCode {
 
 async fn run() -> Result<()> {
     let recorder = InMemoryRecorder::new();
-    let client = aoai_examples::client_builder()?
-        .metrics(Arc::new(recorder.clone()))
-        .telemetry(TelemetryConfig::from_env())
-        .build()?;
+    let session = aoai_examples::session().await?; // the configured endpoint, or the embedded emulator
+    let client =
+        session.client_builder().metrics(Arc::new(recorder.clone())).telemetry(TelemetryConfig::from_env()).build()?;
     let deployment = aoai_examples::chat_deployment();
 
     for question in ["What is 2 + 2?", "Name a prime number above 100.", "Spell 'Azure' backwards."] {

@@ -25,7 +25,9 @@ async fn main() -> ExitCode {
 }
 
 async fn run() -> Result<()> {
-    let client = aoai_examples::client()?;
+    // The configured endpoint, or the embedded emulator; keep `session` alive while `client` is used.
+    let session = aoai_examples::session().await?;
+    let client = session.client()?;
     let deployment = aoai_examples::embedding_deployment();
     let documents = [
         "The Eiffel Tower is in Paris.",

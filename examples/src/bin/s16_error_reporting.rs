@@ -4,7 +4,7 @@
 //! ```text
 //! SENTRY_DSN=https://<key>@<org>.ingest.sentry.io/<project> \
 //!     cargo run -p aoai-examples --bin s16_error_reporting
-//! cargo run -p aoai-examples --bin s16_error_reporting    # no DSN: prints the event instead
+//! cargo run -p aoai-examples --bin s16_error_reporting    # no DSN: a local collector prints the event
 //! ```
 //!
 //! [`SentryRecorder`] leaves a breadcrumb per request; [`capture_error`] sends
@@ -16,18 +16,26 @@
 //!
 //! Applications normally call `sentry::init(dsn)` from the `sentry` crate,
 //! which brings HTTP transports. This example depends on `sentry-core` only,
-//! so when `SENTRY_DSN` is set it binds a client with a small reqwest transport
-//! of its own ([`HttpTransport`]). Without `SENTRY_DSN` it prints the event
-//! that would be sent, from [`event_for_error`].
+//! so it binds a client with a small reqwest transport of its own
+//! ([`HttpTransport`]) that posts envelopes to the DSN's envelope endpoint.
+//!
+//! Without `SENTRY_DSN` the same client reports to a [`LocalCollector`]: an
+//! HTTP server on loopback that accepts envelopes at the path a DSN names, as
+//! Sentry's ingest does. After the event is delivered the program parses what
+//! the collector received and prints the event: tags, contexts, breadcrumbs
+//! and exception, exactly as they went over the wire. With nothing configured
+//! the chat calls go to the embedded emulator (see `aoai_examples::session`).
 
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use aoai_core::Result;
 use aoai_core::chat::{ChatMessage, ChatRequest};
 use aoai_core::error::ConfigError;
-use aoai_core::telemetry::sentry::{SentryRecorder, capture_error, event_for_error};
-use aoai_core::{Error, Result};
+use aoai_core::telemetry::sentry::{SentryRecorder, capture_error};
+use axum::body::Bytes;
+use axum::http::{HeaderMap, StatusCode};
 use sentry_core::types::Dsn;
 use sentry_core::{ClientOptions, Envelope, Hub, Transport, TransportFactory, TransportOptions};
 use tokio::sync::mpsc;
@@ -38,14 +46,17 @@ async fn main() -> ExitCode {
 }
 
 async fn run() -> Result<()> {
-    let client = aoai_examples::client_builder()?.metrics(Arc::new(SentryRecorder::new())).build()?;
-    let reporting = match aoai_examples::setting("SENTRY_DSN") {
-        Some(dsn) => Some(Reporting::start(&dsn)?),
+    let session = aoai_examples::session().await?; // the configured endpoint, or the embedded emulator
+    let (dsn, collector) = match aoai_examples::setting("SENTRY_DSN") {
+        Some(dsn) => (dsn, None),
         None => {
-            println!("SENTRY_DSN is not set: printing the event instead of sending it");
-            None
+            let collector = LocalCollector::start().await?;
+            println!("SENTRY_DSN is not set: reporting to a local collector, {}", collector.dsn);
+            (collector.dsn.clone(), Some(collector))
         }
     };
+    let reporting = Reporting::start(&dsn)?;
+    let client = session.client_builder().metrics(Arc::new(SentryRecorder::new())).build()?;
 
     // A call that works leaves a breadcrumb; the failing one below carries it.
     let hello = ChatRequest::new(vec![ChatMessage::user("Say hello.")]).max_tokens(10);
@@ -53,31 +64,74 @@ async fn run() -> Result<()> {
     if let Err(error) = client.chat(&deployment, &hello).await {
         println!("the first call failed too: {}", error.summary_line());
     }
-    let error = match client.chat("no-such-deployment", &hello).await {
-        Ok(_) => {
-            println!("`no-such-deployment` answered; nothing to report");
-            return Ok(());
-        }
-        Err(error) => error,
-    };
-    println!("{}", error.summary_line());
-
-    match reporting {
-        Some(reporting) => {
+    match client.chat("no-such-deployment", &hello).await {
+        Ok(_) => println!("`no-such-deployment` answered; nothing to report"),
+        Err(error) => {
+            println!("{}", error.summary_line());
             let event_id = capture_error(&error);
             println!("sent event {event_id}");
-            reporting.finish().await;
         }
-        None => print_event(&error),
+    }
+    reporting.finish().await;
+    if let Some(collector) = collector {
+        collector.print_received();
     }
     Ok(())
 }
 
-fn print_event(error: &Error) {
-    let event = event_for_error(error);
-    match serde_json::to_string_pretty(&event) {
-        Ok(json) => println!("{json}"),
-        Err(problem) => println!("cannot print the event: {problem}"),
+/// Sentry's ingest, stood in for on loopback: it keeps every envelope posted
+/// to `/api/{project}/envelope/`, so the client sends exactly what it would
+/// send to Sentry.
+struct LocalCollector {
+    /// A DSN naming this collector.
+    dsn: String,
+    /// Each envelope's body, and whether it came with an `x-sentry-auth` header.
+    received: Arc<Mutex<Vec<(bool, Bytes)>>>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl LocalCollector {
+    async fn start() -> Result<Self> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .and_then(|listener| Ok((listener.local_addr()?, listener)))
+            .map_err(|problem| ConfigError::new("SENTRY_DSN", format!("not set, and no local collector: {problem}")));
+        let (address, listener) = listener?;
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let store = received.clone();
+        let accept = move |headers: HeaderMap, body: Bytes| async move {
+            let authenticated = headers.contains_key("x-sentry-auth");
+            store.lock().unwrap_or_else(PoisonError::into_inner).push((authenticated, body));
+            StatusCode::OK
+        };
+        let app = axum::Router::new().route("/api/{project}/envelope/", axum::routing::post(accept));
+        let server = tokio::spawn(async move {
+            if let Err(problem) = axum::serve(listener, app).await {
+                eprintln!("the local collector stopped: {problem}");
+            }
+        });
+        Ok(Self { dsn: format!("http://aoai-examples@{address}/1"), received, server })
+    }
+
+    /// Stops the server and prints each event it received.
+    fn print_received(self) {
+        self.server.abort();
+        let received = std::mem::take(&mut *self.received.lock().unwrap_or_else(PoisonError::into_inner));
+        println!("the local collector received {} envelope(s)", received.len());
+        for (authenticated, body) in received {
+            let event = match Envelope::from_slice(&body) {
+                Ok(envelope) => envelope.event().map(serde_json::to_string_pretty),
+                Err(problem) => {
+                    println!("an envelope it cannot parse: {problem}");
+                    continue;
+                }
+            };
+            match event {
+                Some(Ok(json)) => println!("event (x-sentry-auth sent: {authenticated}):\n{json}"),
+                Some(Err(problem)) => println!("cannot print the event: {problem}"),
+                None => println!("an envelope without an event ({} bytes)", body.len()),
+            }
+        }
     }
 }
 

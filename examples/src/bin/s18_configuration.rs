@@ -6,12 +6,15 @@
 //! cargo run -p aoai-examples --bin s18_configuration
 //! ```
 //!
-//! The first part runs offline: [`Config::from_lookup`] reads settings through
-//! any function, so the program feeds it a few sets of variables, good and bad.
-//! The second part reads the real environment and `./.env`
-//! ([`Config::from_env`]; the process environment wins), adds
-//! [`TelemetryConfig`], [`Timeouts`] and a [`RetryPolicy`] in code, and makes
-//! one call. Without an endpoint it stops there with the error naming what to set.
+//! The first part needs no service: [`Config::from_lookup`] reads settings
+//! through any function, so the program feeds it a few sets of variables, good
+//! and bad. The second lists what `./.env` sets. The third reads the real
+//! environment and `./.env` (the process environment wins) through the
+//! examples' switch, `aoai_examples::session` ([`Config::from_env_if_configured`]):
+//! with nothing configured it starts the embedded emulator, a partial or wrong
+//! configuration stops the program with the error naming the variable. It then
+//! adds [`TelemetryConfig`], [`Timeouts`] and a [`RetryPolicy`] in code and
+//! makes one call.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -70,8 +73,9 @@ async fn run() -> Result<()> {
     }
 
     println!("3. the real environment, with options set in code");
-    let config = aoai_examples::config()?;
-    println!("   {}", describe(&config));
+    let session = aoai_examples::session().await?;
+    let source = if session.is_offline() { "nothing configured, so the embedded emulator" } else { "configured" };
+    println!("   {source}: {}", describe(session.config()));
     // Prompt text in traces only when OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true.
     let telemetry = TelemetryConfig::from_env();
     let timeouts = Timeouts::default()
@@ -86,7 +90,7 @@ async fn run() -> Result<()> {
     println!("   capture content: {}", telemetry.capture_content);
     println!("   {timeouts:?}");
     println!("   {retry:?}");
-    let client = aoai_examples::builder_for(config).telemetry(telemetry).timeouts(timeouts).retry(retry).build()?;
+    let client = session.client_builder().telemetry(telemetry).timeouts(timeouts).retry(retry).build()?;
 
     let deployment = client.default_deployment().map_or_else(aoai_examples::chat_deployment, str::to_owned);
     let request = ChatRequest::new(vec![ChatMessage::user("Reply with the word 'configured'.")]).max_tokens(10);

@@ -1,0 +1,279 @@
+//! Runs every example program offline: no `AZURE_OPENAI_*`, `OPENAI_*` or
+//! `SENTRY_*` variable, and a fresh empty working directory (so no `.env`).
+//! Each must exit 0, announce the embedded emulator in exactly one stderr
+//! line, and print what proves it did its job.
+//!
+//! The table below is checked against `src/bin/`, so a new program cannot be
+//! left out. The last tests check the switch itself: a partial or wrong
+//! configuration is an error naming the variable (never the emulator), `.env`
+//! in the working directory is read, the emulator serves the deployment
+//! `AZURE_OPENAI_DEPLOYMENT` names, and a configured endpoint is used.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeSet;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use aoai_emulator::Emulator;
+
+/// The one stderr line of the switch, after the program's name.
+const EMULATOR_LINE: &str =
+    ": no endpoint configured (set AZURE_OPENAI_ENDPOINT for Azure); using the embedded emulator at http://127.0.0.1:";
+
+/// Variables removed from every child's environment.
+const REMOVED_PREFIXES: [&str; 3] = ["AZURE_OPENAI_", "OPENAI_", "SENTRY_"];
+
+/// How long a program may run before it is killed and the test fails.
+const TIME_LIMIT: Duration = Duration::from_secs(120);
+
+/// One test per program: `name => [substrings its stdout must contain]`.
+macro_rules! examples {
+    ($($name:ident => [$($expected:expr),* $(,)?]),* $(,)?) => {
+        /// The programs the tests run, by binary name.
+        const EXAMPLES: &[&str] = &[$(stringify!($name)),*];
+        $(
+            #[test]
+            fn $name() {
+                let exe = env!(concat!("CARGO_BIN_EXE_", stringify!($name)));
+                let output = run(exe, &[], None);
+                assert_ran_offline(stringify!($name), &output, &[$($expected),*]);
+            }
+        )*
+    };
+}
+
+examples! {
+    s01_authentication => [
+        "auth mode: env (api-key header), endpoint host: 127.0.0.1",
+        "auth mode: key (api-key header), endpoint host: 127.0.0.1",
+        "auth mode: token (Authorization: Bearer, static), endpoint host: 127.0.0.1",
+        "model gpt-4o, request id ",
+    ],
+    s04_tokens_and_cost => [
+        "deployment gpt-4o: encoding o200k_base",
+        "estimate: 28 prompt + 60 max output = 88",
+        // The emulator counts with the same tokenizer, so the estimate is exact.
+        "usage: 28 prompt (estimated 28), ",
+        "cost on gpt-4o: $",
+    ],
+    s05_errors_and_monitoring => [
+        "code DeploymentNotFound",
+        "parameter: temperature",
+        "attempt timed out after 1ms",
+        "could not connect (3 attempts)",
+        "filter jailbreak: detected (blocked)",
+        "6. a call that works\n   ",
+    ],
+    s08_system_monitoring => [
+        "embedded 2 texts",
+        "expected failure: error: not_found (HTTP 404, code DeploymentNotFound",
+        "\"requests\": 6,",
+        "\"successes\": 5,",
+        "\"not_found\": 1",
+    ],
+    s15_embeddings => [
+        "5 vectors of 256 dimensions from text-embedding-3-small",
+        "closest to \"Why did my request get HTTP 429?\":\n  ",
+        "decoded back exactly: true",
+    ],
+    s16_error_reporting => [
+        "SENTRY_DSN is not set: reporting to a local collector, http://aoai-examples@127.0.0.1:",
+        "the local collector received 1 envelope(s)",
+        "event (x-sentry-auth sent: true):",
+        "\"azure.error_code\": \"DeploymentNotFound\"",
+        // The breadcrumb of the call that worked, carried by the error's event.
+        "\"message\": \"chat gpt-4o 200 in ",
+    ],
+    s17_streaming => [
+        "streaming (request id ",
+        "model gpt-4o, finish reason ",
+        "prompt 0 filter: hate=safe",
+        "choice 0 filter: hate=safe",
+        "\ncollected: ",
+        " completion = ",
+    ],
+    s18_configuration => [
+        "fix AZURE_OPENAI_API_KEY: is set but empty",
+        "no ./.env here",
+        "nothing configured, so the embedded emulator: Azure 127.0.0.1 (api-version ",
+        "   gpt-4o: ",
+    ],
+}
+
+#[test]
+fn every_program_in_src_bin_is_run() {
+    let bin_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/bin");
+    let found: BTreeSet<String> = std::fs::read_dir(&bin_dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter_map(|path| {
+            // `src/bin/name.rs`, or `src/bin/name/main.rs`.
+            if path.extension().is_some_and(|extension| extension == "rs") {
+                Some(path.file_stem()?.to_string_lossy().into_owned())
+            } else if path.join("main.rs").is_file() {
+                Some(path.file_name()?.to_string_lossy().into_owned())
+            } else {
+                None
+            }
+        })
+        .collect();
+    let tested: BTreeSet<String> = EXAMPLES.iter().map(|name| (*name).to_owned()).collect();
+    assert!(!found.is_empty(), "no programs in {}", bin_dir.display());
+    assert_eq!(found, tested, "src/bin and the table of tests/run_all.rs differ: add each program to `examples!`");
+}
+
+#[test]
+fn an_endpoint_without_a_key_is_an_error_naming_the_key() {
+    let output = run(
+        env!("CARGO_BIN_EXE_s17_streaming"),
+        &[("AZURE_OPENAI_ENDPOINT", "https://my-resource.openai.azure.com")],
+        None,
+    );
+    assert_config_error(&output, "AZURE_OPENAI_API_KEY");
+}
+
+#[test]
+fn an_endpoint_that_is_not_a_url_is_an_error_naming_it() {
+    let output = run(
+        env!("CARGO_BIN_EXE_s15_embeddings"),
+        &[("AZURE_OPENAI_ENDPOINT", "my-resource"), ("AZURE_OPENAI_API_KEY", "key")],
+        None,
+    );
+    assert_config_error(&output, "AZURE_OPENAI_ENDPOINT");
+}
+
+#[test]
+fn dotenv_in_the_working_directory_is_read() {
+    let output = run(
+        env!("CARGO_BIN_EXE_s05_errors_and_monitoring"),
+        &[],
+        Some("AZURE_OPENAI_ENDPOINT=https://my-resource.openai.azure.com\nAZURE_OPENAI_API_KEY=\n"),
+    );
+    assert_config_error(&output, "AZURE_OPENAI_API_KEY");
+}
+
+#[test]
+fn offline_the_emulator_serves_the_named_deployment() {
+    let output = run(env!("CARGO_BIN_EXE_s18_configuration"), &[("AZURE_OPENAI_DEPLOYMENT", "my-chat")], None);
+    assert_ran_offline("s18_configuration", &output, &["   my-chat: "]);
+}
+
+#[test]
+fn offline_a_deployment_name_the_emulator_cannot_serve_is_an_error_naming_it() {
+    let output = run(env!("CARGO_BIN_EXE_s17_streaming"), &[("AZURE_OPENAI_DEPLOYMENT", "bad/name")], None);
+    assert_config_error(&output, "AZURE_OPENAI_DEPLOYMENT");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_configured_endpoint_is_used_instead_of_the_emulator() {
+    // An emulator of the test's own stands in for an Azure resource.
+    let resource = Emulator::start().await.unwrap();
+    let envs = [
+        ("AZURE_OPENAI_ENDPOINT".to_owned(), resource.base_url().to_owned()),
+        ("AZURE_OPENAI_API_KEY".to_owned(), resource.api_key().expose().to_owned()),
+    ];
+    let output = tokio::task::spawn_blocking(move || {
+        let envs: Vec<(&str, &str)> = envs.iter().map(|(name, value)| (name.as_str(), value.as_str())).collect();
+        run(env!("CARGO_BIN_EXE_s17_streaming"), &envs, None)
+    })
+    .await
+    .unwrap();
+    assert!(output.status.success(), "s17_streaming failed against a configured endpoint\n{output}");
+    assert!(!output.stderr.contains("embedded emulator"), "the emulator was started although configured\n{output}");
+    assert!(output.stdout.contains("\ncollected: "), "{output}");
+    let served = resource.stats().deployment("gpt-4o").map(|deployment| deployment.served);
+    assert_eq!(served, Some(2), "the configured endpoint did not serve both streams\n{output}");
+}
+
+/// What a program did.
+struct Ran {
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+}
+
+impl std::fmt::Display for Ran {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exit: {}\n--- stdout\n{}\n--- stderr\n{}", self.status, self.stdout, self.stderr)
+    }
+}
+
+fn assert_ran_offline(name: &str, output: &Ran, expected: &[&str]) {
+    assert!(output.status.success(), "{name} failed offline\n{output}");
+    let announcements: Vec<&str> = output.stderr.lines().filter(|line| line.contains("embedded emulator")).collect();
+    assert_eq!(announcements.len(), 1, "{name}: expected one line about the embedded emulator\n{output}");
+    assert!(
+        announcements[0].starts_with(&format!("{name}{EMULATOR_LINE}")),
+        "{name}: unexpected emulator line {:?}",
+        announcements[0]
+    );
+    for text in expected {
+        assert!(output.stdout.contains(text), "{name}: stdout lacks {text:?}\n{output}");
+    }
+}
+
+fn assert_config_error(output: &Ran, variable: &str) {
+    assert!(!output.status.success(), "a broken configuration succeeded\n{output}");
+    assert!(
+        output.stderr.contains(&format!("error: config: invalid configuration: {variable}: ")),
+        "the error does not name {variable}\n{output}"
+    );
+    assert!(!output.stderr.contains("embedded emulator"), "fell back to the emulator\n{output}");
+}
+
+/// Runs `exe` in a fresh empty directory (holding `dotenv` as `.env` when
+/// given) without any of the [`REMOVED_PREFIXES`] variables, plus `envs`.
+fn run(exe: &str, envs: &[(&str, &str)], dotenv: Option<&str>) -> Ran {
+    let dir = fresh_dir();
+    if let Some(contents) = dotenv {
+        std::fs::write(dir.join(".env"), contents).unwrap();
+    }
+    let mut command = Command::new(exe);
+    command.current_dir(&dir).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    for (name, _) in std::env::vars_os() {
+        if REMOVED_PREFIXES.iter().any(|prefix| name.to_string_lossy().starts_with(prefix)) {
+            command.env_remove(name);
+        }
+    }
+    command.envs(envs.iter().copied());
+    let mut child = command.spawn().unwrap();
+    let stdout = read_in_background(child.stdout.take().unwrap());
+    let stderr = read_in_background(child.stderr.take().unwrap());
+    let mut status = None;
+    for _ in 0..TIME_LIMIT.as_millis() / 10 {
+        status = child.try_wait().unwrap();
+        if status.is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let status = status.unwrap_or_else(|| {
+        child.kill().unwrap();
+        child.wait().unwrap();
+        panic!("{exe} ran longer than {TIME_LIMIT:?}")
+    });
+    let ran = Ran { status, stdout: stdout.join().unwrap(), stderr: stderr.join().unwrap() };
+    std::fs::remove_dir_all(&dir).unwrap();
+    ran
+}
+
+fn read_in_background(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        pipe.read_to_string(&mut text).unwrap();
+        text
+    })
+}
+
+/// A new empty directory under the system's temporary directory.
+fn fresh_dir() -> PathBuf {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let name = format!("aoai-examples-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
+    let dir = std::env::temp_dir().join(name);
+    std::fs::create_dir(&dir).unwrap();
+    dir
+}
