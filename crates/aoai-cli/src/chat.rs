@@ -30,7 +30,7 @@ pub(crate) struct ChatArgs {
 }
 
 pub(crate) async fn run(args: ChatArgs) -> Result<(), Failure> {
-    let session = session().await?;
+    let session = session(args.deployment.as_deref(), "gpt-4o").await?;
     let deployment = session.deployment(args.deployment, "gpt-4o")?;
     let client = &session.client;
     let mut messages = Vec::new();

@@ -20,7 +20,7 @@ pub(crate) struct EmbedArgs {
 }
 
 pub(crate) async fn run(args: EmbedArgs) -> Result<(), Failure> {
-    let session = session().await?;
+    let session = session(args.deployment.as_deref(), "text-embedding-3-small").await?;
     let deployment = session.deployment(args.deployment, "text-embedding-3-small")?;
     let client = &session.client;
     let mut request = EmbeddingsRequest::new(args.texts);

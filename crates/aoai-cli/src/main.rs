@@ -130,13 +130,27 @@ impl Session {
 /// The configured client; with nothing configured, the embedded emulator
 /// (one line on stderr says so). A partial or wrong configuration is a usage
 /// failure that names the variable to fix.
-pub(crate) async fn session() -> Result<Session, Failure> {
+///
+/// `named` is the deployment the command will call (flag or
+/// `AZURE_OPENAI_DEPLOYMENT`): offline, the emulator serves it too, backed by
+/// `model`, besides its default deployments.
+pub(crate) async fn session(named: Option<&str>, model: &str) -> Result<Session, Failure> {
     if let Some(config) =
         aoai_core::config::Config::from_env_if_configured().map_err(|error| Failure::Usage(error.to_string()))?
     {
         return Ok(Session { client: aoai_core::Client::from_config(config)?, emulator: None });
     }
-    let emulator = aoai_emulator::Emulator::start()
+    let mut builder = aoai_emulator::Emulator::builder();
+    if let Some(name) = named.map(str::trim).filter(|name| !name.is_empty()) {
+        if !aoai_emulator::config::DEFAULT_DEPLOYMENTS.contains(&name) {
+            for default in aoai_emulator::config::DEFAULT_DEPLOYMENTS {
+                builder = builder.deployment(aoai_emulator::DeploymentConfig::new(default, default));
+            }
+            builder = builder.deployment(aoai_emulator::DeploymentConfig::new(name, model));
+        }
+    }
+    let emulator = builder
+        .start()
         .await
         .map_err(|error| Failure::Other(format!("cannot start the embedded emulator: {error}")))?;
     eprintln!(

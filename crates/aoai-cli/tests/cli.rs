@@ -213,6 +213,15 @@ async fn no_configuration_runs_offline_against_the_embedded_emulator() {
     assert!(output.status.success(), "{}", stderr(&output));
     let vectors: Vec<Vec<f32>> = serde_json::from_str(&stdout(&output)).unwrap();
     assert_eq!((vectors.len(), vectors[0].len()), (2, 8));
+    // A named deployment is served offline too, from the flag or the environment.
+    let output = aoai(&["chat", "--deployment", "my-chat", "--json", "hi"], &[], None).await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    let response: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert!(response["model"].as_str().unwrap().starts_with("gpt-4o"), "{response}");
+    let output = aoai(&["chat", "hi"], &[("AZURE_OPENAI_DEPLOYMENT", "team-chat")], None).await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    let output = aoai(&["embed", "--deployment", "my-embedder", "a"], &[], None).await;
+    assert!(output.status.success(), "{}", stderr(&output));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
