@@ -141,13 +141,13 @@ pub(crate) async fn session(named: Option<&str>, model: &str) -> Result<Session,
         return Ok(Session { client: aoai_core::Client::from_config(config)?, emulator: None });
     }
     let mut builder = aoai_emulator::Emulator::builder();
-    if let Some(name) = named.map(str::trim).filter(|name| !name.is_empty()) {
-        if !aoai_emulator::config::DEFAULT_DEPLOYMENTS.contains(&name) {
-            for default in aoai_emulator::config::DEFAULT_DEPLOYMENTS {
-                builder = builder.deployment(aoai_emulator::DeploymentConfig::new(default, default));
-            }
-            builder = builder.deployment(aoai_emulator::DeploymentConfig::new(name, model));
+    if let Some(name) = named.map(str::trim).filter(|name| !name.is_empty())
+        && !aoai_emulator::config::DEFAULT_DEPLOYMENTS.contains(&name)
+    {
+        for default in aoai_emulator::config::DEFAULT_DEPLOYMENTS {
+            builder = builder.deployment(aoai_emulator::DeploymentConfig::new(default, default));
         }
+        builder = builder.deployment(aoai_emulator::DeploymentConfig::new(name, model));
     }
     let emulator = builder
         .start()
