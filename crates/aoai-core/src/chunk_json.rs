@@ -26,7 +26,10 @@ use crate::filter::{ContentFilterResults, DetectedResult, Severity, SeverityResu
 /// The chunk, or `None` when the text must go through serde_json instead.
 pub(crate) fn decode(text: &str, memo: &mut Memo) -> Option<ChatChunk> {
     let mut cursor = Cursor { text, bytes: text.as_bytes(), pos: 0, memo };
-    let chunk = cursor.chunk()?;
+    // Filled in place: a chunk is a few hundred bytes, and moving it through
+    // `Option`s costs more than it seems.
+    let mut chunk = ChatChunk::default();
+    cursor.chunk(&mut chunk)?;
     cursor.ws();
     (cursor.pos == text.len()).then_some(chunk)
 }
@@ -273,8 +276,7 @@ impl<'a> Cursor<'a, '_> {
         }
     }
 
-    fn chunk(&mut self) -> Option<ChatChunk> {
-        let mut chunk = ChatChunk::default();
+    fn chunk(&mut self, chunk: &mut ChatChunk) -> Option<()> {
         let mut seen = Seen::default();
         self.object(|this, key| {
             match key.as_ref() {
@@ -316,8 +318,7 @@ impl<'a> Cursor<'a, '_> {
                 }
             }
             Some(())
-        })?;
-        Some(chunk)
+        })
     }
 
     fn choices(&mut self) -> Option<Vec<ChunkChoice>> {
@@ -328,7 +329,8 @@ impl<'a> Cursor<'a, '_> {
             return Some(choices);
         }
         loop {
-            choices.push(self.choice()?);
+            choices.push(ChunkChoice::default());
+            self.choice(choices.last_mut()?)?;
             match self.peek()? {
                 b',' => self.pos += 1,
                 b']' => {
@@ -340,8 +342,7 @@ impl<'a> Cursor<'a, '_> {
         }
     }
 
-    fn choice(&mut self) -> Option<ChunkChoice> {
-        let mut choice = ChunkChoice::default();
+    fn choice(&mut self, choice: &mut ChunkChoice) -> Option<()> {
         let mut seen = Seen::default();
         self.object(|this, key| {
             match key.as_ref() {
@@ -372,8 +373,7 @@ impl<'a> Cursor<'a, '_> {
                 _ => this.ignore()?,
             }
             Some(())
-        })?;
-        Some(choice)
+        })
     }
 
     fn delta(&mut self) -> Option<Delta> {
