@@ -8,6 +8,7 @@
 
 use std::process::{Command, ExitCode};
 
+mod bench_emulator;
 mod layering;
 
 fn main() -> ExitCode {
@@ -25,7 +26,7 @@ fn main() -> ExitCode {
                  ci         set up, then fmt check, clippy, all tests, doc tests (what CI runs)\n  \
                  test       set up, then all tests and doc tests\n  \
                  lint       fmt check and clippy\n  \
-                 bench [N]  benchmarks beside their baselines (N: streaming, tokens; default all)\n  \
+                 bench [N]  benchmarks beside their baselines (N: streaming, tokens, emulator; default all)\n  \
                  layering   check that no crate depends on a higher layer"
             );
             return ExitCode::from(2);
@@ -61,22 +62,39 @@ fn test() -> Result<(), String> {
     run("cargo", &["test", "--workspace", "--all-features", "--doc"])
 }
 
+/// The OpenAI Python SDK version the emulator's proof test
+/// (`crates/aoai-emulator/tests/python_sdk.rs`) runs against.
+const OPENAI_PYTHON_SDK: &str = "openai==2.54.0";
+
 /// Installs and starts what the tests need, skipping what is already there.
 fn setup() -> Result<(), String> {
-    // Nothing external is needed yet; services (redis) and packages (the
-    // OpenAI Python SDK) are installed here when their tests land.
-    Ok(())
+    install_openai_python_sdk()
+}
+
+/// `pip install`s the OpenAI Python SDK unless `python3` can already import it.
+fn install_openai_python_sdk() -> Result<(), String> {
+    let present = Command::new("python3").args(["-c", "import openai"]).output().is_ok_and(|out| out.status.success());
+    if present {
+        eprintln!("setup: the OpenAI Python SDK is already installed");
+        return Ok(());
+    }
+    eprintln!("setup: installing the OpenAI Python SDK ({OPENAI_PYTHON_SDK})");
+    run("python3", &["-m", "pip", "install", "--quiet", "--root-user-action=ignore", OPENAI_PYTHON_SDK])
 }
 
 fn bench(args: &[String]) -> Result<(), String> {
-    let known = ["streaming", "tokens"];
+    let known = ["streaming", "tokens", "emulator"];
     let selected: Vec<&str> = match args.first() {
         Some(name) if known.contains(&name.as_str()) => vec![name.as_str()],
         Some(name) => return Err(format!("unknown benchmark {name:?}; known: {}", known.join(", "))),
         None => known.to_vec(),
     };
     for name in selected {
-        run("cargo", &["bench", "-p", "aoai-core", "--bench", name])?;
+        if name == "emulator" {
+            bench_emulator::bench()?;
+        } else {
+            run("cargo", &["bench", "-p", "aoai-core", "--bench", name])?;
+        }
     }
     Ok(())
 }

@@ -59,7 +59,7 @@ use crate::config::{DEFAULT_KEY, DeploymentConfig, EmulatorConfig};
 use crate::error::EmulatorError;
 use crate::faults::{Fault, FaultPlan};
 use crate::files::{self, FileStore};
-use crate::generate::{self, ContentFilterConfig, FixtureError, FixtureReply, Fixtures, ModelInfo};
+use crate::generate::{self, ContentFilter, ContentFilterConfig, FixtureError, FixtureReply, Fixtures, ModelInfo};
 use crate::quota::{Admission, LimitKind, Quota, RateLimitProfile, TokenCostRule};
 use crate::sse;
 use crate::stats::{Counters, RequestIds, Stats};
@@ -145,7 +145,7 @@ pub(crate) struct AppState {
     region: HeaderValue,
     pub(crate) ids: RequestIds,
     pub(crate) time: Time,
-    filter: ContentFilterConfig,
+    filter: ContentFilter,
     fixtures: Option<Fixtures>,
     pub(crate) files: FileStore,
     pub(crate) batches: batches::BatchStore,
@@ -163,11 +163,11 @@ impl AppState {
         let region = HeaderValue::from_str(&config.region)
             .map_err(|_| EmulatorError::InvalidConfig(format!("region {:?} is not a header value", config.region)))?;
         let settings = &config.content_filter;
-        let filter = if settings.enabled {
+        let filter = ContentFilter::new(if settings.enabled {
             ContentFilterConfig::new(settings.blocklist.clone(), settings.jailbreak_patterns.clone())
         } else {
             ContentFilterConfig::disabled()
-        };
+        });
         Ok(Self {
             deployments,
             order,
@@ -240,25 +240,30 @@ impl AppState {
         request: &ChatRequest,
         sequence: u64,
     ) -> Result<ChatResponse, ErrorReply> {
-        let verdict = generate::screen_prompt(request, &self.filter);
+        let verdict = self.filter.screen_prompt(request);
         if verdict.blocked {
             return Err(ErrorReply::content_filter(&verdict.results));
         }
         let created = self.unix_now();
         let info = deployment.info();
         let fixture = self.fixtures.as_ref().and_then(|fixtures| fixtures.find(request, &deployment.config.name));
+        // `chatcmpl-` and the last 29 of the request id's 32 hex digits.
+        let mut id = String::with_capacity(38);
+        id.push_str("chatcmpl-");
+        id.extend(self.ids.format(sequence).iter().filter(|byte| **byte != b'-').skip(3).map(|byte| char::from(*byte)));
         let mut response = match fixture {
-            Some(FixtureReply::Answer(answer)) => answer.to_response(request, &info, created),
+            Some(FixtureReply::Answer(answer)) => {
+                let mut response = answer.to_response(request, &info, created);
+                response.id = id;
+                response
+            }
             Some(FixtureReply::Error(error)) => return Err(ErrorReply::from_fixture(error)),
-            None => generate::chat(request, &info, created).map_err(ErrorReply::from_generate)?,
+            None => generate::chat_with_id(request, &info, created, id).map_err(ErrorReply::from_generate)?,
         };
-        let id = self.ids.format(sequence);
-        let hex: String = id.iter().filter(|byte| **byte != b'-').map(|byte| char::from(*byte)).collect();
-        response.id = format!("chatcmpl-{}", &hex[hex.len().saturating_sub(29)..]);
-        response.prompt_filter_results = Some(verdict.prompt_filter_results());
+        response.prompt_filter_results = Some(verdict.into_prompt_filter_results());
         for choice in &mut response.choices {
-            let screened = match &choice.message.content {
-                Some(content) => generate::screen_completion(content, &self.filter),
+            let (screened, filtered) = match &choice.message.content {
+                Some(content) => self.filter.screen_completion(content),
                 None => {
                     let arguments: Vec<&str> = choice
                         .message
@@ -267,10 +272,10 @@ impl AppState {
                         .flatten()
                         .map(|call| call.function.arguments.as_str())
                         .collect();
-                    generate::screen_completion(&arguments.join(" "), &self.filter)
+                    self.filter.screen_completion(&arguments.join(" "))
                 }
             };
-            if screened.is_filtered() {
+            if filtered {
                 choice.finish_reason = Some(FinishReason::ContentFilter);
                 if let Some(content) = &mut choice.message.content {
                     let term = self.filter.blocklist_hit(content).map(str::to_owned);
@@ -877,10 +882,14 @@ async fn chat(
         if !latency.is_off() {
             app.time.sleep.sleep(latency.total(usage.completion_tokens)).await;
         }
-        let body = match serde_json::to_vec(&response) {
-            Ok(body) => Bytes::from(body),
-            Err(error) => return ErrorReply::internal(&error).into_response(),
-        };
+        // About 1 KiB of fields and filter results per choice, plus the text.
+        let text: usize =
+            response.choices.iter().filter_map(|choice| choice.message.content.as_ref().map(String::len)).sum();
+        let mut body = Vec::with_capacity(1024 + 1024 * response.choices.len() + text * 11 / 10);
+        if let Err(error) = serde_json::to_writer(&mut body, &response) {
+            return ErrorReply::internal(&error).into_response();
+        }
+        let body = Bytes::from(body);
         match fault {
             Some(Fault::StreamCut | Fault::StalledStream) => {
                 let mut reply = Response::new(broken_body(body, fault == Some(Fault::StalledStream)));

@@ -19,7 +19,7 @@ use super::{GenerateError, ModelInfo};
 /// Request fields left out of the seed: they limit or transport an answer
 /// without changing what the model would say, so a smaller `max_tokens` or
 /// a `stop` sequence cuts the same text.
-const SEED_EXCLUDED: &[&str] = &[
+pub(crate) const SEED_EXCLUDED: &[&str] = &[
     "max_tokens",
     "max_completion_tokens",
     "stop",
@@ -42,6 +42,26 @@ const DISTINCT_ATTEMPTS: u64 = 8;
 
 /// The deterministic seed of a request; see [`super::request_seed`].
 pub(crate) fn request_seed(request: &ChatRequest) -> u64 {
+    // The canonical bytes straight from `Serialize`: the same bytes as
+    // hashing `serde_json::to_value(request)`, without building the value.
+    let mut canonical = Vec::with_capacity(1024);
+    let seed = match super::canonical::write(request, SEED_EXCLUDED, &mut canonical) {
+        Ok(()) => {
+            let mut hasher = StableHasher::new();
+            hasher.write(&canonical);
+            hasher.finish()
+        }
+        Err(_) => value_seed(request),
+    };
+    match request.seed {
+        Some(user_seed) => derive(seed, user_seed as u64),
+        None => seed,
+    }
+}
+
+/// The request's hash through a `serde_json::Value`: what
+/// [`super::canonical::write`] mirrors, and its fallback.
+pub(crate) fn value_seed(request: &ChatRequest) -> u64 {
     let mut value = serde_json::to_value(request).unwrap_or(Value::Null);
     if let Value::Object(map) = &mut value {
         for key in SEED_EXCLUDED {
@@ -50,11 +70,7 @@ pub(crate) fn request_seed(request: &ChatRequest) -> u64 {
     }
     let mut hasher = StableHasher::new();
     hash_json(&value, &mut hasher);
-    let seed = hasher.finish();
-    match request.seed {
-        Some(user_seed) => derive(seed, user_seed as u64),
-        None => seed,
-    }
+    hasher.finish()
 }
 
 /// A tool's result waiting for the model's final answer.
@@ -165,6 +181,17 @@ impl Draft {
 }
 
 pub(crate) fn chat(request: &ChatRequest, info: &ModelInfo<'_>, created: u64) -> Result<ChatResponse, GenerateError> {
+    chat_with_id(request, info, created, None)
+}
+
+/// [`chat`], with the response's id given (`None`: derived from the seed
+/// and `created`).
+pub(crate) fn chat_with_id(
+    request: &ChatRequest,
+    info: &ModelInfo<'_>,
+    created: u64,
+    id: Option<String>,
+) -> Result<ChatResponse, GenerateError> {
     validate(request)?;
     let tokenizer = Tokenizer::for_model(info.model);
     let prompt_tokens = prompt_tokens(&tokenizer, request);
@@ -177,14 +204,19 @@ pub(crate) fn chat(request: &ChatRequest, info: &ModelInfo<'_>, created: u64) ->
     let logprobs = request.logprobs == Some(true);
     let top_logprobs = request.top_logprobs.unwrap_or(0).min(20) as usize;
 
+    let count = request.n.unwrap_or(1);
     let mut keys: Vec<String> = Vec::new();
-    let mut choices = Vec::new();
+    let mut choices = Vec::with_capacity(count as usize);
     let mut completion_tokens = 0_u64;
-    for index in 0..request.n.unwrap_or(1) {
+    for index in 0..count {
         let mut attempt = 0;
         let draft = loop {
             let mut rng = Rng::with_seed(derive(seed, u64::from(index) | (attempt << 32)));
             let draft = produce(&plan, &conversation, &mut rng, &tokenizer);
+            if count == 1 {
+                // A single choice has nothing to differ from.
+                break draft;
+            }
             let key = draft.key();
             if attempt + 1 < DISTINCT_ATTEMPTS && keys.contains(&key) {
                 attempt += 1;
@@ -209,7 +241,7 @@ pub(crate) fn chat(request: &ChatRequest, info: &ModelInfo<'_>, created: u64) ->
         });
     }
     Ok(ChatResponse {
-        id: completion_id(seed, created),
+        id: id.unwrap_or_else(|| completion_id(seed, created)),
         object: "chat.completion".to_owned(),
         created,
         model: info.model.to_owned(),

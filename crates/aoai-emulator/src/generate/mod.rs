@@ -62,6 +62,7 @@
 //! # Ok::<(), aoai_emulator::generate::GenerateError>(())
 //! ```
 
+mod canonical;
 mod chat;
 mod embed;
 mod filter;
@@ -78,6 +79,7 @@ use aoai_core::chat::{ChatRequest, ChatResponse};
 use aoai_core::embeddings::{EmbeddingsRequest, EmbeddingsResponse};
 
 pub use embed::{embed_text, embeddings_json, native_dimensions};
+pub(crate) use filter::ContentFilter;
 pub use filter::{
     BLOCKLIST_ID, ContentFilterConfig, DEFAULT_JAILBREAK_PATTERNS, PromptVerdict, screen_completion, screen_prompt,
     screen_text_prompt,
@@ -154,6 +156,17 @@ impl std::error::Error for GenerateError {}
 /// [`GenerateError`] when the service would refuse the request.
 pub fn chat(request: &ChatRequest, info: &ModelInfo<'_>, created: u64) -> Result<ChatResponse, GenerateError> {
     chat::chat(request, info, created)
+}
+
+/// [`chat`] with the response id chosen by the caller (the server numbers
+/// its responses), which spares deriving one.
+pub(crate) fn chat_with_id(
+    request: &ChatRequest,
+    info: &ModelInfo<'_>,
+    created: u64,
+    id: String,
+) -> Result<ChatResponse, GenerateError> {
+    chat::chat_with_id(request, info, created, Some(id))
 }
 
 /// Deterministic unit-length embeddings, one per input, in input order.

@@ -266,9 +266,44 @@ const STOPWORDS: &[&str] = &[
     "your",
 ];
 
+/// The longest stopword, in bytes.
+const MAX_STOPWORD_LEN: usize = 9;
+
+/// Where each first letter's stopwords start and end in [`STOPWORDS`].
+static STOPWORD_RANGES: OnceLock<[(usize, usize); 26]> = OnceLock::new();
+
 /// Whether `word` (lowercase) is too common to carry meaning.
 pub(crate) fn is_stopword(word: &str) -> bool {
-    STOPWORDS.binary_search(&word).is_ok()
+    let Some(first) = word.bytes().next().filter(u8::is_ascii_lowercase) else { return false };
+    if word.len() > MAX_STOPWORD_LEN {
+        return false;
+    }
+    let ranges = STOPWORD_RANGES.get_or_init(|| {
+        std::array::from_fn(|letter| {
+            let letter = b'a' + letter as u8;
+            let start = STOPWORDS.partition_point(|stop| stop.as_bytes().first().is_some_and(|byte| *byte < letter));
+            let end = STOPWORDS.partition_point(|stop| stop.as_bytes().first().is_some_and(|byte| *byte <= letter));
+            (start, end)
+        })
+    });
+    let (start, end) = ranges.get(usize::from(first - b'a')).copied().unwrap_or_default();
+    STOPWORDS.get(start..end).is_some_and(|candidates| candidates.binary_search(&word).is_ok())
+}
+
+/// Whether `word`, lowercased, is a stopword; ASCII words are lowercased
+/// without allocating.
+fn is_stopword_any_case(word: &str) -> bool {
+    if !word.is_ascii() {
+        return is_stopword(&word.to_lowercase());
+    }
+    if word.len() > MAX_STOPWORD_LEN {
+        return false;
+    }
+    let mut buffer = [0_u8; MAX_STOPWORD_LEN];
+    let Some(lower) = buffer.get_mut(..word.len()) else { return false };
+    lower.copy_from_slice(word.as_bytes());
+    lower.make_ascii_lowercase();
+    std::str::from_utf8(lower).is_ok_and(is_stopword)
 }
 
 /// The words of `text`: maximal runs of letters and digits.
@@ -281,11 +316,27 @@ pub(crate) fn words(text: &str) -> impl Iterator<Item = &str> {
 pub(crate) fn keywords(text: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for word in words(text) {
-        let lower = word.to_lowercase();
-        if lower.chars().count() < 3 || is_stopword(&lower) || out.contains(&lower) {
+        let lower: Cow<'_, str> = if word.is_ascii() {
+            // ASCII lowercasing keeps the length: short words need no copy.
+            if word.len() < 3 {
+                continue;
+            }
+            if word.bytes().any(|byte| byte.is_ascii_uppercase()) {
+                Cow::Owned(word.to_ascii_lowercase())
+            } else {
+                Cow::Borrowed(word)
+            }
+        } else {
+            let lower = word.to_lowercase();
+            if lower.chars().count() < 3 {
+                continue;
+            }
+            Cow::Owned(lower)
+        };
+        if is_stopword(&lower) || out.iter().any(|known| *known == *lower) {
             continue;
         }
-        out.push(lower);
+        out.push(lower.into_owned());
     }
     out
 }
@@ -295,34 +346,37 @@ pub(crate) fn keywords(text: &str) -> Vec<String> {
 pub(crate) fn proper_nouns(text: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     let mut sentence_start = true;
-    let mut word = String::new();
-    let flush = |word: &mut String, sentence_start: bool, out: &mut Vec<String>| {
-        let is_proper = word.chars().next().is_some_and(char::is_uppercase)
-            && word.chars().count() > 1
-            && !sentence_start
-            && !is_stopword(&word.to_lowercase());
-        if is_proper && !out.contains(word) {
-            out.push(word.clone());
-        }
-        word.clear();
-    };
-    for c in text.chars() {
+    let mut start: Option<usize> = None;
+    for (position, c) in text.char_indices() {
         if c.is_alphanumeric() {
-            word.push(c);
+            start.get_or_insert(position);
             continue;
         }
-        if !word.is_empty() {
-            flush(&mut word, sentence_start, &mut out);
+        if let Some(begin) = start.take() {
+            proper_noun(text.get(begin..position).unwrap_or_default(), sentence_start, &mut out);
             sentence_start = false;
         }
         if matches!(c, '.' | '!' | '?' | '\n') {
             sentence_start = true;
         }
     }
-    if !word.is_empty() {
-        flush(&mut word, sentence_start, &mut out);
+    if let Some(begin) = start {
+        proper_noun(text.get(begin..).unwrap_or_default(), sentence_start, &mut out);
     }
     out
+}
+
+/// Adds `word` to `out` when it is capitalised, longer than one character,
+/// not at a sentence start, not a stopword, and new.
+fn proper_noun(word: &str, sentence_start: bool, out: &mut Vec<String>) {
+    let mut chars = word.chars();
+    let is_proper = !sentence_start
+        && chars.next().is_some_and(char::is_uppercase)
+        && chars.next().is_some()
+        && !is_stopword_any_case(word);
+    if is_proper && !out.iter().any(|known| known == word) {
+        out.push(word.to_owned());
+    }
 }
 
 /// One sentence from the templates, ending with a period.
@@ -349,14 +403,17 @@ pub(crate) fn answer(rng: &mut Rng, tokenizer: &Tokenizer, topic: &[String]) -> 
     let counts = FragmentCounts::get(tokenizer);
     let target = between_usize(rng, 20, 60);
     let opener = index_of(rng, OPENERS.len());
-    let mut text = OPENERS.get(opener).copied().unwrap_or_default().to_owned();
+    // Room for the longest answer: 60 tokens of short English words.
+    let mut text = String::with_capacity(400);
+    text.push_str(OPENERS.get(opener).copied().unwrap_or_default());
     let mut tokens = counts.openers.get(opener).copied().unwrap_or_default();
     for (position, word) in topic.iter().take(2).enumerate() {
         let (joiner, joiner_tokens) = if position == 0 { (" about", counts.about) } else { (" and", counts.and) };
         text.push_str(joiner);
+        let start = text.len();
         text.push(' ');
         text.push_str(word);
-        tokens += joiner_tokens + tokenizer.count(&format!(" {word}"));
+        tokens += joiner_tokens + tokenizer.count(text.get(start..).unwrap_or_default());
     }
     text.push('.');
     tokens += counts.period;
@@ -447,6 +504,28 @@ mod tests {
     #[test]
     fn keywords_skip_stopwords_and_duplicates() {
         assert_eq!(keywords("What is the weather in Paris? The weather!"), vec!["weather", "paris"]);
+    }
+
+    #[test]
+    fn stopwords_by_first_letter_match_the_list() {
+        for word in STOPWORDS {
+            assert!(is_stopword(word), "{word}");
+            assert!(is_stopword_any_case(&word.to_uppercase()), "{word}");
+        }
+        for word in ["", "zebra", "abouts", "Ab", "é", "weather", "currentlyx", "\u{212a}now"] {
+            assert_eq!(is_stopword(word), STOPWORDS.binary_search(&word).is_ok(), "{word}");
+        }
+        // The Kelvin sign lowercases to an ASCII `k`.
+        assert!(is_stopword_any_case("\u{212a}now"));
+    }
+
+    #[test]
+    fn keywords_and_proper_nouns_handle_unicode_and_edges() {
+        assert_eq!(keywords("Über ÉCOLE ab AB élan"), vec!["über", "école", "élan"]);
+        assert_eq!(keywords("THE Weather weather"), vec!["weather"]);
+        assert_eq!(proper_nouns("Visit Zürich and Zürich, then Ōsaka. Paris"), vec!["Zürich", "Ōsaka"]);
+        assert_eq!(proper_nouns("hello A Bc The X"), vec!["Bc"]);
+        assert!(proper_nouns("").is_empty());
     }
 
     #[test]

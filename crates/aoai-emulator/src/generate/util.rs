@@ -4,6 +4,8 @@
 //! `std`'s `DefaultHasher` may change between Rust releases, so seeds are
 //! derived with FNV-1a and a SplitMix64 finaliser, which never change.
 
+use std::fmt;
+
 use fastrand::Rng;
 use serde_json::Value;
 
@@ -65,7 +67,12 @@ pub(crate) fn hash_json(value: &Value, hasher: &mut StableHasher) {
         Value::Bool(flag) => hasher.write(if *flag { b"t" } else { b"f" }),
         Value::Number(number) => {
             hasher.write(b"#");
-            hasher.write_str(&number.to_string());
+            let mut text = StackText::default();
+            if fmt::Write::write_fmt(&mut text, format_args!("{number}")).is_ok() {
+                hasher.write_str(text.as_str());
+            } else {
+                hasher.write_str(&number.to_string());
+            }
         }
         Value::String(text) => {
             hasher.write(b"s");
@@ -81,6 +88,14 @@ pub(crate) fn hash_json(value: &Value, hasher: &mut StableHasher) {
         Value::Object(map) => {
             hasher.write(b"{");
             hasher.write(&(map.len() as u64).to_le_bytes());
+            if map.keys().is_sorted() {
+                // serde_json's default map already iterates in key order.
+                for (key, item) in map {
+                    hasher.write_str(key);
+                    hash_json(item, hasher);
+                }
+                return;
+            }
             let mut keys: Vec<&String> = map.keys().collect();
             keys.sort();
             for key in keys {
@@ -90,6 +105,36 @@ pub(crate) fn hash_json(value: &Value, hasher: &mut StableHasher) {
                 }
             }
         }
+    }
+}
+
+/// A short text formatted on the stack (a JSON number's digits); writing
+/// past its 64 bytes fails.
+#[derive(Debug)]
+pub(crate) struct StackText {
+    bytes: [u8; 64],
+    len: usize,
+}
+
+impl Default for StackText {
+    fn default() -> Self {
+        Self { bytes: [0; 64], len: 0 }
+    }
+}
+
+impl StackText {
+    pub(crate) fn as_str(&self) -> &str {
+        self.bytes.get(..self.len).and_then(|bytes| std::str::from_utf8(bytes).ok()).unwrap_or_default()
+    }
+}
+
+impl fmt::Write for StackText {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        let end = self.len + text.len();
+        let target = self.bytes.get_mut(self.len..end).ok_or(fmt::Error)?;
+        target.copy_from_slice(text.as_bytes());
+        self.len = end;
+        Ok(())
     }
 }
 
@@ -138,6 +183,18 @@ mod tests {
         let mut third = StableHasher::new();
         hash_json(&json!({"b": [true, null, "y"], "a": 1}), &mut third);
         assert_ne!(first.finish(), third.finish());
+    }
+
+    #[test]
+    fn numbers_hash_by_their_json_text() {
+        for number in [json!(0), json!(-17), json!(u64::MAX), json!(0.7), json!(1e300), json!(-2.5e-8)] {
+            let mut hashed = StableHasher::new();
+            hash_json(&number, &mut hashed);
+            let mut expected = StableHasher::new();
+            expected.write(b"#");
+            expected.write_str(&number.to_string());
+            assert_eq!(hashed.finish(), expected.finish(), "{number}");
+        }
     }
 
     #[test]
