@@ -714,3 +714,20 @@ fn request_estimates() {
     let huge = ChatRequest::new(vec![]).max_completion_tokens(u32::MAX).n(u32::MAX);
     assert_eq!(t.estimate_request(&huge).max_output_tokens, u64::from(u32::MAX) * u64::from(u32::MAX));
 }
+
+/// `count_messages` counts the known role names as one token each without
+/// tokenizing them; tiktoken agrees, and an unknown role is tokenized.
+#[test]
+fn known_roles_are_one_token_in_both_encodings() {
+    for encoding in [Encoding::Cl100kBase, Encoding::O200kBase] {
+        for role in ["system", "developer", "user", "assistant", "tool", "function"] {
+            assert_eq!(oracle(encoding).encode_ordinary(role).len(), 1, "{role} in {encoding}");
+        }
+        let tokenizer = Tokenizer::new(encoding);
+        let unknown: ChatMessage = serde_json::from_value(json!({"role": "critic_reviewer", "content": "x"})).unwrap();
+        let known = ChatMessage::user("x");
+        let extra = tokenizer.count("critic_reviewer") - 1;
+        assert!(extra > 0, "{encoding}");
+        assert_eq!(tokenizer.count_messages(&[unknown]), tokenizer.count_messages(&[known]) + extra, "{encoding}");
+    }
+}

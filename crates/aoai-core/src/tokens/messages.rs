@@ -137,7 +137,7 @@ impl Tokenizer {
     }
 
     fn count_message(&self, message: &ChatMessage) -> usize {
-        let mut tokens = TOKENS_PER_MESSAGE + self.count(message.role());
+        let mut tokens = TOKENS_PER_MESSAGE + self.count_role(message.role());
         if let Some(name) = message.name() {
             tokens += self.count(name) + TOKENS_PER_NAME;
         }
@@ -157,6 +157,15 @@ impl Tokenizer {
             }
         }
         tokens
+    }
+
+    /// The tokens of a role name: the known roles are one token in both
+    /// encodings (a test checks it), so only an unknown role is tokenized.
+    fn count_role(&self, role: &str) -> usize {
+        match role {
+            "system" | "developer" | "user" | "assistant" | "tool" | "function" => 1,
+            other => self.count(other),
+        }
     }
 
     fn count_content(&self, content: &MessageContent) -> usize {
