@@ -53,6 +53,20 @@ examples! {
         "auth mode: token (Authorization: Bearer, static), endpoint host: 127.0.0.1",
         "model gpt-4o, request id ",
     ],
+    s02_function_calling => [
+        "tools: convert_units, city_facts, get_weather",
+        // `required` with parallel calls: the emulator calls every tool once, with schema-valid arguments.
+        "round 1 (finish reason tool_calls): 3 tool call(s)",
+        "   city_facts({\"city\":\"Paris\"}) -> {\"city\":\"Paris\",\"country\":\"France\",",
+        "   get_weather({\"city\":\"Paris\"}) -> {\"celsius\":",
+        "round 2 (finish reason stop): final answer",
+        // The emulator's final answer quotes the tool results.
+        "final answer: Here is what the tools returned. city_facts returned: ",
+        "usage over 2 rounds: ",
+        "   round 1: convert_units -> {",
+        "streamed final answer (",
+        "round limit: the model still called tools after 2 rounds (the limit); 1 tool call(s) ran, ",
+    ],
     s04_tokens_and_cost => [
         "deployment gpt-4o: encoding o200k_base",
         "estimate: 28 prompt + 60 max output = 88",

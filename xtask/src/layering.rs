@@ -22,9 +22,15 @@ pub(crate) const LAYERS: &[(&str, u8)] = &[
     ("aoai-structured", 2),
     ("aoai-rag", 2),
     ("aoai-cli", 9),
+    ("aoai-example-tools", 8),
     ("aoai-examples", 9),
     ("xtask", 10),
 ];
+
+/// The test-support crate: any crate above layer 0 may take it as a
+/// dev-dependency (its tests then run against a real server); consumers
+/// never pull dev-dependencies, so the layers they see are unchanged.
+const TEST_SUPPORT: &str = "aoai-emulator";
 
 /// Runs `cargo metadata` and checks every normal, build and dev dependency
 /// between workspace crates.
@@ -58,7 +64,8 @@ pub(crate) fn check(metadata: &Value) -> Result<(), Vec<String>> {
                 continue;
             }
             let target_layer = layers.get(target).copied().unwrap_or(u8::MAX);
-            if target_layer >= layer {
+            let is_test_support = target == TEST_SUPPORT && dependency["kind"] == "dev" && layer > 0;
+            if target_layer >= layer && !is_test_support {
                 problems.push(format!(
                     "{name} (layer {layer}) depends on {target} (layer {target_layer}): a crate may depend only on lower layers"
                 ));
@@ -88,11 +95,27 @@ mod tests {
             {"name": "aoai-batch", "dependencies": [{"name": "aoai-core"}, {"name": "aoai-cache"}, {"name": "serde"}]},
             {"name": "aoai-cache", "dependencies": [{"name": "aoai-core"}]},
             {"name": "aoai-mystery", "dependencies": []},
+            // The emulator as a dev-dependency of a crate of its own layer is test support, not a layer breach.
+            {"name": "aoai-tools", "dependencies": [{"name": "aoai-core"}, {"name": "aoai-emulator", "kind": "dev"}]},
+            {"name": "aoai-emulator", "dependencies": [{"name": "aoai-core"}]},
         ]});
         let problems = check(&metadata).unwrap_err();
         assert_eq!(problems.len(), 3, "{problems:?}");
         assert!(problems[0].starts_with("aoai-core (layer 0) depends on aoai-batch"));
         assert!(problems[1].starts_with("aoai-batch (layer 1) depends on aoai-cache"));
         assert!(problems[2].starts_with("aoai-mystery: not in"));
+    }
+
+    #[test]
+    fn the_emulator_is_test_support_only_as_a_dev_dependency_above_layer_0() {
+        let metadata = json!({"packages": [
+            {"name": "aoai-core", "dependencies": [{"name": "aoai-emulator", "kind": "dev"}]},
+            {"name": "aoai-emulator", "dependencies": [{"name": "aoai-core"}]},
+            {"name": "aoai-tools", "dependencies": [{"name": "aoai-emulator", "kind": null}]},
+        ]});
+        let problems = check(&metadata).unwrap_err();
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].starts_with("aoai-core (layer 0) depends on aoai-emulator"));
+        assert!(problems[1].starts_with("aoai-tools (layer 1) depends on aoai-emulator"));
     }
 }
