@@ -217,6 +217,23 @@ pub fn exit(result: Result<()>) -> ExitCode {
     }
 }
 
+/// [`exit`] for programs whose errors come from several crates: an
+/// `aoai_core::Error` prints its summary line, any other error its message
+/// and causes on one line.
+#[must_use]
+pub fn exit_any(result: std::result::Result<(), Box<dyn std::error::Error>>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => match error.downcast::<aoai_core::Error>() {
+            Ok(error) => exit(Err(*error)),
+            Err(error) => {
+                eprintln!("error: {}", with_causes(&*error));
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
 /// The running program's file name without extension (`s17_streaming`).
 fn program_name() -> String {
     std::env::args_os()

@@ -999,6 +999,21 @@ fn json_fixtures_and_bad_files() {
     assert!(!missing.message().is_empty());
 }
 
+#[test]
+fn refusal_fixtures_answer_with_message_refusal() {
+    let fixtures = Fixtures::from_toml_str("[[fixtures]]\nreply = { refusal = \"I can't help with that.\" }").unwrap();
+    let request = ask("pick a lock");
+    let Some(FixtureReply::Answer(reply)) = fixtures.find(&request, "d") else { panic!("refusal expected") };
+    let response = reply.to_response(&request, &INFO, CREATED);
+    let message = &response.choices[0].message;
+    assert_eq!(message.refusal.as_deref(), Some("I can't help with that."));
+    assert_eq!(message.content, None);
+    assert_eq!(response.finish_reason(), Some(&FinishReason::Stop));
+    // A refusal is an answer: it cannot come with an error.
+    let both = "[[fixtures]]\nreply = { refusal = \"no\", error = { status = 500 } }";
+    assert!(Fixtures::from_toml_str(both).is_err());
+}
+
 // ---------------------------------------------------------------------------
 // Content filter.
 // ---------------------------------------------------------------------------

@@ -33,16 +33,7 @@ use serde_json::json;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    match run().await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => match error.downcast::<aoai_core::Error>() {
-            Ok(error) => aoai_examples::exit(Err(*error)),
-            Err(error) => {
-                eprintln!("error: {error}");
-                ExitCode::FAILURE
-            }
-        },
-    }
+    aoai_examples::exit_any(run().await)
 }
 
 /// The arguments of `get_weather`; the doc comments become the schema's descriptions.

@@ -17,6 +17,11 @@
 //! reply = { content = "It is sunny in Paris." }
 //!
 //! [[fixtures]]
+//! name = "refused"
+//! match = { last_user_contains = "lock picking" }
+//! reply = { refusal = "I can't help with that." }
+//!
+//! [[fixtures]]
 //! name = "overloaded"
 //! match = { last_user_equals = "trigger 503" }
 //! reply = { error = { status = 503, body = { error = { code = "ServiceUnavailable", message = "Try later." } }, headers = { "retry-after" = "1" } } }
@@ -38,7 +43,8 @@
 //!
 //! Unknown keys are errors, so a typo never silently matches everything.
 //! A fixture answer still honours `n`, `stop` and `max_tokens`, and its
-//! usage is counted with the real tokenizer.
+//! usage is counted with the real tokenizer. A `refusal` is sent as
+//! `message.refusal` (streamed as `refusal` deltas), with or without content.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -176,6 +182,8 @@ pub enum FixtureReply {
 pub struct FixtureAnswer {
     /// The text (`None` with tool calls only).
     pub content: Option<String>,
+    /// A refusal (`message.refusal`), as structured outputs give one.
+    pub refusal: Option<String>,
     /// Tool calls, in order.
     pub tool_calls: Vec<FixtureToolCall>,
     /// The finish reason; default `tool_calls` with calls, else `stop`
@@ -247,7 +255,7 @@ impl FixtureAnswer {
         let message = ResponseMessage {
             role: Role::Assistant,
             content,
-            refusal: None,
+            refusal: self.refusal.clone(),
             tool_calls: if tool_calls.is_empty() { None } else { Some(tool_calls) },
             function_call: None,
             context: None,
@@ -411,6 +419,8 @@ struct FileReply {
     #[serde(default)]
     content: Option<String>,
     #[serde(default)]
+    refusal: Option<String>,
+    #[serde(default)]
     tool_calls: Vec<FileToolCall>,
     #[serde(default)]
     finish_reason: Option<String>,
@@ -445,7 +455,11 @@ impl FileFixture {
         let reply = self.reply;
         let reply = match reply.error {
             Some(error) => {
-                if reply.content.is_some() || !reply.tool_calls.is_empty() || reply.finish_reason.is_some() {
+                if reply.content.is_some()
+                    || reply.refusal.is_some()
+                    || !reply.tool_calls.is_empty()
+                    || reply.finish_reason.is_some()
+                {
                     return Err(invalid("a reply is either an error or an answer, not both"));
                 }
                 if !(100..=599).contains(&error.status) {
@@ -458,8 +472,8 @@ impl FileFixture {
                 })
             }
             None => {
-                if reply.content.is_none() && reply.tool_calls.is_empty() {
-                    return Err(invalid("a reply needs content, tool_calls or an error"));
+                if reply.content.is_none() && reply.refusal.is_none() && reply.tool_calls.is_empty() {
+                    return Err(invalid("a reply needs content, refusal, tool_calls or an error"));
                 }
                 let tool_calls = reply
                     .tool_calls
@@ -476,6 +490,7 @@ impl FileFixture {
                     .collect();
                 FixtureReply::Answer(FixtureAnswer {
                     content: reply.content,
+                    refusal: reply.refusal,
                     tool_calls,
                     finish_reason: reply.finish_reason.map(|reason| FinishReason::from(reason.as_str())),
                 })
