@@ -10,6 +10,7 @@ pub mod embeddings;
 pub mod error;
 pub mod filter;
 pub mod metrics;
+pub mod quota;
 pub mod response;
 pub mod retry;
 pub mod routing;

@@ -257,7 +257,9 @@ impl FromStr for DeploymentConfig {
             match key.trim() {
                 "tpm" => deployment.tpm = Some(number()?),
                 "rpm" => deployment.rpm = Some(number()?),
-                "rpm_window" => deployment.rpm_window = value.parse().map_err(invalid)?,
+                "rpm_window" => {
+                    deployment.rpm_window = value.parse::<RpmWindow>().map_err(|error| invalid(error.to_string()))?
+                }
                 "profile" => deployment.profile = value.parse().map_err(invalid)?,
                 "token_cost" => deployment.token_cost = value.parse().map_err(invalid)?,
                 "ttft_ms" => deployment.latency.time_to_first_token = Duration::from_millis(number()?),
@@ -573,7 +575,7 @@ impl FileDeployment {
         deployment.tpm = self.tpm;
         deployment.rpm = self.rpm;
         if let Some(window) = self.rpm_window {
-            deployment.rpm_window = window.parse().map_err(invalid)?;
+            deployment.rpm_window = window.parse::<RpmWindow>().map_err(|error| invalid(error.to_string()))?;
         }
         if let Some(profile) = self.profile {
             deployment.profile = profile.parse().map_err(invalid)?;

@@ -46,45 +46,7 @@ use std::time::{Duration, Instant};
 
 use aoai_core::clock::Clock;
 
-/// The sub-window over which requests per minute are enforced.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum RpmWindow {
-    /// RPM / 60 requests per second.
-    OneSecond,
-    /// RPM / 6 requests per 10 seconds (the default).
-    #[default]
-    TenSeconds,
-}
-
-impl RpmWindow {
-    /// The window's nominal length in seconds.
-    #[must_use]
-    pub fn seconds(self) -> u64 {
-        match self {
-            Self::OneSecond => 1,
-            Self::TenSeconds => 10,
-        }
-    }
-}
-
-impl FromStr for RpmWindow {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        match text.trim() {
-            "1s" | "1" => Ok(Self::OneSecond),
-            "10s" | "10" => Ok(Self::TenSeconds),
-            other => Err(format!("rpm window {other:?} is not 1s or 10s")),
-        }
-    }
-}
-
-impl fmt::Display for RpmWindow {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}s", self.seconds())
-    }
-}
+pub use aoai_core::quota::RpmWindow;
 
 /// What a request is charged against the tokens-per-minute quota.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -331,13 +293,10 @@ impl Quota {
     }
 }
 
-/// The request sub-window for `rpm`: `max(1, floor(rpm × s / 60))` requests per
-/// `limit × 60 / rpm` seconds (rounded up to a millisecond).
+/// The request sub-window for `rpm` (Azure's arithmetic, in aoai-core).
 fn request_limit(rpm: u64, window: RpmWindow) -> Limit {
-    let rpm = rpm.max(1);
-    let amount = (rpm * window.seconds() / 60).max(1);
-    let window_ms = (amount * 60_000).div_ceil(rpm);
-    Limit { amount, window_ms }
+    let (amount, length) = aoai_core::quota::request_window(rpm.max(1), window);
+    Limit { amount, window_ms: u64::try_from(length.as_millis()).unwrap_or(u64::MAX) }
 }
 
 #[cfg(test)]
