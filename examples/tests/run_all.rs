@@ -100,6 +100,13 @@ examples! {
         "summary (finish reason stop): ",
         "ticket: Ticket { category: ",
     ],
+    s06_batch_with_rate_limits => [
+        "21 items: 20 succeeded, failed {\"never_fits\": 1}, 1 malformed line(s); 20 requests, 0 answered 429",
+        "error file: line 22: malformed_line",
+        "error file: too-big: never_fits",
+        "output file: 20 line(s), one per succeeded item",
+        "resumed: 22 line(s) already recorded, 0 request(s) sent",
+    ],
     s19_response_validation => [
         "finish reason stop: complete\n   prompt filter: passed\n   answer filter: passed\nvalid: ",
         "4 violation(s):",

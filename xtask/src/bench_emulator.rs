@@ -39,7 +39,7 @@ pub(crate) fn bench() -> Result<(), String> {
     ensure_wrk()?;
     let binary = target_dir().join("release").join("aoai-emulator");
     let scripts = Scripts::write()?;
-    let emulator = Emulator::start(&binary)?;
+    let emulator = Emulator::start(&binary, &["--port", "0"])?;
     let chat_url =
         format!("{}/openai/deployments/{DEPLOYMENT}/chat/completions?api-version={API_VERSION}", emulator.url);
     let models_url = format!("{}/openai/models?api-version={API_VERSION}", emulator.url);
@@ -109,7 +109,7 @@ fn best_and_median(rates: &mut [f64]) -> (f64, f64) {
 }
 
 /// The workspace's target directory (`CARGO_TARGET_DIR`, else `target/`).
-fn target_dir() -> PathBuf {
+pub(crate) fn target_dir() -> PathBuf {
     match std::env::var_os("CARGO_TARGET_DIR") {
         Some(dir) => PathBuf::from(dir),
         None => Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap_or(Path::new(".")).join("target"),
@@ -180,18 +180,20 @@ impl Drop for Scripts {
 }
 
 /// The emulator process, killed on drop.
-struct Emulator {
+pub(crate) struct Emulator {
     child: Child,
     /// Kept open so that the emulator can still write to its stdout.
     _stdout: Option<BufReader<ChildStdout>>,
-    url: String,
+    pub(crate) url: String,
     port: u16,
 }
 
 impl Emulator {
-    fn start(binary: &Path) -> Result<Self, String> {
+    /// Starts `binary` with `args` (which must make it listen on a free
+    /// port) and reads the address from its first line.
+    pub(crate) fn start(binary: &Path, args: &[&str]) -> Result<Self, String> {
         let mut child = Command::new(binary)
-            .args(["--port", "0"])
+            .args(args)
             .stdout(Stdio::piped())
             .spawn()
             .map_err(|error| format!("cannot start {}: {error}", binary.display()))?;
@@ -211,7 +213,7 @@ impl Emulator {
     }
 
     /// `GET path` with HTTP/1.0: the status and the body.
-    fn get(&self, path: &str) -> Result<(u16, Vec<u8>), String> {
+    pub(crate) fn get(&self, path: &str) -> Result<(u16, Vec<u8>), String> {
         let failed = |error: std::io::Error| format!("GET {path}: {error}");
         let mut stream = TcpStream::connect(("127.0.0.1", self.port)).map_err(failed)?;
         stream.set_read_timeout(Some(Duration::from_secs(30))).map_err(failed)?;

@@ -8,6 +8,7 @@
 
 use std::process::{Command, ExitCode};
 
+mod bench_batch;
 mod bench_emulator;
 mod layering;
 
@@ -16,6 +17,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
         Some("test") => test(),
+        Some("setup") => setup(),
         Some("lint") => lint(),
         Some("bench") => bench(&args[1..]),
         Some("layering") => layering::check_workspace().map_err(|problems| problems.join("\n")),
@@ -25,8 +27,9 @@ fn main() -> ExitCode {
                  commands:\n  \
                  ci         set up, then fmt check, clippy, all tests, doc tests (what CI runs)\n  \
                  test       set up, then all tests and doc tests\n  \
+                 setup      install what the tests need (OpenAI Python SDK, redis-server) when missing\n  \
                  lint       fmt check and clippy\n  \
-                 bench [N]  benchmarks beside their baselines (N: streaming, tokens, emulator; default all)\n  \
+                 bench [N]  benchmarks beside their baselines (N: streaming, tokens, emulator, batch; default all)\n  \
                  layering   check that no crate depends on a higher layer"
             );
             return ExitCode::from(2);
@@ -68,7 +71,37 @@ const OPENAI_PYTHON_SDK: &str = "openai==2.54.0";
 
 /// Installs and starts what the tests need, skipping what is already there.
 fn setup() -> Result<(), String> {
-    install_openai_python_sdk()
+    install_openai_python_sdk()?;
+    install_redis_server()
+}
+
+/// `apt-get install`s `redis-server` (the shared limiter's tests start their
+/// own) unless it is on the `PATH`; `apt-get update` only if the install fails.
+fn install_redis_server() -> Result<(), String> {
+    let present =
+        Command::new("sh").args(["-c", "command -v redis-server"]).output().is_ok_and(|out| out.status.success());
+    if present {
+        eprintln!("setup: redis-server is already installed");
+        return Ok(());
+    }
+    let root = Command::new("id").arg("-u").output().is_ok_and(|out| out.stdout.trim_ascii() == b"0");
+    let apt = |args: &[&str]| -> Result<(), String> {
+        let (program, mut full) = if root { ("apt-get", vec![]) } else { ("sudo", vec!["apt-get"]) };
+        full.extend_from_slice(args);
+        eprintln!("$ {program} {}", full.join(" "));
+        let status = Command::new(program)
+            .args(&full)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .map_err(|error| format!("cannot run {program}: {error}"))?;
+        if status.success() { Ok(()) } else { Err(format!("`{program} {}` failed ({status})", full.join(" "))) }
+    };
+    eprintln!("setup: installing redis-server");
+    let install = ["install", "-y", "--no-install-recommends", "redis-server"];
+    apt(&install).or_else(|_| {
+        apt(&["update"])?;
+        apt(&install)
+    })
 }
 
 /// `pip install`s the OpenAI Python SDK unless `python3` can already import it.
@@ -83,7 +116,7 @@ fn install_openai_python_sdk() -> Result<(), String> {
 }
 
 fn bench(args: &[String]) -> Result<(), String> {
-    let known = ["streaming", "tokens", "emulator"];
+    let known = ["streaming", "tokens", "emulator", "batch"];
     let selected: Vec<&str> = match args.first() {
         Some(name) if known.contains(&name.as_str()) => vec![name.as_str()],
         Some(name) => return Err(format!("unknown benchmark {name:?}; known: {}", known.join(", "))),
@@ -92,6 +125,8 @@ fn bench(args: &[String]) -> Result<(), String> {
     for name in selected {
         if name == "emulator" {
             bench_emulator::bench()?;
+        } else if name == "batch" {
+            bench_batch::bench()?;
         } else {
             run("cargo", &["bench", "-p", "aoai-core", "--bench", name])?;
         }

@@ -34,6 +34,17 @@ pub enum Error {
     /// The scheduler was built without deployments.
     #[error("the scheduler has no deployments")]
     NoDeployments,
+    /// The shared limiter's store (Redis, feature `redis`) failed or could
+    /// not be reached. The request was not admitted (it may have been charged,
+    /// which only costs quota): retry later, or stop. The message never
+    /// contains the store's password.
+    #[error("the shared limiter could not {operation}: {message}")]
+    Shared {
+        /// What it was doing: `connect`, `admit a request`, `pause`, `correct`.
+        operation: &'static str,
+        /// What went wrong, with any password redacted.
+        message: String,
+    },
 }
 
 impl Error {

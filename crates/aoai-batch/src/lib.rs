@@ -12,6 +12,12 @@
 //! - [`estimate`]: what a chat or embeddings request is charged at admission.
 //! - [`Scheduler`]: the shared async side — tasks `acquire(cost).await` on
 //!   several deployments, spread by remaining capacity, on an injected clock.
+//! - `shared` (feature `redis`): `RedisGate`, the same admission rule with
+//!   the quota kept in Redis, for worker processes on several machines.
+//!
+//! | feature | adds |
+//! |---|---|
+//! | `redis` | `shared::RedisGate`, a [`Gate`] shared through Redis (the `redis` crate, tokio) |
 //!
 //! ```
 //! use aoai_batch::Scheduler;
@@ -38,11 +44,15 @@
 //!
 //! The model and its arithmetic are in the crate's `README.md`.
 
+pub mod api;
 pub mod error;
 pub mod estimate;
 pub mod gate;
 pub mod limiter;
+pub mod run;
 pub mod scheduler;
+#[cfg(feature = "redis")]
+pub mod shared;
 
 pub use error::{Error, Result};
 pub use gate::Gate;

@@ -37,6 +37,12 @@ use std::time::{Duration, Instant};
 
 pub use aoai_core::quota::RpmWindow;
 
+/// How long after its admission a request is taken to reach the service
+/// when [`Limiter::observe_remaining`] compares the service's count with
+/// ours: our charges admitted up to this long after the observed request may
+/// already have been in the service's window when it answered.
+pub const IN_FLIGHT: Duration = Duration::from_secs(1);
+
 /// The largest [`QuotaSpec::margin`]: a margin longer than the token window
 /// itself would halve the throughput to protect against nothing real.
 pub const MAX_MARGIN: Duration = Duration::from_secs(60);
@@ -168,6 +174,12 @@ pub struct Permit {
 }
 
 impl Permit {
+    /// A permit granted elsewhere (another [`Gate`](crate::Gate)'s store).
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn new(cost: u64, admitted_at: Instant) -> Self {
+        Self { cost, admitted_at }
+    }
+
     /// The tokens charged.
     #[must_use]
     pub fn cost(&self) -> u64 {
@@ -376,7 +388,8 @@ impl Limiter {
     ///
     /// The service counted `W − remaining` in its window when it admitted
     /// that request. Where that is more than this limiter had charged in the
-    /// window ending at the permit's admission, the difference (usage it did
+    /// window ending at the permit's admission (plus [`IN_FLIGHT`], for our
+    /// requests that overtook it on the way), the difference (usage it did
     /// not see: other clients, a previous run, a different estimate) is
     /// charged at that instant. So a correction only ever makes the limiter
     /// more conservative, is at most `W`, and expires one window after the
@@ -508,10 +521,16 @@ impl Log {
             return 0;
         }
         let service_used = self.capacity.saturating_sub(service_left);
+        // The service admitted the request somewhat after `at`, and our
+        // requests admitted just after it may have reached the service
+        // first (many connections, out of order): count them as ours too, or
+        // they come back as phantom "foreign" usage and the limiter throttles
+        // itself. Erring this way only makes the correction more lenient.
+        let horizon = at.checked_add(IN_FLIGHT).map_or(now, |end| end.min(now));
         let ours: u64 = self
             .entries
             .iter()
-            .filter(|(charged, _)| *charged <= at && *charged + self.window > at)
+            .filter(|(charged, _)| *charged <= horizon && *charged + self.window > at)
             .map(|(_, amount)| amount)
             .sum();
         let missing = service_used.saturating_sub(ours);
@@ -658,7 +677,7 @@ mod tests {
         let t0 = origin();
         let mut limiter = Limiter::new(QuotaSpec::new(1_000, 600));
         let first = limiter.try_acquire(100, t0).unwrap();
-        let second = limiter.try_acquire(100, t0 + ms(1_000)).unwrap();
+        let second = limiter.try_acquire(100, t0 + ms(1_500)).unwrap();
         // The service saw 300 more tokens (another client) and 2 more requests.
         let report = Remaining { tokens: Some(600), requests: Some(97) };
         assert_eq!(limiter.observe_remaining(&first, report, t0 + ms(2_000)), (300, 2));
@@ -677,6 +696,18 @@ mod tests {
             limiter.observe_remaining(&first, Remaining { tokens: Some(0), requests: None }, t0 + ms(61_000)),
             (0, 0)
         );
+    }
+
+    #[test]
+    fn our_requests_that_overtook_the_observed_one_are_not_foreign_usage() {
+        let t0 = origin();
+        let mut limiter = Limiter::new(QuotaSpec::new(1_000, 600));
+        let first = limiter.try_acquire(100, t0).unwrap();
+        // Admitted 200 ms later but reached the service first.
+        let _second = limiter.try_acquire(100, t0 + ms(200)).unwrap();
+        let report = Remaining { tokens: Some(800), requests: Some(98) };
+        assert_eq!(limiter.observe_remaining(&first, report, t0 + ms(400)), (0, 0));
+        assert_eq!(limiter.remaining(t0 + ms(400)).tokens, Some(800));
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+mod batch;
 mod chat;
 mod doctor;
 mod embed;
@@ -32,6 +33,9 @@ enum Command {
     Tokens(tokens::TokensCommand),
     /// Check the configuration and make a validation call.
     Doctor(DoctorArgs),
+    /// Run JSONL batches at the quota ceiling, or through Azure's Batch API.
+    #[command(subcommand)]
+    Batch(batch::BatchCommand),
     /// Run the local Azure OpenAI-compatible emulator (same options as `aoai-emulator`).
     Emulator(aoai_emulator::cli::EmulatorArgs),
 }
@@ -79,6 +83,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
+            Command::Batch(command) => batch::dispatch(command).await,
             Command::Chat(args) => chat::run(args).await,
             Command::Embed(args) => embed::run(args).await,
             Command::Tokens(command) => tokens::run(command),
@@ -114,6 +119,11 @@ pub(crate) struct Session {
 }
 
 impl Session {
+    /// Whether this command talks to the embedded emulator (nothing configured).
+    pub(crate) fn is_embedded(&self) -> bool {
+        self.emulator.is_some()
+    }
+
     /// The deployment from the flag or environment; with the embedded
     /// emulator, `offline_default` when none is named.
     pub(crate) fn deployment(&self, flag: Option<String>, offline_default: &str) -> Result<String, Failure> {

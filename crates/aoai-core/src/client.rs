@@ -286,6 +286,27 @@ impl Client {
         &self.inner.time
     }
 
+    /// This client with another retry policy; connections, credentials and
+    /// metrics stay shared. A batch runner uses `RetryPolicy::none()` so that
+    /// every resend goes back through its own admission control.
+    #[must_use]
+    pub fn with_retry_policy(&self, retry: RetryPolicy) -> Client {
+        let inner = &self.inner;
+        Client {
+            inner: Arc::new(Inner {
+                http: inner.http.clone(),
+                endpoint: inner.endpoint.clone(),
+                credential: inner.credential.clone(),
+                retry,
+                timeouts: inner.timeouts.clone(),
+                time: inner.time.clone(),
+                metrics: inner.metrics.clone(),
+                telemetry: inner.telemetry,
+                default_deployment: inner.default_deployment.clone(),
+            }),
+        }
+    }
+
     /// Creates a chat completion.
     pub async fn chat(&self, deployment: &str, request: &ChatRequest) -> Result<Response<ChatResponse>> {
         let call = Call { operation: Operation::Chat, name: "chat", deployment: Some(deployment), stream: false };
@@ -426,6 +447,50 @@ impl Client {
         }
     }
 
+    /// Uploads `content` as `multipart/form-data` — a `purpose` field and a
+    /// `file` field named `filename` — to `route` (the Files API is
+    /// `Route::Resource { path: "files" }`) and decodes the JSON answer, with
+    /// the same authorisation, retries and error handling as
+    /// [`Client::request_json`]. The body is encoded once and resent as is on
+    /// a retry, so the whole file is held in memory.
+    ///
+    /// ```no_run
+    /// use aoai_core::routing::Route;
+    /// # async fn demo(client: aoai_core::Client) -> aoai_core::Result<()> {
+    /// let content = bytes::Bytes::from_static(b"{\"custom_id\":\"1\",\"method\":\"POST\",\"url\":\"/chat/completions\",\"body\":{}}\n");
+    /// let file: serde_json::Value =
+    ///     client.upload_file(Route::Resource { path: "files" }, "batch", "input.jsonl", content).await?.body;
+    /// println!("uploaded {}", file["id"]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn upload_file<T: DeserializeOwned>(
+        &self,
+        route: Route<'_>,
+        purpose: &str,
+        filename: &str,
+        content: Bytes,
+    ) -> Result<Response<T>> {
+        let call = Call { operation: Operation::Other("upload"), name: "upload", deployment: None, stream: false };
+        let url = self.inner.endpoint.url(route)?;
+        let form = crate::multipart::encode(&[("purpose", purpose)], "file", filename, &content)?;
+        drop(content);
+        let (meta, success) = self.execute_typed(&call, Method::POST, url, Some(form.body), &form.content_type).await?;
+        let bytes = match success {
+            Success::Body(bytes) => bytes,
+            Success::Stream(response) => response.bytes().await.map_err(|error| read_error(&meta, error))?,
+        };
+        let body = serde_json::from_slice::<T>(&bytes).map_err(|error| {
+            Error::Decode(DecodeError {
+                status: meta.status,
+                request_id: meta.request_id.clone(),
+                message: format!("{error} in {}", excerpt(&bytes)),
+                source: Some(Box::new(error)),
+            })
+        })?;
+        Ok(Response { body, meta })
+    }
+
     fn operation_span(&self, call: &Call<'_>, model: Option<&str>) -> tracing::Span {
         telemetry::operation_span(call.name, call.deployment, model, self.inner.endpoint.host())
     }
@@ -486,14 +551,27 @@ impl Client {
         Ok(Response { body, meta })
     }
 
-    /// The retry loop. Returns the successful response's metadata and its body
-    /// (read in full unless `call.stream`).
+    /// The retry loop for a JSON body (or none).
     async fn execute(
         &self,
         call: &Call<'_>,
         method: Method,
         url: Url,
         body: Option<Bytes>,
+    ) -> Result<(ResponseMeta, Success)> {
+        self.execute_typed(call, method, url, body, "application/json").await
+    }
+
+    /// The retry loop. Returns the successful response's metadata and its body
+    /// (read in full unless `call.stream`). The body, already encoded, is
+    /// resent as is on every attempt with `content_type`.
+    async fn execute_typed(
+        &self,
+        call: &Call<'_>,
+        method: Method,
+        url: Url,
+        body: Option<Bytes>,
+        content_type: &str,
     ) -> Result<(ResponseMeta, Success)> {
         let inner = &self.inner;
         let clock = &inner.time.clock;
@@ -535,7 +613,7 @@ impl Client {
             request = request
                 .header(http::header::ACCEPT, if call.stream { "text/event-stream" } else { "application/json" });
             if let Some(body) = &body {
-                request = request.header(http::header::CONTENT_TYPE, "application/json").body(body.clone());
+                request = request.header(http::header::CONTENT_TYPE, content_type).body(body.clone());
             }
             let stream = call.stream;
             let now_system = clock.system_time();

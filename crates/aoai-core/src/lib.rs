@@ -23,6 +23,7 @@ pub mod tokens;
 mod chunk_json;
 mod client;
 mod extra_fields;
+mod multipart;
 mod open_enum;
 
 pub use api::{ChatApi, EmbeddingsApi};

@@ -4,7 +4,10 @@
 //! must never fail on one, and users must still see what arrived.
 
 /// Declares a string enum with an extra `Unknown(String)` variant that holds
-/// any value not listed, serialising back to the same text.
+/// any value not listed, serialising back to the same text. Exported (hidden)
+/// for the other aoai crates' wire models; the caller needs `serde`.
+#[macro_export]
+#[doc(hidden)]
 macro_rules! open_enum {
     (
         $(#[$meta:meta])*
