@@ -54,9 +54,11 @@ pub(crate) struct RunArgs {
     #[arg(long, default_value = "10s")]
     rpm_window: RpmWindow,
     /// Lengthen the limiter's windows by this many milliseconds, to absorb the
-    /// network jitter between admitting a request and its arrival (costs
-    /// margin ÷ window of the throughput: 0.5 % of a 10 s window at 50 ms).
-    #[arg(long, default_value_t = 50, value_name = "MS")]
+    /// jitter between admitting a request and its arrival (costs margin ÷
+    /// window of the throughput: 2.5 % of a 10 s request window at 250 ms,
+    /// 0.4 % of the token window). 50 ms drew 0.4–1.25 % 429s in bursts of
+    /// 1,000 requests over fresh connections (docs/benchmarks.md).
+    #[arg(long, default_value_t = 250, value_name = "MS")]
     margin_ms: u64,
     /// Continue an interrupted run from OUTPUT, the errors file and the journal.
     #[arg(long)]
@@ -291,11 +293,13 @@ fn summary(report: &Report, output: &std::path::Path, errors: &std::path::Path) 
         thousands(report.tokens_per_minute.round() as u64)
     ));
     if let Some(quota) = report.quota_tpm.filter(|quota| *quota > 0) {
-        text.push_str(&format!(
-            " ({:.1}% of {} TPM)",
-            report.tokens_per_minute * 100.0 / quota as f64,
-            thousands(quota)
-        ));
+        let share = report.tokens_per_minute * 100.0 / quota as f64;
+        text.push_str(&format!(" ({share:.1}% of {} TPM", thousands(quota)));
+        if share > 100.0 {
+            // Not an overrun: Azure's window slides, so a run may start with a whole minute's quota.
+            text.push_str(" on average: the first minute may use a whole quota at once");
+        }
+        text.push(')');
     }
     text.push_str(&format!(" · {:.0} requests/min", report.requests_per_minute));
     if let Some(quota) = report.quota_rpm {
