@@ -475,20 +475,8 @@ impl Client {
         let url = self.inner.endpoint.url(route)?;
         let form = crate::multipart::encode(&[("purpose", purpose)], "file", filename, &content)?;
         drop(content);
-        let (meta, success) = self.execute_typed(&call, Method::POST, url, Some(form.body), &form.content_type).await?;
-        let bytes = match success {
-            Success::Body(bytes) => bytes,
-            Success::Stream(response) => response.bytes().await.map_err(|error| read_error(&meta, error))?,
-        };
-        let body = serde_json::from_slice::<T>(&bytes).map_err(|error| {
-            Error::Decode(DecodeError {
-                status: meta.status,
-                request_id: meta.request_id.clone(),
-                message: format!("{error} in {}", excerpt(&bytes)),
-                source: Some(Box::new(error)),
-            })
-        })?;
-        Ok(Response { body, meta })
+        let answer = self.execute_typed(&call, Method::POST, url, Some(form.body), &form.content_type).await?;
+        decode_json(answer).await
     }
 
     fn operation_span(&self, call: &Call<'_>, model: Option<&str>) -> tracing::Span {
@@ -535,20 +523,7 @@ impl Client {
             Some(BodyInput::Json(value)) => Some(encode(&value)?),
             None => None,
         };
-        let (meta, success) = self.execute(call, method, url, body).await?;
-        let bytes = match success {
-            Success::Body(bytes) => bytes,
-            Success::Stream(response) => response.bytes().await.map_err(|error| read_error(&meta, error))?,
-        };
-        let body = serde_json::from_slice::<T>(&bytes).map_err(|error| {
-            Error::Decode(DecodeError {
-                status: meta.status,
-                request_id: meta.request_id.clone(),
-                message: format!("{error} in {}", excerpt(&bytes)),
-                source: Some(Box::new(error)),
-            })
-        })?;
-        Ok(Response { body, meta })
+        decode_json(self.execute(call, method, url, body).await?).await
     }
 
     /// The retry loop for a JSON body (or none).
@@ -753,6 +728,23 @@ fn map_reqwest(error: reqwest::Error, attempts: u32) -> Error {
     }
     let may_have_been_sent = !error.is_connect();
     Error::Connection(ConnectionError { may_have_been_sent, attempts, source: Box::new(error.without_url()) })
+}
+
+/// Reads a successful answer's body and decodes it as JSON into `T`.
+async fn decode_json<T: DeserializeOwned>((meta, success): (ResponseMeta, Success)) -> Result<Response<T>> {
+    let bytes = match success {
+        Success::Body(bytes) => bytes,
+        Success::Stream(response) => response.bytes().await.map_err(|error| read_error(&meta, error))?,
+    };
+    let body = serde_json::from_slice::<T>(&bytes).map_err(|error| {
+        Error::Decode(DecodeError {
+            status: meta.status,
+            request_id: meta.request_id.clone(),
+            message: format!("{error} in {}", excerpt(&bytes)),
+            source: Some(Box::new(error)),
+        })
+    })?;
+    Ok(Response { body, meta })
 }
 
 fn read_error(meta: &ResponseMeta, error: reqwest::Error) -> Error {
