@@ -1,0 +1,1 @@
+//! Response caching (skeleton; see issue #6).

@@ -1,0 +1,1 @@
+//! Content-safety guards (skeleton; see issue #6).
