@@ -297,8 +297,7 @@ impl FusedStream for EventStream {
 /// ```
 #[derive(Debug)]
 pub struct ChatStream {
-    events: EventStream,
-    decoder: ChunkDecoder,
+    source: Source,
     meta: ResponseMeta,
     yielded_data: bool,
     finished: bool,
@@ -312,7 +311,36 @@ impl ChatStream {
     #[must_use]
     pub fn new(bytes: ByteStream, meta: ResponseMeta, idle_timeout: Option<Duration>, sleep: Arc<dyn Sleep>) -> Self {
         let events = EventStream::new(bytes, idle_timeout, sleep).with_request_id(meta.request_id.clone());
-        Self { events, decoder: ChunkDecoder::new(), meta, yielded_data: false, finished: false, observer: None }
+        let source = Source::Events { events: Box::new(events), decoder: ChunkDecoder::new() };
+        Self { source, meta, yielded_data: false, finished: false, observer: None }
+    }
+
+    /// A stream of chunks that are already decoded, for layers that wrap a
+    /// [`ChatApi`](crate::ChatApi) and hand out a stream they did not read
+    /// from HTTP themselves: a cache replaying a stored answer, a guard
+    /// checking each chunk of another stream. The stream ends at `chunks`'
+    /// end; an `Err` item is yielded and ends it.
+    ///
+    /// ```
+    /// use aoai_core::chat::ChatChunk;
+    /// use aoai_core::response::ResponseMeta;
+    /// use aoai_core::stream::ChatStream;
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let chunk = ChatChunk::from_json(
+    ///     r#"{"id":"c1","created":1,"model":"gpt-4o","choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":"stop"}]}"#,
+    /// ).unwrap();
+    /// let stream = ChatStream::from_chunks(futures_util::stream::iter([Ok(chunk)]), ResponseMeta::default());
+    /// let (response, _) = stream.collect_response().await.unwrap();
+    /// assert_eq!(response.text(), Some("Hi"));
+    /// # });
+    /// ```
+    #[must_use]
+    pub fn from_chunks<S>(chunks: S, meta: ResponseMeta) -> Self
+    where
+        S: Stream<Item = Result<ChatChunk, Error>> + Send + 'static,
+    {
+        Self { source: Source::Chunks(Box::pin(chunks)), meta, yielded_data: false, finished: false, observer: None }
     }
 
     /// Reports the stream's outcome (latency, time to first token, usage,
@@ -352,9 +380,9 @@ impl ChatStream {
         Ok((accumulator.finish(), meta))
     }
 
-    fn decode(&mut self, event: &SseEvent) -> Result<ChatChunk, StreamError> {
-        let request_id = || self.meta.request_id.clone();
-        match self.decoder.decode(&event.data) {
+    fn decode(decoder: &mut ChunkDecoder, meta: &ResponseMeta, event: &SseEvent) -> Result<ChatChunk, StreamError> {
+        let request_id = || meta.request_id.clone();
+        match decoder.decode(&event.data) {
             Ok(chunk) => match chunk.extra.get("error") {
                 Some(error) if !error.is_null() => Err(service_error(&event.data, request_id())),
                 _ => Ok(chunk),
@@ -385,7 +413,27 @@ impl Stream for ChatStream {
         if this.finished {
             return Poll::Ready(None);
         }
-        let event = match Pin::new(&mut this.events).poll_next(cx) {
+        let (events, decoder) = match &mut this.source {
+            Source::Events { events, decoder } => (events, decoder),
+            Source::Chunks(chunks) => {
+                let item = match chunks.as_mut().poll_next(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(item) => item,
+                };
+                match &item {
+                    None => this.end(Ok(())),
+                    Some(Err(error)) => this.end(Err(error)),
+                    Some(Ok(chunk)) => {
+                        if let Some(observer) = &mut this.observer {
+                            observer.on_chunk(chunk);
+                        }
+                        this.yielded_data = true;
+                    }
+                }
+                return Poll::Ready(item);
+            }
+        };
+        let event = match Pin::new(&mut **events).poll_next(cx) {
             Poll::Pending => return Poll::Pending,
             Poll::Ready(None) => {
                 this.end(Ok(()));
@@ -400,7 +448,7 @@ impl Stream for ChatStream {
             }
             Poll::Ready(Some(Ok(event))) => event,
         };
-        match this.decode(&event) {
+        match Self::decode(decoder, &this.meta, &event) {
             Ok(chunk) => {
                 if let Some(observer) = &mut this.observer {
                     observer.on_chunk(&chunk);
@@ -413,6 +461,23 @@ impl Stream for ChatStream {
                 this.end(Err(&error));
                 Poll::Ready(Some(Err(error)))
             }
+        }
+    }
+}
+
+/// Where a [`ChatStream`]'s chunks come from.
+enum Source {
+    /// Server-sent events, decoded here.
+    Events { events: Box<EventStream>, decoder: ChunkDecoder },
+    /// Chunks decoded elsewhere ([`ChatStream::from_chunks`]).
+    Chunks(Pin<Box<dyn Stream<Item = Result<ChatChunk, Error>> + Send>>),
+}
+
+impl fmt::Debug for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Events { events, .. } => f.debug_struct("Events").field("events", events).finish_non_exhaustive(),
+            Self::Chunks(_) => f.write_str("Chunks(..)"),
         }
     }
 }

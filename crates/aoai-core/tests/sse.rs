@@ -676,3 +676,48 @@ fn observer_records_failures_and_cancellations() {
     assert_eq!(records[0].request_id.as_deref(), Some("req-42"));
     assert_eq!(records[1].time_to_first_token, None, "the first chunk has no content");
 }
+
+// --- ChatStream::from_chunks ---
+
+#[test]
+fn from_chunks_yields_chunks_then_ends_and_an_error_ends_it() {
+    let chunks: Vec<ChatChunk> =
+        drain(ChatStream::new(byte_stream(&[fixture("azure_chat.sse")]), meta(), None, Arc::new(SystemClock)))
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+    let clock = ManualClock::new();
+    let records = Arc::new(Records::default());
+    let observer = StreamObserver {
+        recorder: records.clone(),
+        clock: Arc::new(clock.clone()),
+        started: clock.now(),
+        deployment: Some("gpt-4o-prod".into()),
+        span: tracing::Span::none(),
+    };
+    let replayed = ChatStream::from_chunks(futures_util::stream::iter(chunks.clone().into_iter().map(Ok)), meta())
+        .with_observer(observer);
+    assert!(!replayed.has_yielded_data());
+    let items = drain(replayed);
+    assert_eq!(items.len(), chunks.len());
+    {
+        let records = records.0.lock().unwrap();
+        assert_eq!(records.len(), 1);
+        assert!(records[0].is_success());
+        assert_eq!((records[0].usage.prompt, records[0].usage.completion), (25, 17));
+    }
+
+    // An error item is yielded and nothing after it.
+    let error = Error::Stream(aoai_core::error::StreamError {
+        kind: StreamErrorKind::ServiceError,
+        message: "stopped by a layer".into(),
+        request_id: None,
+        source: None,
+    });
+    let items = vec![Ok(chunks[0].clone()), Err(error), Ok(chunks[1].clone())];
+    let mut stream = ChatStream::from_chunks(futures_util::stream::iter(items), meta());
+    let outcome = drain(&mut stream);
+    assert_eq!(outcome.len(), 2);
+    assert!(outcome[1].is_err());
+    assert!(stream.is_terminated());
+}
