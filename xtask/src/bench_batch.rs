@@ -95,14 +95,21 @@ const WORKLOADS: [Workload; 3] = [
 const DEPLOYMENT: &str = "bench";
 const MODEL: &str = "gpt-4o-mini";
 
-/// Runs every workload and prints the table.
-pub(crate) fn bench() -> Result<(), String> {
+/// Runs every workload (or those whose name starts with `only`, e.g.
+/// `cargo xtask bench batch embeddings`) and prints the table.
+pub(crate) fn bench(only: Option<&str>) -> Result<(), String> {
+    let workloads: Vec<&Workload> =
+        WORKLOADS.iter().filter(|workload| only.is_none_or(|prefix| workload.name.starts_with(prefix))).collect();
+    if workloads.is_empty() {
+        let names: Vec<&str> = WORKLOADS.iter().map(|workload| workload.name).collect();
+        return Err(format!("no workload starts with {only:?}; workloads: {}", names.join("; ")));
+    }
     run("cargo", &["build", "--release", "--package", "aoai-cli", "--package", "aoai-emulator"])?;
     let release = target_dir().join("release");
     let dir = std::env::temp_dir().join(format!("aoai-bench-batch-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|error| format!("cannot create {}: {error}", dir.display()))?;
     let mut results = Vec::new();
-    for (index, workload) in WORKLOADS.iter().enumerate() {
+    for (index, workload) in workloads.into_iter().enumerate() {
         let work = dir.join(format!("w{index}"));
         std::fs::create_dir_all(&work).map_err(|error| format!("cannot create {}: {error}", work.display()))?;
         let result = run_workload(workload, &release, &work)?;

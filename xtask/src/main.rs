@@ -126,7 +126,7 @@ fn bench(args: &[String]) -> Result<(), String> {
         if name == "emulator" {
             bench_emulator::bench()?;
         } else if name == "batch" {
-            bench_batch::bench()?;
+            bench_batch::bench(args.get(1).map(String::as_str))?;
         } else {
             run("cargo", &["bench", "-p", "aoai-core", "--bench", name])?;
         }

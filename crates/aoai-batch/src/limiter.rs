@@ -453,14 +453,34 @@ impl Limiter {
 /// One sliding window as a log of charges in time order.
 ///
 /// Entries from `live_from` on are in the window ending now; earlier ones
-/// are kept one more window length for [`correct`](Log::correct).
+/// are kept one more window length for [`correct`](Log::correct). Each
+/// entry carries the running total of all charges up to and including it,
+/// so the sum over any span of entries is one subtraction: a correction
+/// and a wait are binary searches, not walks over the window (a
+/// request-bound run keeps thousands of entries per window).
 #[derive(Debug, Clone)]
 struct Log {
     capacity: u64,
     window: Duration,
-    entries: VecDeque<(Instant, u64)>,
+    entries: VecDeque<Entry>,
     live_from: usize,
     live_sum: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    at: Instant,
+    amount: u64,
+    /// Sum of `amount` over this entry and every earlier one (since the log
+    /// was empty); only differences are meaningful.
+    running: u64,
+}
+
+impl Entry {
+    /// The running total just before this entry.
+    fn before(&self) -> u64 {
+        self.running - self.amount
+    }
 }
 
 impl Log {
@@ -469,16 +489,16 @@ impl Log {
     }
 
     fn advance(&mut self, now: Instant) {
-        while let Some(&(at, amount)) = self.entries.get(self.live_from) {
-            if at + self.window > now {
+        while let Some(entry) = self.entries.get(self.live_from) {
+            if entry.at + self.window > now {
                 break;
             }
-            self.live_sum -= amount;
+            self.live_sum -= entry.amount;
             self.live_from += 1;
         }
         while self.live_from > 0 {
             match self.entries.front() {
-                Some(&(at, _)) if at + self.window + self.window <= now => {
+                Some(entry) if entry.at + self.window + self.window <= now => {
                     self.entries.pop_front();
                     self.live_from -= 1;
                 }
@@ -492,21 +512,28 @@ impl Log {
         if self.live_sum.saturating_add(cost) <= self.capacity {
             return now;
         }
-        let mut left = self.live_sum;
-        for &(at, amount) in self.entries.range(self.live_from..) {
-            left -= amount;
-            if left.saturating_add(cost) <= self.capacity {
-                return at + self.window;
-            }
+        // The first live entry whose leaving (with all live ones before it)
+        // frees enough: its running total reaches `base + needed`.
+        let base = self.entries.get(self.live_from).map_or(0, Entry::before);
+        let target = base + (self.live_sum + cost - self.capacity);
+        let index = self.entries.partition_point(|entry| entry.running < target);
+        match self.entries.get(index) {
+            Some(entry) => entry.at + self.window,
+            // Only reached if `cost` exceeds the capacity, which callers rule out.
+            None => now + self.window,
         }
-        // Only reached if `cost` exceeds the capacity, which callers rule out.
-        now + self.window
     }
 
     fn charge(&mut self, now: Instant, amount: u64) {
         match self.entries.back_mut() {
-            Some((at, total)) if *at == now => *total += amount,
-            _ => self.entries.push_back((now, amount)),
+            Some(entry) if entry.at == now => {
+                entry.amount += amount;
+                entry.running += amount;
+            }
+            last => {
+                let running = last.map_or(0, |entry| entry.running) + amount;
+                self.entries.push_back(Entry { at: now, amount, running });
+            }
         }
         self.live_sum += amount;
     }
@@ -527,20 +554,29 @@ impl Log {
         // they come back as phantom "foreign" usage and the limiter throttles
         // itself. Erring this way only makes the correction more lenient.
         let horizon = at.checked_add(IN_FLIGHT).map_or(now, |end| end.min(now));
-        let ours: u64 = self
-            .entries
-            .iter()
-            .filter(|(charged, _)| *charged <= horizon && *charged + self.window > at)
-            .map(|(_, amount)| amount)
-            .sum();
+        // Ours: entries charged in (at − window, horizon].
+        let first = self.entries.partition_point(|entry| entry.at + self.window <= at);
+        let end = self.entries.partition_point(|entry| entry.at <= horizon);
+        let ours = match (self.entries.get(first), end.checked_sub(1).and_then(|last| self.entries.get(last))) {
+            (Some(first_entry), Some(last_entry)) if first < end => last_entry.running - first_entry.before(),
+            _ => 0,
+        };
         let missing = service_used.saturating_sub(ours);
         if missing == 0 {
             return 0;
         }
         // Entries before `live_from` left the window before `at` could, so
         // the insertion point is never before it.
-        let index = self.entries.partition_point(|(charged, _)| *charged <= at);
-        self.entries.insert(index, (at, missing));
+        let index = self.entries.partition_point(|entry| entry.at <= at);
+        let before = match index.checked_sub(1).and_then(|previous| self.entries.get(previous)) {
+            Some(previous) => previous.running,
+            None => self.entries.front().map_or(0, Entry::before),
+        };
+        self.entries.insert(index, Entry { at, amount: missing, running: before + missing });
+        // Later entries (our requests admitted since `at`: a few) move up.
+        for entry in self.entries.range_mut(index + 1..) {
+            entry.running += missing;
+        }
         self.live_sum += missing;
         missing
     }
@@ -720,5 +756,95 @@ mod tests {
         let log = limiter.tokens.as_ref().unwrap();
         assert!(log.entries.len() <= 121, "{}", log.entries.len());
         assert_eq!(log.live_sum, 60);
+    }
+
+    /// The log as it was before running totals: plain walks over the entries.
+    #[derive(Default)]
+    struct NaiveLog {
+        entries: Vec<(Instant, u64)>,
+    }
+
+    impl NaiveLog {
+        fn live_sum(&self, window: Duration, now: Instant) -> u64 {
+            self.entries.iter().filter(|(at, _)| *at + window > now).map(|(_, amount)| amount).sum()
+        }
+
+        fn fits_from(&self, capacity: u64, window: Duration, cost: u64, now: Instant) -> Instant {
+            let mut left = self.live_sum(window, now);
+            if left + cost <= capacity {
+                return now;
+            }
+            for &(at, amount) in self.entries.iter().filter(|(at, _)| *at + window > now) {
+                left -= amount;
+                if left + cost <= capacity {
+                    return at + window;
+                }
+            }
+            now + window
+        }
+
+        fn correct(&mut self, capacity: u64, window: Duration, at: Instant, left: u64, now: Instant) -> u64 {
+            if at + window <= now {
+                return 0;
+            }
+            let horizon = (at + IN_FLIGHT).min(now);
+            let ours: u64 = self
+                .entries
+                .iter()
+                .filter(|(charged, _)| *charged <= horizon && *charged + window > at)
+                .map(|(_, amount)| amount)
+                .sum();
+            let missing = capacity.saturating_sub(left).saturating_sub(ours);
+            if missing > 0 {
+                let index = self.entries.partition_point(|(charged, _)| *charged <= at);
+                self.entries.insert(index, (at, missing));
+            }
+            missing
+        }
+    }
+
+    proptest::proptest! {
+        /// Charges, corrections and waits agree with plain walks over the
+        /// entries, whatever the order of events.
+        #[test]
+        fn running_totals_agree_with_walking_the_log(
+            steps in proptest::collection::vec((0_u64..700, 0_u8..3, 1_u64..400, 0_u64..2_000), 1..120),
+        ) {
+            let capacity = 1_000;
+            let window = Duration::from_secs(10);
+            let t0 = origin();
+            let mut log = Log::new(capacity, window);
+            let mut naive = NaiveLog::default();
+            let mut now = t0;
+            for (advance_ms, kind, amount, back_ms) in steps {
+                now += ms(advance_ms);
+                log.advance(now);
+                let amount = amount.min(capacity);
+                match kind {
+                    0 => {
+                        proptest::prop_assert_eq!(log.fits_from(amount, now), naive.fits_from(capacity, window, amount, now));
+                    }
+                    1 => {
+                        if log.live_sum + amount <= capacity {
+                            log.charge(now, amount);
+                            naive.entries.push((now, amount));
+                        }
+                    }
+                    _ => {
+                        let at = now.checked_sub(ms(back_ms)).unwrap_or(now).max(t0);
+                        // Only instants the log still covers (as a permit's admission would be).
+                        if log.entries.front().is_none_or(|entry| entry.at + window + window > now) {
+                            let left = capacity.saturating_sub(amount * 2);
+                            proptest::prop_assert_eq!(
+                                log.correct(at, left, now),
+                                naive.correct(capacity, window, at, left, now)
+                            );
+                        }
+                    }
+                }
+                proptest::prop_assert_eq!(log.live_sum, naive.live_sum(window, now));
+                proptest::prop_assert_eq!(log.remaining(), capacity.saturating_sub(naive.live_sum(window, now)));
+            }
+        }
     }
 }

@@ -90,7 +90,6 @@ use aoai_core::retry::RetryPolicy;
 use aoai_core::routing::Route;
 use bytes::Bytes;
 use http::Method;
-use serde::Deserialize;
 use serde_json::Value;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -98,6 +97,7 @@ use tokio::task::JoinSet;
 use crate::estimate::Estimator;
 use crate::gate::Gate;
 
+mod body;
 pub mod error;
 pub mod input;
 pub mod journal;
@@ -593,21 +593,15 @@ impl Shared {
         response: aoai_core::Response<Bytes>,
         may_have_been_sent: bool,
     ) -> Result<(), RunError> {
-        #[derive(Deserialize)]
-        struct UsageOnly {
-            #[serde(default)]
-            usage: Option<Usage>,
-        }
-        #[derive(Deserialize)]
-        struct Usage {
-            #[serde(default)]
-            prompt_tokens: u64,
-            #[serde(default)]
-            completion_tokens: u64,
-        }
         let meta = &response.meta;
-        let usage = match serde_json::from_slice::<UsageOnly>(&response.body) {
-            Ok(parsed) => parsed.usage,
+        let (line, usage) = match output::success_line(
+            &job.custom_id,
+            meta.status,
+            meta.request_id.as_deref(),
+            &response.body,
+            may_have_been_sent,
+        ) {
+            Ok(done) => done,
             Err(error) => {
                 let excerpt: String = String::from_utf8_lossy(&response.body).chars().take(512).collect();
                 let failure = Failure {
@@ -622,21 +616,12 @@ impl Shared {
                 return self.fail(job, failure, may_have_been_sent);
             }
         };
-        let line = output::success_line(
-            &job.custom_id,
-            meta.status,
-            meta.request_id.as_deref(),
-            &response.body,
-            may_have_been_sent,
-        );
         self.files.output.append(&line)?;
         self.finished(|tally| {
             tally.succeeded += 1;
             tally.may_have_been_sent += u64::from(may_have_been_sent);
-            if let Some(usage) = &usage {
-                tally.prompt_tokens += usage.prompt_tokens;
-                tally.completion_tokens += usage.completion_tokens;
-            }
+            tally.prompt_tokens += usage.prompt_tokens.unwrap_or(0);
+            tally.completion_tokens += usage.completion_tokens.unwrap_or(0);
         });
         Ok(())
     }
