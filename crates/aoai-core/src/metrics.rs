@@ -722,7 +722,10 @@ impl fmt::Display for MetricsSummary {
     }
 }
 
-fn thousands(value: u64) -> String {
+/// `value` with commas between groups of three digits (`1,234,567`), as
+/// the summaries here and the command line print counts.
+#[must_use]
+pub fn thousands(value: u64) -> String {
     let digits = value.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (index, digit) in digits.chars().enumerate() {

@@ -21,6 +21,7 @@ use std::time::Duration;
 use aoai_batch::limiter::{QuotaSpec, RpmWindow};
 use aoai_batch::run::{self, Progress, Report, RunConfig, RunError, Runner};
 use aoai_batch::{Gate, Scheduler};
+use aoai_core::metrics::thousands;
 use aoai_core::retry::RetryPolicy;
 use clap::Args;
 
@@ -311,18 +312,6 @@ fn summary(report: &Report, output: &std::path::Path, errors: &std::path::Path) 
 
 fn plural(count: u64, word: &str) -> String {
     if count == 1 { word.to_owned() } else { format!("{word}s") }
-}
-
-fn thousands(value: u64) -> String {
-    let digits = value.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (index, digit) in digits.chars().enumerate() {
-        if index > 0 && (digits.len() - index).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(digit);
-    }
-    out
 }
 
 fn duration(value: Duration) -> String {
