@@ -273,6 +273,7 @@ mod tests {
     /// double by one unit for more than 15 significant digits, which is the
     /// parser's business, not the canonical form's.
     #[test]
+    #[allow(clippy::excessive_precision, reason = "the RFC's literal, rounded by the parser as in the RFC")]
     fn rfc_example() {
         let value = json!({
             "numbers": [333_333_333.333_333_29_f64, 1e30_f64, 4.50_f64, 2e-3_f64, 0.000_000_000_000_000_000_000_000_001_f64],
