@@ -11,6 +11,7 @@ pub mod policy;
 #[cfg(feature = "redis")]
 pub mod redis;
 pub mod replay;
+pub mod semantic;
 pub mod stats;
 
 pub use backend::{Cache, FillOutcome};
@@ -18,4 +19,5 @@ pub use cached::{CacheStatus, Cached};
 pub use error::{Error, Result};
 pub use memory::MemoryCache;
 pub use policy::{CacheMode, CachePolicy};
+pub use semantic::SemanticCache;
 pub use stats::CacheStats;
