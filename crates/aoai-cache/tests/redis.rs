@@ -296,3 +296,30 @@ async fn requests_pass_through_while_redis_is_down_and_caching_resumes_after_a_r
     assert_eq!(CacheStatus::of(&hit.meta), CacheStatus::Hit);
     assert_eq!(keys(&restarted, "test:down:v:*").await.len(), 1);
 }
+
+#[tokio::test]
+async fn a_slow_redis_times_out_and_requests_pass_through() {
+    let server = RedisServer::start();
+    let emulator = emulator().await;
+    let cache = RedisCache::builder(server.url())
+        .key_prefix("test:slow")
+        .op_timeout(Duration::from_millis(100))
+        .connect()
+        .await
+        .unwrap();
+    let cached = cached(&emulator, cache);
+    let request = question("Survive a slow Redis.");
+    cached.chat("chat", &request).await.unwrap();
+
+    // Redis holds every client's commands for 1.5 s.
+    let client = redis::Client::open(server.url()).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::cmd("CLIENT").arg("PAUSE").arg(1_500).arg("ALL").query_async(&mut connection).await.unwrap();
+    let started = now();
+    let response = cached.chat("chat", &request).await.unwrap();
+    let took = now().duration_since(started);
+    assert_eq!(CacheStatus::of(&response.meta), CacheStatus::Upstream);
+    assert!(took < Duration::from_millis(1_000), "waited for the paused Redis: {took:?}");
+    assert_eq!(cached.stats().pass_throughs, 1);
+    assert_eq!(served(&emulator, "chat"), 2);
+}
