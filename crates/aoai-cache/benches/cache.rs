@@ -64,7 +64,10 @@ fn answer() -> ChatResponse {
         model: "gpt-4o-2024-08-06".to_owned(),
         choices: vec![Choice {
             index: 0,
-            message: ResponseMessage { content: Some("A short answer of a few words.".repeat(8)), ..ResponseMessage::default() },
+            message: ResponseMessage {
+                content: Some("A short answer of a few words.".repeat(8)),
+                ..ResponseMessage::default()
+            },
             finish_reason: Some(FinishReason::Stop),
             ..Choice::default()
         }],
@@ -255,11 +258,15 @@ fn criterion_benches(criterion: &mut Criterion, runtime: &tokio::runtime::Runtim
         let request = request_of(bytes);
         let memory = MemoryCache::new();
         let key = scope.chat_key("gpt-4o", &request);
-        runtime.block_on(memory.put(&key, serde_json::to_vec(&answer()).unwrap().into(), Duration::from_secs(3600))).unwrap();
+        runtime
+            .block_on(memory.put(&key, serde_json::to_vec(&answer()).unwrap().into(), Duration::from_secs(3600)))
+            .unwrap();
         let mut naive: HashMap<Vec<u8>, Arc<[u8]>> = HashMap::new();
         naive.insert(serde_json::to_vec(&request).unwrap(), serde_json::to_vec(&answer()).unwrap().into());
         group.bench_function(format!("{name}/baseline"), |bench| {
-            bench.iter(|| black_box(naive.get(&serde_json::to_vec(black_box(&request)).unwrap()).map(|value| value.len())));
+            bench.iter(|| {
+                black_box(naive.get(&serde_json::to_vec(black_box(&request)).unwrap()).map(|value| value.len()))
+            });
         });
         group.bench_function(format!("{name}/key+lookup"), |bench| {
             // `block_on` per iteration (criterion's async support is not

@@ -317,9 +317,8 @@ impl<C: ChatApi> Cached<C> {
                 match state.upstream.next().await {
                     Some(Ok(chunk)) => {
                         state.accumulator.push(&chunk);
-                        let only_usage = chunk.choices.is_empty()
-                            && chunk.usage.is_some()
-                            && chunk.prompt_filter_results.is_none();
+                        let only_usage =
+                            chunk.choices.is_empty() && chunk.usage.is_some() && chunk.prompt_filter_results.is_none();
                         if state.drop_usage_chunk && only_usage {
                             continue;
                         }
@@ -430,7 +429,10 @@ impl<C: ChatApi> ChatApi for Cached<C> {
                 if let Some(body) = self.chat_hit(&bytes) {
                     let include_usage = request.stream_options.as_ref().is_some_and(|options| options.include_usage);
                     let chunks = replay::chunks_of(&body, include_usage);
-                    return Ok(ChatStream::from_chunks(futures_util::stream::iter(chunks.into_iter().map(Ok)), hit_meta()));
+                    return Ok(ChatStream::from_chunks(
+                        futures_util::stream::iter(chunks.into_iter().map(Ok)),
+                        hit_meta(),
+                    ));
                 }
                 self.inner.chat_stream(deployment, request).await
             }

@@ -96,10 +96,7 @@ mod tests {
     }
 
     fn answer(reason: Option<FinishReason>) -> ChatResponse {
-        ChatResponse {
-            choices: vec![Choice { finish_reason: reason, ..Choice::default() }],
-            ..ChatResponse::default()
-        }
+        ChatResponse { choices: vec![Choice { finish_reason: reason, ..Choice::default() }], ..ChatResponse::default() }
     }
 
     #[test]
@@ -115,9 +112,9 @@ mod tests {
         response.choices[0].content_filter_results = Some(Box::new(filtered.clone()));
         assert!(!is_cacheable_response(&response));
         let mut response = answer(Some(FinishReason::Stop));
-        response.prompt_filter_results =
-            Some(vec![serde_json::from_value(serde_json::json!({"prompt_index": 0, "content_filter_results": filtered}))
-                .unwrap()]);
+        response.prompt_filter_results = Some(vec![
+            serde_json::from_value(serde_json::json!({"prompt_index": 0, "content_filter_results": filtered})).unwrap(),
+        ]);
         assert!(!is_cacheable_response(&response));
     }
 }

@@ -51,7 +51,8 @@ use crate::key::CacheKey;
 pub const DEFAULT_KEY_PREFIX: &str = "aoai:cache";
 
 /// Deletes the lock only if it still holds this caller's token.
-const UNLOCK: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
+const UNLOCK: &str =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
 
 /// Builds a [`RedisCache`].
 #[must_use]
@@ -139,7 +140,9 @@ impl RedisCacheBuilder {
         let connection = match tokio::time::timeout(limit, ConnectionManager::new_with_config(client, config)).await {
             Ok(Ok(connection)) => connection,
             Ok(Err(error)) => return Err(redactor.error("connect", &error)),
-            Err(_) => return Err(Error::Timeout(TimeoutError { backend: "redis", operation: "connect", after: limit })),
+            Err(_) => {
+                return Err(Error::Timeout(TimeoutError { backend: "redis", operation: "connect", after: limit }));
+            }
         };
         Ok(RedisCache {
             inner: Arc::new(Inner {
@@ -248,7 +251,9 @@ impl RedisCache {
         match tokio::time::timeout(inner.op_timeout, invocation.invoke_async::<i64>(&mut connection)).await {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(error)) => Err(inner.redactor.error("unlock", &error)),
-            Err(_) => Err(Error::Timeout(TimeoutError { backend: "redis", operation: "unlock", after: inner.op_timeout })),
+            Err(_) => {
+                Err(Error::Timeout(TimeoutError { backend: "redis", operation: "unlock", after: inner.op_timeout }))
+            }
         }
     }
 

@@ -12,9 +12,7 @@
 //! answer from them (response-level and message-level unknown fields and
 //! `message.context` are not streamed, as Azure does not stream them either).
 
-use aoai_core::chat::{
-    ChatChunk, ChatResponse, ChunkChoice, Delta, FunctionCallDelta, ToolCallDelta, Usage,
-};
+use aoai_core::chat::{ChatChunk, ChatResponse, ChunkChoice, Delta, FunctionCallDelta, ToolCallDelta, Usage};
 use serde_json::Map;
 
 use crate::backend::Bytes;

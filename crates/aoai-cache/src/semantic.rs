@@ -79,7 +79,14 @@ impl State {
             .max_by(|left, right| left.0.total_cmp(&right.0))
     }
 
-    fn insert(&mut self, bucket: CacheKey, entry_vector: Vec<f32>, response: ChatResponse, expires_at: Instant, max: usize) {
+    fn insert(
+        &mut self,
+        bucket: CacheKey,
+        entry_vector: Vec<f32>,
+        response: ChatResponse,
+        expires_at: Instant,
+        max: usize,
+    ) {
         let id = self.next_id;
         self.next_id += 1;
         self.order.push_back((bucket.clone(), id));

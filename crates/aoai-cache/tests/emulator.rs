@@ -137,7 +137,8 @@ async fn a_streamed_answer_is_cached_and_replayed_as_a_stream() {
     let live_answer = accumulator.finish();
 
     // Hit: replayed as a stream of several chunks, the same answer.
-    let stream = cached.chat_stream("chat", &request.clone().stream_options(StreamOptions::with_usage())).await.unwrap();
+    let stream =
+        cached.chat_stream("chat", &request.clone().stream_options(StreamOptions::with_usage())).await.unwrap();
     assert_eq!(CacheStatus::of(stream.meta()), CacheStatus::Hit);
     let replayed: Vec<_> = stream.collect::<Vec<_>>().await.into_iter().map(Result::unwrap).collect();
     assert!(replayed.len() >= 3, "{} chunks", replayed.len());

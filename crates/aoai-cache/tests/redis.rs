@@ -238,11 +238,17 @@ async fn a_waiter_fills_itself_when_the_holder_never_stores() {
     // Someone holds the lock and never stores (a crashed process).
     let client = redis::Client::open(server.url()).unwrap();
     let mut connection = client.get_multiplexed_async_connection().await.unwrap();
-    let _: () = redis::cmd("SET").arg(cache.lock_key(&key)).arg("other").arg("PX").arg(60_000).query_async(&mut connection).await.unwrap();
+    let _: () = redis::cmd("SET")
+        .arg(cache.lock_key(&key))
+        .arg("other")
+        .arg("PX")
+        .arg(60_000)
+        .query_async(&mut connection)
+        .await
+        .unwrap();
     let started = now();
-    let outcome = cache
-        .get_or_fill(&key, Duration::from_secs(60), Box::pin(async { Some(b"mine".as_slice().into()) }))
-        .await;
+    let outcome =
+        cache.get_or_fill(&key, Duration::from_secs(60), Box::pin(async { Some(b"mine".as_slice().into()) })).await;
     assert_eq!(outcome, aoai_cache::FillOutcome::Filled);
     let waited = now().duration_since(started);
     assert!(waited >= Duration::from_millis(200) && waited < Duration::from_secs(2), "{waited:?}");

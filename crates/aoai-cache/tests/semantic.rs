@@ -57,7 +57,10 @@ async fn identical_text_hits_and_near_texts_follow_the_threshold() {
     let paraphrase_score = similarity(&client, original, paraphrase).await;
     let unrelated_score = similarity(&client, original, unrelated).await;
     assert!(near_score > 0.99, "{near_score}");
-    assert!(paraphrase_score < near_score && paraphrase_score > unrelated_score, "{paraphrase_score} {unrelated_score}");
+    assert!(
+        paraphrase_score < near_score && paraphrase_score > unrelated_score,
+        "{paraphrase_score} {unrelated_score}"
+    );
     assert!(unrelated_score < 0.5, "{unrelated_score}");
 
     // Threshold between the paraphrase and the near text: the near text
@@ -103,7 +106,12 @@ async fn different_parameters_or_deployments_never_hit() {
         ("chat", ask(question).max_tokens(31)),
         ("chat", ask(question).seed(1)),
         ("chat", ask(question).n(2)),
-        ("chat", ChatRequest::new(vec![ChatMessage::system("Answer at length."), ChatMessage::user(question)]).temperature(0.0).max_tokens(30)),
+        (
+            "chat",
+            ChatRequest::new(vec![ChatMessage::system("Answer at length."), ChatMessage::user(question)])
+                .temperature(0.0)
+                .max_tokens(30),
+        ),
         ("chat-mini", ask(question)),
     ];
     for (deployment, request) in &variants {

@@ -39,9 +39,8 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     }
     let cached = builder.build();
     // How many requests the emulator has answered (offline only).
-    let served = || {
-        session.emulator().and_then(|emulator| emulator.stats().deployment(&deployment).map(|stats| stats.served))
-    };
+    let served =
+        || session.emulator().and_then(|emulator| emulator.stats().deployment(&deployment).map(|stats| stats.served));
     let served_text = |count: Option<u64>| count.map_or_else(|| "n/a (online)".to_owned(), |count| count.to_string());
 
     let request = ChatRequest::new(vec![
@@ -74,7 +73,11 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         r#"{"max_tokens":20,"top_p":1.0,"temperature":0.0,"messages":[{"content":"Name a prime.","role":"user"}]}"#,
     )?;
     let key_a = cached.chat_key(&deployment, &a);
-    println!("3. same key for reordered fields and 1 vs 1.0: {} ({}…)", key_a == cached.chat_key(&deployment, &b), &key_a.as_str()[..12]);
+    println!(
+        "3. same key for reordered fields and 1 vs 1.0: {} ({}…)",
+        key_a == cached.chat_key(&deployment, &b),
+        &key_a.as_str()[..12]
+    );
     cached.chat(&deployment, &a).await?;
     let reordered = cached.chat(&deployment, &b).await?;
     println!("   second spelling: {:?}", CacheStatus::of(&reordered.meta));
