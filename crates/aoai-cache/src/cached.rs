@@ -370,11 +370,11 @@ impl Capture {
 impl<C: ChatApi> ChatApi for Cached<C> {
     async fn chat(&self, deployment: &str, request: &ChatRequest) -> aoai_core::Result<Response<ChatResponse>> {
         let shared = &self.shared;
-        if !shared.policy.allows(request) {
+        let key = if shared.policy.allows(request) { shared.scope.try_chat_key(deployment, request) } else { None };
+        let Some(key) = key else {
             shared.stats.bypassed();
             return self.inner.chat(deployment, request).await;
-        }
-        let key = shared.scope.chat_key(deployment, request);
+        };
         let mut slot: Option<aoai_core::Result<Response<ChatResponse>>> = None;
         let slot_ref = &mut slot;
         let inner = &self.inner;
@@ -419,11 +419,11 @@ impl<C: ChatApi> ChatApi for Cached<C> {
 
     async fn chat_stream(&self, deployment: &str, request: &ChatRequest) -> aoai_core::Result<ChatStream> {
         let shared = &self.shared;
-        if !shared.policy.allows(request) {
+        let key = if shared.policy.allows(request) { shared.scope.try_chat_key(deployment, request) } else { None };
+        let Some(key) = key else {
             shared.stats.bypassed();
             return self.inner.chat_stream(deployment, request).await;
-        }
-        let key = shared.scope.chat_key(deployment, request);
+        };
         match shared.cache.get(&key).await {
             Ok(Some(bytes)) => {
                 if let Some(body) = self.chat_hit(&bytes) {
@@ -455,7 +455,10 @@ impl<C: EmbeddingsApi> EmbeddingsApi for Cached<C> {
         request: &EmbeddingsRequest,
     ) -> aoai_core::Result<Response<EmbeddingsResponse>> {
         let shared = &self.shared;
-        let key = shared.scope.embeddings_key(deployment, request);
+        let Some(key) = shared.scope.try_embeddings_key(deployment, request) else {
+            shared.stats.bypassed();
+            return self.inner.embeddings(deployment, request).await;
+        };
         let mut slot: Option<aoai_core::Result<Response<EmbeddingsResponse>>> = None;
         let slot_ref = &mut slot;
         let inner = &self.inner;

@@ -131,16 +131,32 @@ impl KeyScope {
         &self.api_version
     }
 
-    /// The key of a chat request on `deployment`.
+    /// The key of a chat request on `deployment`. See [`Self::try_chat_key`]
+    /// for the one request this cannot key.
     #[must_use]
     pub fn chat_key(&self, deployment: &str, request: &ChatRequest) -> CacheKey {
-        self.key(KeyOperation::Chat, deployment, body_of(request))
+        self.key(KeyOperation::Chat, deployment, serde_json::to_value(request).unwrap_or(Value::Null))
+    }
+
+    /// The key of a chat request, or `None` when the request cannot be
+    /// written as JSON (`serde_json` refuses only maps with non-string keys,
+    /// which aoai-core's types never hold). [`Cached`](crate::Cached) uses
+    /// this and sends such a request upstream uncached.
+    #[must_use]
+    pub fn try_chat_key(&self, deployment: &str, request: &ChatRequest) -> Option<CacheKey> {
+        Some(self.key(KeyOperation::Chat, deployment, serde_json::to_value(request).ok()?))
     }
 
     /// The key of an embeddings request on `deployment`.
     #[must_use]
     pub fn embeddings_key(&self, deployment: &str, request: &EmbeddingsRequest) -> CacheKey {
-        self.key(KeyOperation::Embeddings, deployment, body_of(request))
+        self.key(KeyOperation::Embeddings, deployment, serde_json::to_value(request).unwrap_or(Value::Null))
+    }
+
+    /// The key of an embeddings request, or `None` when it cannot be written as JSON.
+    #[must_use]
+    pub fn try_embeddings_key(&self, deployment: &str, request: &EmbeddingsRequest) -> Option<CacheKey> {
+        Some(self.key(KeyOperation::Embeddings, deployment, serde_json::to_value(request).ok()?))
     }
 
     /// The key of any body for `operation` on `deployment`; the
@@ -163,12 +179,9 @@ impl KeyScope {
     }
 }
 
-/// The JSON of a request body. Our request types always serialise; should
-/// one ever fail, `null` stands in (the key then still covers deployment,
-/// namespace and operation, and such a request is never cached: see
-/// [`crate::policy`]).
-pub(crate) fn body_of<T: Serialize>(request: &T) -> Value {
-    serde_json::to_value(request).unwrap_or(Value::Null)
+/// The JSON of a request body, `None` when it cannot be written.
+pub(crate) fn body_of<T: Serialize>(request: &T) -> Option<Value> {
+    serde_json::to_value(request).ok()
 }
 
 #[cfg(test)]

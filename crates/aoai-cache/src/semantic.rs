@@ -252,7 +252,7 @@ impl<C, E> fmt::Debug for SemanticCache<C, E> {
 fn split_last_user(request: &ChatRequest) -> Option<(String, Value)> {
     let index = request.messages.iter().rposition(|message| matches!(message, ChatMessage::User(_)))?;
     let text = request.messages.get(index)?.text()?;
-    let mut body = body_of(request);
+    let mut body = body_of(request)?;
     let content = body.get_mut("messages")?.get_mut(index)?.get_mut("content")?;
     *content = Value::Null;
     Some((text, body))

@@ -24,7 +24,8 @@ pub struct CacheStats {
     /// Cacheable requests that went to the upstream (their answer was stored
     /// when it could be).
     pub misses: u64,
-    /// Requests the policy kept away from the cache (not deterministic).
+    /// Requests kept away from the cache: not deterministic under the
+    /// policy (or, never in practice, not writable as JSON).
     pub bypassed: u64,
     /// Upstream answers not stored: errors, filtered answers, unfinished streams.
     pub not_stored: u64,
