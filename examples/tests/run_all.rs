@@ -141,6 +141,15 @@ examples! {
         "\"successes\": 5,",
         "\"not_found\": 1",
     ],
+    s12_caching => [
+        "1. Upstream: ",
+        "2. Hit: same answer: true; requests served upstream: 1 before, 1 after",
+        "3. same key for reordered fields and 1 vs 1.0: true",
+        "   second spelling: Hit",
+        "4. streamed Hit: ",
+        " chunks, same text: true; requests served upstream: 2",
+        "5. cache: 3 hits, 2 misses (60.0% hit rate), 0 bypassed, 0 not stored, 0 pass-throughs; saved ",
+    ],
     s15_embeddings => [
         "5 vectors of 256 dimensions from text-embedding-3-small",
         "closest to \"Why did my request get HTTP 429?\":\n  ",

@@ -1,0 +1,496 @@
+//! [`Cached`]: a [`ChatApi`] (and [`EmbeddingsApi`]) that answers repeated
+//! requests from a [`Cache`] and is itself one, so it stacks with guards,
+//! limiters and other layers in any order.
+//!
+//! # What happens to a request
+//!
+//! - The [`CachePolicy`] decides whether the request may be cached at all;
+//!   if not, it goes straight to the upstream (counted as `bypassed`).
+//! - Its [key](crate::key) is computed; a **whole** request calls
+//!   [`Cache::get_or_fill`], so N concurrent identical requests make one
+//!   upstream call. The answer is stored only when
+//!   [`is_cacheable_response`] says so; errors are returned, never stored.
+//! - A **streamed** request that hits is replayed as a stream
+//!   ([`crate::replay`]). One that misses goes upstream; its chunks are
+//!   handed to the caller unchanged as they arrive and accumulated beside;
+//!   when the stream ends cleanly the assembled answer is stored, so a later
+//!   whole or streamed request hits it. To store token counts, the upstream
+//!   request asks for `stream_options.include_usage`; when the caller did not
+//!   ask for it, the extra usage chunk is not passed on. Concurrent streamed
+//!   misses are not merged (a merged stream would have to wait for the whole
+//!   answer before its first token); each goes upstream.
+//! - When the backend fails or times out, the request passes through to the
+//!   upstream and succeeds or fails on its own: a `tracing::warn!` and the
+//!   `pass_throughs` counter record it. A cache never fails a request.
+//!
+//! # Telling a hit from a miss
+//!
+//! An answer served from the cache carries a [`ResponseMeta`] with
+//! `status: 200` and **`attempts: 0`** (no request was sent; the client
+//! always reports at least one attempt), and no request id, region or rate
+//! limits. [`CacheStatus::of`] reads it; [`Cached::stats`] counts it.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aoai_core::chat::{ChatAccumulator, ChatRequest, ChatResponse, StreamOptions};
+use aoai_core::embeddings::{EmbeddingsRequest, EmbeddingsResponse};
+use aoai_core::response::ResponseMeta;
+use aoai_core::routing::DEFAULT_API_VERSION;
+use aoai_core::stream::ChatStream;
+use aoai_core::tokens::PriceTable;
+use aoai_core::{ChatApi, EmbeddingsApi, Response};
+use async_trait::async_trait;
+use futures_util::StreamExt;
+
+use crate::backend::{Cache, Fill, FillOutcome};
+use crate::error::Error;
+use crate::key::{CacheKey, KeyScope};
+use crate::policy::{CacheMode, CachePolicy, is_cacheable_response};
+use crate::replay;
+use crate::stats::{CacheStats, StatsRecorder};
+
+/// Whether an answer came from the cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CacheStatus {
+    /// Served from the cache: no request was sent.
+    Hit,
+    /// Sent to the upstream (a miss, a bypass or a pass-through).
+    Upstream,
+}
+
+impl CacheStatus {
+    /// Reads the status from a response's (or a stream's) metadata: a hit
+    /// is the only answer with `attempts == 0`.
+    #[must_use]
+    pub fn of(meta: &ResponseMeta) -> Self {
+        if meta.attempts == 0 && meta.status == 200 { Self::Hit } else { Self::Upstream }
+    }
+}
+
+/// The metadata of an answer served from the cache.
+fn hit_meta() -> ResponseMeta {
+    ResponseMeta { status: 200, attempts: 0, ..ResponseMeta::default() }
+}
+
+struct Shared {
+    cache: Arc<dyn Cache>,
+    scope: KeyScope,
+    policy: CachePolicy,
+    prices: PriceTable,
+    stats: StatsRecorder,
+}
+
+impl Shared {
+    fn pass_through(&self, error: &Error, operation: &'static str) {
+        self.stats.pass_through();
+        tracing::warn!(backend = self.cache.name(), operation, error = %error, "cache unavailable; request passed through to the upstream");
+    }
+}
+
+/// A caching layer over `C`. Cheap to clone: clones share the cache and the counters.
+///
+/// ```
+/// use aoai_cache::{Cached, CacheMode, MemoryCache};
+/// use aoai_core::ChatApi;
+/// use aoai_core::chat::{ChatMessage, ChatRequest};
+///
+/// # async fn run(client: aoai_core::Client) -> aoai_core::Result<()> {
+/// let cached = Cached::builder(client, MemoryCache::new())
+///     .namespace("my-resource.openai.azure.com")
+///     .mode(CacheMode::DeterministicOnly)
+///     .build();
+/// let request = ChatRequest::new(vec![ChatMessage::user("Capital of France?")]).temperature(0.0);
+/// let first = cached.chat("gpt-4o", &request).await?;  // miss: sent
+/// let second = cached.chat("gpt-4o", &request).await?; // hit: not sent
+/// assert_eq!(first.text(), second.text());
+/// println!("{}", cached.stats());
+/// # Ok(())
+/// # }
+/// ```
+pub struct Cached<C> {
+    inner: C,
+    shared: Arc<Shared>,
+}
+
+impl<C: Clone> Clone for Cached<C> {
+    fn clone(&self) -> Self {
+        Self { inner: self.inner.clone(), shared: self.shared.clone() }
+    }
+}
+
+impl<C> fmt::Debug for Cached<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cached")
+            .field("cache", &self.shared.cache)
+            .field("scope", &self.shared.scope)
+            .field("policy", &self.shared.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`Cached`].
+#[must_use]
+pub struct CachedBuilder<C> {
+    inner: C,
+    cache: Arc<dyn Cache>,
+    namespace: String,
+    api_version: String,
+    policy: CachePolicy,
+    prices: PriceTable,
+}
+
+impl<C> fmt::Debug for CachedBuilder<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CachedBuilder")
+            .field("cache", &self.cache)
+            .field("namespace", &self.namespace)
+            .field("api_version", &self.api_version)
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<C> CachedBuilder<C> {
+    /// The endpoint's identity in keys (default `default`): give each
+    /// resource its own, e.g. its host name, when one cache serves several.
+    pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.namespace = namespace.into();
+        self
+    }
+
+    /// The API version in keys (default aoai-core's [`DEFAULT_API_VERSION`]):
+    /// set it to the version the upstream client calls.
+    pub fn api_version(mut self, api_version: impl Into<String>) -> Self {
+        self.api_version = api_version.into();
+        self
+    }
+
+    /// The whole policy.
+    pub fn policy(mut self, policy: CachePolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Which chat requests are cached (default [`CacheMode::DeterministicOnly`]).
+    pub fn mode(mut self, mode: CacheMode) -> Self {
+        self.policy.mode = mode;
+        self
+    }
+
+    /// How long entries live (default [`crate::policy::DEFAULT_TTL`]).
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.policy.ttl = ttl;
+        self
+    }
+
+    /// The prices the estimated cost saved is computed with (default:
+    /// aoai-core's [`PriceTable::default`]).
+    pub fn prices(mut self, prices: PriceTable) -> Self {
+        self.prices = prices;
+        self
+    }
+
+    /// The layer.
+    pub fn build(self) -> Cached<C> {
+        Cached {
+            inner: self.inner,
+            shared: Arc::new(Shared {
+                cache: self.cache,
+                scope: KeyScope::new(self.namespace, self.api_version),
+                policy: self.policy,
+                prices: self.prices,
+                stats: StatsRecorder::default(),
+            }),
+        }
+    }
+}
+
+impl<C> Cached<C> {
+    /// A builder caching `inner`'s answers in `cache`.
+    pub fn builder(inner: C, cache: impl Cache + 'static) -> CachedBuilder<C> {
+        Self::builder_shared(inner, Arc::new(cache))
+    }
+
+    /// A builder over a cache shared with other layers.
+    pub fn builder_shared(inner: C, cache: Arc<dyn Cache>) -> CachedBuilder<C> {
+        CachedBuilder {
+            inner,
+            cache,
+            namespace: "default".to_owned(),
+            api_version: DEFAULT_API_VERSION.to_owned(),
+            policy: CachePolicy::default(),
+            prices: PriceTable::default(),
+        }
+    }
+
+    /// A snapshot of the counters.
+    #[must_use]
+    pub fn stats(&self) -> CacheStats {
+        self.shared.stats.snapshot()
+    }
+
+    /// The wrapped layer.
+    #[must_use]
+    pub fn inner(&self) -> &C {
+        &self.inner
+    }
+
+    /// The namespace and API version keys are scoped by.
+    #[must_use]
+    pub fn scope(&self) -> &KeyScope {
+        &self.shared.scope
+    }
+
+    /// The policy.
+    #[must_use]
+    pub fn policy(&self) -> &CachePolicy {
+        &self.shared.policy
+    }
+
+    /// The cache.
+    #[must_use]
+    pub fn cache(&self) -> &Arc<dyn Cache> {
+        &self.shared.cache
+    }
+
+    /// The key a chat request on `deployment` is stored under.
+    #[must_use]
+    pub fn chat_key(&self, deployment: &str, request: &ChatRequest) -> CacheKey {
+        self.shared.scope.chat_key(deployment, request)
+    }
+}
+
+impl<C: ChatApi> Cached<C> {
+    /// A hit's answer, or `None` (counted as a pass-through) when the stored
+    /// bytes cannot be read.
+    fn chat_hit(&self, bytes: &[u8]) -> Option<ChatResponse> {
+        match replay::decode::<ChatResponse>(bytes) {
+            Ok(body) => {
+                self.shared.stats.hit(&body.model, body.usage.as_ref(), &self.shared.prices);
+                Some(body)
+            }
+            Err(error) => {
+                self.shared.pass_through(&Error::Decode(error), "decode");
+                None
+            }
+        }
+    }
+
+    /// A streamed miss: forwards the upstream's chunks and stores the
+    /// assembled answer when the stream ends cleanly.
+    async fn stream_and_store(
+        &self,
+        deployment: &str,
+        request: &ChatRequest,
+        key: CacheKey,
+    ) -> aoai_core::Result<ChatStream> {
+        let caller_wants_usage = request.stream_options.as_ref().is_some_and(|options| options.include_usage);
+        let upstream = if caller_wants_usage {
+            self.inner.chat_stream(deployment, request).await
+        } else {
+            let mut with_usage = request.clone();
+            with_usage.stream_options = Some(StreamOptions::with_usage());
+            self.inner.chat_stream(deployment, &with_usage).await
+        };
+        self.shared.stats.miss(None);
+        let upstream = match upstream {
+            Ok(stream) => stream,
+            Err(error) => {
+                self.shared.stats.not_stored();
+                return Err(error);
+            }
+        };
+        let meta = upstream.meta().clone();
+        let state = Capture {
+            upstream,
+            accumulator: ChatAccumulator::new(),
+            shared: self.shared.clone(),
+            key,
+            drop_usage_chunk: !caller_wants_usage,
+        };
+        let chunks = futures_util::stream::unfold(Some(state), |state| async move {
+            let mut state = state?;
+            loop {
+                match state.upstream.next().await {
+                    Some(Ok(chunk)) => {
+                        state.accumulator.push(&chunk);
+                        let only_usage =
+                            chunk.choices.is_empty() && chunk.usage.is_some() && chunk.prompt_filter_results.is_none();
+                        if state.drop_usage_chunk && only_usage {
+                            continue;
+                        }
+                        return Some((Ok(chunk), Some(state)));
+                    }
+                    Some(Err(error)) => {
+                        state.shared.stats.not_stored();
+                        return Some((Err(error), None));
+                    }
+                    None => {
+                        state.finish().await;
+                        return None;
+                    }
+                }
+            }
+        });
+        Ok(ChatStream::from_chunks(chunks, meta))
+    }
+}
+
+/// A live stream being captured.
+struct Capture {
+    upstream: ChatStream,
+    accumulator: ChatAccumulator,
+    shared: Arc<Shared>,
+    key: CacheKey,
+    drop_usage_chunk: bool,
+}
+
+impl Capture {
+    async fn finish(self) {
+        let response = self.accumulator.finish();
+        self.shared.stats.miss_usage(response.usage.as_ref());
+        if !is_cacheable_response(&response) {
+            self.shared.stats.not_stored();
+            return;
+        }
+        let Some(bytes) = replay::encode(&response) else {
+            self.shared.stats.not_stored();
+            return;
+        };
+        if let Err(error) = self.shared.cache.put(&self.key, bytes, self.shared.policy.ttl).await {
+            self.shared.pass_through(&error, "put");
+        }
+    }
+}
+
+#[async_trait]
+impl<C: ChatApi> ChatApi for Cached<C> {
+    async fn chat(&self, deployment: &str, request: &ChatRequest) -> aoai_core::Result<Response<ChatResponse>> {
+        let shared = &self.shared;
+        let key = if shared.policy.allows(request) { shared.scope.try_chat_key(deployment, request) } else { None };
+        let Some(key) = key else {
+            shared.stats.bypassed();
+            return self.inner.chat(deployment, request).await;
+        };
+        let mut slot: Option<aoai_core::Result<Response<ChatResponse>>> = None;
+        let slot_ref = &mut slot;
+        let inner = &self.inner;
+        let fill: Fill<'_> = Box::pin(async move {
+            let result = inner.chat(deployment, request).await;
+            let bytes = match &result {
+                Ok(response) if is_cacheable_response(&response.body) => replay::encode(&response.body),
+                _ => None,
+            };
+            *slot_ref = Some(result);
+            bytes
+        });
+        let outcome = shared.cache.get_or_fill(&key, shared.policy.ttl, fill).await;
+        match outcome {
+            FillOutcome::Hit(bytes) => {
+                if let Some(body) = self.chat_hit(&bytes) {
+                    return Ok(Response { body, meta: hit_meta() });
+                }
+            }
+            FillOutcome::Filled => {
+                if let Some(result) = &slot {
+                    shared.stats.miss(None);
+                    match result {
+                        Ok(response) if is_cacheable_response(&response.body) => {
+                            shared.stats.miss_usage(response.body.usage.as_ref());
+                        }
+                        Ok(response) => {
+                            shared.stats.miss_usage(response.body.usage.as_ref());
+                            shared.stats.not_stored();
+                        }
+                        Err(_) => shared.stats.not_stored(),
+                    }
+                }
+            }
+            FillOutcome::PassedThrough(error) => shared.pass_through(&error, "get_or_fill"),
+        }
+        match slot {
+            Some(result) => result,
+            None => self.inner.chat(deployment, request).await,
+        }
+    }
+
+    async fn chat_stream(&self, deployment: &str, request: &ChatRequest) -> aoai_core::Result<ChatStream> {
+        let shared = &self.shared;
+        let key = if shared.policy.allows(request) { shared.scope.try_chat_key(deployment, request) } else { None };
+        let Some(key) = key else {
+            shared.stats.bypassed();
+            return self.inner.chat_stream(deployment, request).await;
+        };
+        match shared.cache.get(&key).await {
+            Ok(Some(bytes)) => {
+                if let Some(body) = self.chat_hit(&bytes) {
+                    let include_usage = request.stream_options.as_ref().is_some_and(|options| options.include_usage);
+                    let chunks = replay::chunks_of(&body, include_usage);
+                    return Ok(ChatStream::from_chunks(
+                        futures_util::stream::iter(chunks.into_iter().map(Ok)),
+                        hit_meta(),
+                    ));
+                }
+                self.inner.chat_stream(deployment, request).await
+            }
+            Ok(None) => self.stream_and_store(deployment, request, key).await,
+            Err(error) => {
+                shared.pass_through(&error, "get");
+                self.inner.chat_stream(deployment, request).await
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl<C: EmbeddingsApi> EmbeddingsApi for Cached<C> {
+    /// Embeddings are deterministic: every request is cached (the
+    /// [`CacheMode`] applies to chat only); errors are never stored.
+    async fn embeddings(
+        &self,
+        deployment: &str,
+        request: &EmbeddingsRequest,
+    ) -> aoai_core::Result<Response<EmbeddingsResponse>> {
+        let shared = &self.shared;
+        let Some(key) = shared.scope.try_embeddings_key(deployment, request) else {
+            shared.stats.bypassed();
+            return self.inner.embeddings(deployment, request).await;
+        };
+        let mut slot: Option<aoai_core::Result<Response<EmbeddingsResponse>>> = None;
+        let slot_ref = &mut slot;
+        let inner = &self.inner;
+        let fill: Fill<'_> = Box::pin(async move {
+            let result = inner.embeddings(deployment, request).await;
+            let bytes = result.as_ref().ok().and_then(|response| replay::encode(&response.body));
+            *slot_ref = Some(result);
+            bytes
+        });
+        match shared.cache.get_or_fill(&key, shared.policy.ttl, fill).await {
+            FillOutcome::Hit(bytes) => match replay::decode::<EmbeddingsResponse>(&bytes) {
+                Ok(body) => {
+                    let usage = replay::embeddings_usage(body.usage);
+                    shared.stats.hit(&body.model, Some(&usage), &shared.prices);
+                    return Ok(Response { body, meta: hit_meta() });
+                }
+                Err(error) => shared.pass_through(&Error::Decode(error), "decode"),
+            },
+            FillOutcome::Filled => {
+                if let Some(result) = &slot {
+                    shared.stats.miss(None);
+                    match result {
+                        Ok(response) => shared.stats.miss_usage(Some(&replay::embeddings_usage(response.body.usage))),
+                        Err(_) => shared.stats.not_stored(),
+                    }
+                }
+            }
+            FillOutcome::PassedThrough(error) => shared.pass_through(&error, "get_or_fill"),
+        }
+        match slot {
+            Some(result) => result,
+            None => self.inner.embeddings(deployment, request).await,
+        }
+    }
+}
