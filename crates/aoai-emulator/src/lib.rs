@@ -95,6 +95,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod content_safety;
 pub mod faults;
 pub mod generate;
 pub mod quota;
