@@ -169,9 +169,10 @@ impl Endpoint {
 
     fn base(&self) -> &Url {
         match self {
-            Self::Azure { base, .. } | Self::AzureV1 { base } | Self::OpenAi { base } | Self::ContentSafety { base, .. } => {
-                base
-            }
+            Self::Azure { base, .. }
+            | Self::AzureV1 { base }
+            | Self::OpenAi { base }
+            | Self::ContentSafety { base, .. } => base,
         }
     }
 
@@ -352,7 +353,10 @@ mod tests {
         let endpoint = Endpoint::content_safety("https://cs.cognitiveservices.azure.com/ignored").unwrap();
         assert_eq!(endpoint.api_version(), Some(CONTENT_SAFETY_API_VERSION));
         assert_eq!(
-            endpoint.url(Route::Resource { path: "text/blocklists/my list:addOrUpdateBlocklistItems" }).unwrap().as_str(),
+            endpoint
+                .url(Route::Resource { path: "text/blocklists/my list:addOrUpdateBlocklistItems" })
+                .unwrap()
+                .as_str(),
             "https://cs.cognitiveservices.azure.com/contentsafety/text/blocklists/my%20list:addOrUpdateBlocklistItems?api-version=2024-09-01"
         );
         assert!(endpoint.url(chat("d")).is_err());

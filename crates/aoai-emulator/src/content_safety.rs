@@ -186,7 +186,11 @@ fn string_list(map: &serde_json::Map<String, Value>, field: &str) -> Result<Vec<
             .iter()
             .map(|value| {
                 value.as_str().map(str::to_owned).ok_or_else(|| {
-                    error(StatusCode::BAD_REQUEST, "InvalidRequestBody", format!("'{field}' must be a list of strings."))
+                    error(
+                        StatusCode::BAD_REQUEST,
+                        "InvalidRequestBody",
+                        format!("'{field}' must be a list of strings."),
+                    )
                 })
             })
             .collect(),
@@ -426,10 +430,18 @@ async fn blocklist_action(
             let mut out = Vec::new();
             for item in items {
                 let Some(text) = item.get("text").and_then(Value::as_str).filter(|text| !text.trim().is_empty()) else {
-                    return error(StatusCode::BAD_REQUEST, "InvalidRequestBody", "Every item needs a non-empty 'text'.");
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        "InvalidRequestBody",
+                        "Every item needs a non-empty 'text'.",
+                    );
                 };
                 if text.chars().count() > 128 {
-                    return error(StatusCode::BAD_REQUEST, "InvalidRequestBody", "An item's text is at most 128 characters.");
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        "InvalidRequestBody",
+                        "An item's text is at most 128 characters.",
+                    );
                 }
                 let description = item.get("description").and_then(Value::as_str).map(str::to_owned);
                 let is_regex = item.get("isRegex").and_then(Value::as_bool).unwrap_or(false);

@@ -55,8 +55,8 @@ use tokio::sync::{Notify, watch};
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::batches::{self, BatchEndpoint};
-use crate::content_safety::ContentSafetyStore;
 use crate::config::{DEFAULT_KEY, DeploymentConfig, EmulatorConfig};
+use crate::content_safety::ContentSafetyStore;
 use crate::error::EmulatorError;
 use crate::faults::{Fault, FaultPlan};
 use crate::files::{self, FileStore};
@@ -165,7 +165,8 @@ impl AppState {
         let region = HeaderValue::from_str(&config.region)
             .map_err(|_| EmulatorError::InvalidConfig(format!("region {:?} is not a header value", config.region)))?;
         let settings = &config.content_filter;
-        let jailbreak_patterns = ContentFilterConfig::new(Vec::new(), settings.jailbreak_patterns.clone()).jailbreak_patterns;
+        let jailbreak_patterns =
+            ContentFilterConfig::new(Vec::new(), settings.jailbreak_patterns.clone()).jailbreak_patterns;
         let filter = ContentFilter::new(if settings.enabled {
             ContentFilterConfig::new(settings.blocklist.clone(), settings.jailbreak_patterns.clone())
         } else {

@@ -186,8 +186,7 @@ impl AzureFilterPolicy {
         if let Some(lists) = &results.custom_blocklists
             && lists.filtered
         {
-            let ids: Vec<&str> =
-                lists.details.iter().filter(|hit| hit.filtered).map(|hit| hit.id.as_str()).collect();
+            let ids: Vec<&str> = lists.details.iter().filter(|hit| hit.filtered).map(|hit| hit.id.as_str()).collect();
             blocked.push(Reason::new(Source::AzureFilter, "custom_blocklists").at(location).detail(ids.join(",")));
         }
         for verdict in results.categories() {
@@ -214,7 +213,12 @@ impl AzureFilterPolicy {
         }
     }
 
-    fn judge_prompts(&self, prompts: Option<&[PromptFilterResult]>, blocked: &mut Vec<Reason>, noted: &mut Vec<Reason>) {
+    fn judge_prompts(
+        &self,
+        prompts: Option<&[PromptFilterResult]>,
+        blocked: &mut Vec<Reason>,
+        noted: &mut Vec<Reason>,
+    ) {
         for prompt in prompts.unwrap_or_default() {
             if let Some(results) = &prompt.content_filter_results {
                 self.judge(results, Location::Prompt(prompt.prompt_index), blocked, noted);
@@ -420,11 +424,13 @@ mod tests {
 
     #[test]
     fn filter_error_becomes_blocked() {
-        let body = br#"{"error":{"message":"filtered","type":null,"param":"prompt","code":"content_filter","status":400,
+        let body =
+            br#"{"error":{"message":"filtered","type":null,"param":"prompt","code":"content_filter","status":400,
             "innererror":{"code":"ResponsibleAIPolicyViolation","content_filter_result":{
               "hate":{"filtered":false,"severity":"safe"},"jailbreak":{"filtered":true,"detected":true},
               "violence":{"filtered":true,"severity":"medium"}}}}}"#;
-        let meta = ResponseMeta { status: 400, request_id: Some("req-7".into()), attempts: 1, ..ResponseMeta::default() };
+        let meta =
+            ResponseMeta { status: 400, request_id: Some("req-7".into()), attempts: 1, ..ResponseMeta::default() };
         let error = aoai_core::Error::Api(ApiError::from_response(meta, body));
         let blocked = blocked_from_error(&error).unwrap();
         assert_eq!(blocked.stage, Stage::Input);

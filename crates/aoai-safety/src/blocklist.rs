@@ -111,14 +111,7 @@ impl BlocklistBuilder {
             .kind(Some(kind))
             .build(&normalized)
             .map_err(|error| GuardError::Config(format!("cannot build the blocklist: {error}")))?;
-        Ok(Blocklist {
-            name: self.name,
-            terms: self.terms,
-            edges,
-            whole_words: self.whole_words,
-            automaton,
-            max_chars,
-        })
+        Ok(Blocklist { name: self.name, terms: self.terms, edges, whole_words: self.whole_words, automaton, max_chars })
     }
 }
 
@@ -171,9 +164,9 @@ impl Blocklist {
     #[must_use]
     pub fn is_match(&self, text: &str) -> bool {
         let normalized = normalize(text);
-        self.automaton.find_overlapping_iter(normalized.text.as_str()).any(|found| {
-            self.accepts(&normalized.text, found.pattern().as_usize(), found.start(), found.end())
-        })
+        self.automaton
+            .find_overlapping_iter(normalized.text.as_str())
+            .any(|found| self.accepts(&normalized.text, found.pattern().as_usize(), found.start(), found.end()))
     }
 
     /// Every occurrence of every term, in order of where it ends.

@@ -359,8 +359,13 @@ impl ContentSafetyClient {
     /// # Errors
     ///
     /// The service's or the transport's [`aoai_core::Error`].
-    pub async fn shield_prompt(&self, options: &ShieldPromptOptions) -> aoai_core::Result<Response<ShieldPromptResult>> {
-        self.client.request_json(Method::POST, Route::Resource { path: "text:shieldPrompt" }, Some(to_value(options)?)).await
+    pub async fn shield_prompt(
+        &self,
+        options: &ShieldPromptOptions,
+    ) -> aoai_core::Result<Response<ShieldPromptResult>> {
+        self.client
+            .request_json(Method::POST, Route::Resource { path: "text:shieldPrompt" }, Some(to_value(options)?))
+            .await
     }
 
     /// Creates a blocklist, or updates its description.

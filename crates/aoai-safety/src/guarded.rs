@@ -39,10 +39,10 @@
 
 use std::sync::Arc;
 
+use aoai_core::ChatApi;
 use aoai_core::chat::{ChatChunk, ChatRequest, ChatResponse};
 use aoai_core::response::Response;
 use aoai_core::stream::ChatStream;
-use aoai_core::ChatApi;
 use async_trait::async_trait;
 use futures_util::StreamExt;
 
@@ -108,7 +108,8 @@ impl<C> Guarded<C> {
         let mut notes = Vec::new();
         for guard in &self.guards {
             let current = rewritten.as_ref().unwrap_or(request);
-            let verdict = guard.check_input(current).await.map_err(|error| error.in_guard(guard.name(), Stage::Input))?;
+            let verdict =
+                guard.check_input(current).await.map_err(|error| error.in_guard(guard.name(), Stage::Input))?;
             match verdict {
                 Verdict::Allow => {}
                 Verdict::Annotate(reasons) => notes.extend(reasons),
@@ -144,8 +145,10 @@ impl<C> Guarded<C> {
     ) -> Result<Checked<Response<ChatResponse>>, GuardError> {
         let mut notes = Vec::new();
         for guard in &self.guards {
-            let verdict =
-                guard.check_output(&response.body).await.map_err(|error| error.in_guard(guard.name(), Stage::Output))?;
+            let verdict = guard
+                .check_output(&response.body)
+                .await
+                .map_err(|error| error.in_guard(guard.name(), Stage::Output))?;
             match verdict {
                 Verdict::Allow => {}
                 Verdict::Annotate(reasons) => notes.extend(reasons),

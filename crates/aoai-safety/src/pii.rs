@@ -113,9 +113,8 @@ impl PiiScanner {
     /// [`GuardError::Config`] if the built-in patterns fail to compile (they
     /// are constants; this does not happen).
     pub fn new(mode: PiiMode) -> Result<Self, GuardError> {
-        static PATTERNS: LazyLock<Result<[Regex; 3], regex::Error>> = LazyLock::new(|| {
-            Ok([Regex::new(EMAIL)?, Regex::new(DIGITS)?, Regex::new(PHONE)?])
-        });
+        static PATTERNS: LazyLock<Result<[Regex; 3], regex::Error>> =
+            LazyLock::new(|| Ok([Regex::new(EMAIL)?, Regex::new(DIGITS)?, Regex::new(PHONE)?]));
         match &*PATTERNS {
             Ok([email, digits, phone]) => {
                 Ok(Self { mode, email: email.clone(), digits: digits.clone(), phone: phone.clone() })
@@ -136,7 +135,8 @@ impl PiiScanner {
         let mut found: Vec<PiiMatch> = Vec::new();
         for candidate in self.email.find_iter(text) {
             let range = candidate.range();
-            let before_ok = !text[..range.start].chars().next_back().is_some_and(|c| c.is_alphanumeric() || "._%+-".contains(c));
+            let before_ok =
+                !text[..range.start].chars().next_back().is_some_and(|c| c.is_alphanumeric() || "._%+-".contains(c));
             if before_ok {
                 found.push(PiiMatch { kind: PiiKind::Email, range });
             }
@@ -145,8 +145,7 @@ impl PiiScanner {
             let range = candidate.range();
             // `+4915112345678` is a phone number, even when its digits pass Luhn.
             let after_plus = text[..range.start].ends_with('+');
-            if !after_plus && !overlaps(&found, &range) && is_card(candidate.as_str()) && !touches_digit(text, &range)
-            {
+            if !after_plus && !overlaps(&found, &range) && is_card(candidate.as_str()) && !touches_digit(text, &range) {
                 found.push(PiiMatch { kind: PiiKind::Card, range });
             }
         }
@@ -261,15 +260,20 @@ mod tests {
     use super::*;
 
     fn kinds(text: &str) -> Vec<(PiiKind, String)> {
-        PiiScanner::new(PiiMode::Redact).unwrap().find_all(text).into_iter().map(|found| (found.kind, text[found.range].to_owned())).collect()
+        PiiScanner::new(PiiMode::Redact)
+            .unwrap()
+            .find_all(text)
+            .into_iter()
+            .map(|found| (found.kind, text[found.range].to_owned()))
+            .collect()
     }
 
     #[test]
     fn emails() {
-        assert_eq!(kinds("write to ada.lovelace+x@math.example.co.uk!"), vec![(
-            PiiKind::Email,
-            "ada.lovelace+x@math.example.co.uk".to_owned()
-        )]);
+        assert_eq!(
+            kinds("write to ada.lovelace+x@math.example.co.uk!"),
+            vec![(PiiKind::Email, "ada.lovelace+x@math.example.co.uk".to_owned())]
+        );
         assert!(kinds("not@an-email and a@b.c").is_empty());
     }
 
@@ -287,7 +291,11 @@ mod tests {
         assert_eq!(kinds("call 555-123-4567"), vec![(PiiKind::Phone, "555-123-4567".to_owned())]);
         assert_eq!(kinds("ring +33 1 42 68 53 00."), vec![(PiiKind::Phone, "+33 1 42 68 53 00".to_owned())]);
         assert_eq!(kinds("ring +4915112345678"), vec![(PiiKind::Phone, "+4915112345678".to_owned())]);
-        assert!(kinds("id 5551234567 and 2024-11-29 and 3.14159").is_empty(), "{:?}", kinds("id 5551234567 and 2024-11-29 and 3.14159"));
+        assert!(
+            kinds("id 5551234567 and 2024-11-29 and 3.14159").is_empty(),
+            "{:?}",
+            kinds("id 5551234567 and 2024-11-29 and 3.14159")
+        );
     }
 
     #[test]

@@ -25,7 +25,8 @@ async fn start() -> (EmulatorHandle, ContentSafetyClient) {
 #[tokio::test]
 async fn analyze_scores_categories() {
     let (_emulator, client) = start().await;
-    let result = client.analyze_text(&AnalyzeTextOptions::new("A fight broke out; they wanted to kill.")).await.unwrap();
+    let result =
+        client.analyze_text(&AnalyzeTextOptions::new("A fight broke out; they wanted to kill.")).await.unwrap();
     assert!(result.meta.request_id.is_some());
     assert_eq!(result.body.severity(&TextCategory::Violence), Some(4));
     assert_eq!(result.body.severity(&TextCategory::Hate), Some(0));
@@ -57,7 +58,8 @@ async fn shield_prompt_detects_attacks() {
     assert!(result.user_prompt_analysis.unwrap().attack_detected);
     let documents: Vec<bool> = result.documents_analysis.iter().map(|analysis| analysis.attack_detected).collect();
     assert_eq!(documents, vec![false, true]);
-    let calm = client.shield_prompt(&ShieldPromptOptions::new(Some("What is the weather?".into()), vec![])).await.unwrap();
+    let calm =
+        client.shield_prompt(&ShieldPromptOptions::new(Some("What is the weather?".into()), vec![])).await.unwrap();
     assert!(!calm.body.user_prompt_analysis.unwrap().attack_detected);
 }
 
@@ -85,7 +87,8 @@ async fn blocklists_crud_and_analyze_honours_them() {
     assert_eq!(items.len(), 2);
     assert!(items.iter().all(|item| !item.blocklist_item_id.is_empty()));
     // The same text updates the item instead of adding one.
-    let again = client.add_or_update_blocklist_items("brand-terms", &[NewBlocklistItem::text("Contoso")]).await.unwrap();
+    let again =
+        client.add_or_update_blocklist_items("brand-terms", &[NewBlocklistItem::text("Contoso")]).await.unwrap();
     assert_eq!(again[0].blocklist_item_id, items[0].blocklist_item_id);
     assert_eq!(client.list_blocklist_items("brand-terms").await.unwrap().value.len(), 2);
 
@@ -113,7 +116,9 @@ async fn blocklists_crud_and_analyze_honours_them() {
     assert_eq!(missing.as_api().map(aoai_core::error::ApiError::kind), Some(ApiErrorKind::NotFound));
     let missing = client.analyze_text(&AnalyzeTextOptions::new("x").blocklists(["brand-terms"])).await.unwrap_err();
     assert_eq!(missing.status(), Some(404));
-    assert!(client.create_or_update_blocklist("bad/name", None).await.unwrap_err().to_string().contains("blocklist name"));
+    assert!(
+        client.create_or_update_blocklist("bad/name", None).await.unwrap_err().to_string().contains("blocklist name")
+    );
 }
 
 #[tokio::test]

@@ -35,12 +35,7 @@ fn card() -> impl Strategy<Value = String> {
 }
 
 fn noise() -> impl Strategy<Value = String> {
-    prop_oneof![
-        "[a-zA-Z0-9 +@.()\\-]{0,30}",
-        "\\PC{0,20}",
-        "[0-9 \\-+]{0,25}",
-        "[a-z]{1,8}@[a-z]{1,8}\\.[a-z]{2,4}",
-    ]
+    prop_oneof!["[a-zA-Z0-9 +@.()\\-]{0,30}", "\\PC{0,20}", "[0-9 \\-+]{0,25}", "[a-z]{1,8}@[a-z]{1,8}\\.[a-z]{2,4}",]
 }
 
 /// Card-like runs of `text` as the scanner defines them: digits with single
