@@ -108,7 +108,7 @@ pub enum GuardError {
     /// The wrapped client failed, or a guard's own service call (Content
     /// Safety) failed. [`aoai_core::Error::may_have_been_sent`] says whether
     /// the chat request went out.
-    #[error("{0}")]
+    #[error("the guarded client failed")]
     Client(#[source] aoai_core::Error),
     /// A guard's own service call (Content Safety) failed, so the content
     /// could not be checked. At `stage: Input` the chat request was not sent;
@@ -145,6 +145,18 @@ impl GuardError {
         match self {
             Self::Client(error) => Some(error),
             _ => None,
+        }
+    }
+
+    /// Whether the chat request may have reached the service: `false` for a
+    /// guard's refusal of the input or a guard failing before sending.
+    #[must_use]
+    pub fn may_have_been_sent(&self) -> bool {
+        match self {
+            Self::Blocked(blocked) => blocked.sent,
+            Self::Client(error) => error.may_have_been_sent(),
+            Self::Service { stage, .. } => *stage != Stage::Input,
+            Self::Config(_) => false,
         }
     }
 
