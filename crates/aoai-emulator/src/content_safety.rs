@@ -128,11 +128,15 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
 }
 
 fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
-    ErrorReply::azure(status, code, message).into_response()
+    reply(status, code, message).into_response()
+}
+
+fn reply(status: StatusCode, code: &str, message: impl Into<String>) -> ErrorReply {
+    ErrorReply::azure(status, code, message)
 }
 
 /// Key, then `api-version`.
-fn gate(app: &AppState, headers: &HeaderMap, uri: &Uri) -> Result<(), Response> {
+fn gate(app: &AppState, headers: &HeaderMap, uri: &Uri) -> Result<(), ErrorReply> {
     let presented = headers
         .get("ocp-apim-subscription-key")
         .and_then(|value| value.to_str().ok())
@@ -144,7 +148,7 @@ fn gate(app: &AppState, headers: &HeaderMap, uri: &Uri) -> Result<(), Response> 
         .map(str::trim)
         .unwrap_or_default();
     if !app.accepts_key(presented) {
-        return Err(error(
+        return Err(reply(
             StatusCode::UNAUTHORIZED,
             "401",
             "Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a valid key \
@@ -153,12 +157,12 @@ fn gate(app: &AppState, headers: &HeaderMap, uri: &Uri) -> Result<(), Response> 
     }
     let version = uri.query().unwrap_or_default().split('&').find_map(|pair| pair.strip_prefix("api-version="));
     match version {
-        None | Some("") => Err(error(
+        None | Some("") => Err(reply(
             StatusCode::BAD_REQUEST,
             "MissingApiVersionParameter",
             "The api-version query parameter (?api-version=) is required for all requests.",
         )),
-        Some(version) if !API_VERSIONS.contains(&version) => Err(error(
+        Some(version) if !API_VERSIONS.contains(&version) => Err(reply(
             StatusCode::BAD_REQUEST,
             "UnsupportedApiVersion",
             format!("The HTTP resource that matches the request URI does not support the API version '{version}'."),
@@ -167,11 +171,11 @@ fn gate(app: &AppState, headers: &HeaderMap, uri: &Uri) -> Result<(), Response> 
     }
 }
 
-fn parse_object(body: &Bytes) -> Result<serde_json::Map<String, Value>, Response> {
+fn parse_object(body: &Bytes) -> Result<serde_json::Map<String, Value>, ErrorReply> {
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(error(StatusCode::BAD_REQUEST, "InvalidRequestBody", "The request body must be a JSON object.")),
-        Err(parse) => Err(error(
+        Ok(_) => Err(reply(StatusCode::BAD_REQUEST, "InvalidRequestBody", "The request body must be a JSON object.")),
+        Err(parse) => Err(reply(
             StatusCode::BAD_REQUEST,
             "InvalidRequestBody",
             format!("The request body is not valid JSON: {parse}."),
@@ -179,14 +183,14 @@ fn parse_object(body: &Bytes) -> Result<serde_json::Map<String, Value>, Response
     }
 }
 
-fn string_list(map: &serde_json::Map<String, Value>, field: &str) -> Result<Vec<String>, Response> {
+fn string_list(map: &serde_json::Map<String, Value>, field: &str) -> Result<Vec<String>, ErrorReply> {
     match map.get(field) {
         None | Some(Value::Null) => Ok(Vec::new()),
         Some(Value::Array(values)) => values
             .iter()
             .map(|value| {
                 value.as_str().map(str::to_owned).ok_or_else(|| {
-                    error(
+                    reply(
                         StatusCode::BAD_REQUEST,
                         "InvalidRequestBody",
                         format!("'{field}' must be a list of strings."),
@@ -194,7 +198,7 @@ fn string_list(map: &serde_json::Map<String, Value>, field: &str) -> Result<Vec<
                 })
             })
             .collect(),
-        Some(_) => Err(error(StatusCode::BAD_REQUEST, "InvalidRequestBody", format!("'{field}' must be a list."))),
+        Some(_) => Err(reply(StatusCode::BAD_REQUEST, "InvalidRequestBody", format!("'{field}' must be a list."))),
     }
 }
 
@@ -204,11 +208,11 @@ fn matches_term(term: &str, text: &str) -> bool {
 
 async fn analyze(State(app): State<Arc<AppState>>, headers: HeaderMap, uri: Uri, body: Bytes) -> Response {
     if let Err(response) = gate(&app, &headers, &uri) {
-        return response;
+        return response.into_response();
     }
     let map = match parse_object(&body) {
         Ok(map) => map,
-        Err(response) => return response,
+        Err(response) => return response.into_response(),
     };
     let Some(text) = map.get("text").and_then(Value::as_str) else {
         return error(StatusCode::BAD_REQUEST, "InvalidRequestBody", "The field 'text' is required.");
@@ -222,7 +226,7 @@ async fn analyze(State(app): State<Arc<AppState>>, headers: HeaderMap, uri: Uri,
     }
     let (categories, names) = match (string_list(&map, "categories"), string_list(&map, "blocklistNames")) {
         (Ok(categories), Ok(names)) => (categories, names),
-        (Err(response), _) | (_, Err(response)) => return response,
+        (Err(response), _) | (_, Err(response)) => return response.into_response(),
     };
     if let Some(unknown) = categories.iter().find(|category| !CATEGORIES.contains(&category.as_str())) {
         return error(StatusCode::BAD_REQUEST, "InvalidRequestBody", format!("Unknown category '{unknown}'."));
@@ -276,15 +280,15 @@ async fn analyze(State(app): State<Arc<AppState>>, headers: HeaderMap, uri: Uri,
 
 async fn shield_prompt(State(app): State<Arc<AppState>>, headers: HeaderMap, uri: Uri, body: Bytes) -> Response {
     if let Err(response) = gate(&app, &headers, &uri) {
-        return response;
+        return response.into_response();
     }
     let map = match parse_object(&body) {
         Ok(map) => map,
-        Err(response) => return response,
+        Err(response) => return response.into_response(),
     };
     let documents = match string_list(&map, "documents") {
         Ok(documents) => documents,
-        Err(response) => return response,
+        Err(response) => return response.into_response(),
     };
     let user_prompt = map.get("userPrompt").and_then(Value::as_str);
     if user_prompt.is_none() && documents.is_empty() {
@@ -304,12 +308,12 @@ fn blocklist_json(name: &str, list: &Blocklist) -> Value {
     json!({"blocklistName": name, "description": list.description.clone().unwrap_or_default()})
 }
 
-fn valid_name(name: &str) -> Result<(), Response> {
+fn valid_name(name: &str) -> Result<(), ErrorReply> {
     let ok = (1..=64).contains(&name.len()) && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     if ok {
         Ok(())
     } else {
-        Err(error(StatusCode::BAD_REQUEST, "InvalidRequestBody", format!("'{name}' is not a valid blocklist name.")))
+        Err(reply(StatusCode::BAD_REQUEST, "InvalidRequestBody", format!("'{name}' is not a valid blocklist name.")))
     }
 }
 
@@ -319,7 +323,7 @@ fn not_found(name: &str) -> Response {
 
 async fn list_blocklists(State(app): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Response {
     if let Err(response) = gate(&app, &headers, &uri) {
-        return response;
+        return response.into_response();
     }
     let lists = app.content_safety.lock();
     let value: Vec<Value> = lists.iter().map(|(name, list)| blocklist_json(name, list)).collect();
@@ -333,7 +337,7 @@ async fn get_blocklist(
     uri: Uri,
 ) -> Response {
     if let Err(response) = gate(&app, &headers, &uri) {
-        return response;
+        return response.into_response();
     }
     match app.content_safety.lock().get(&name) {
         Some(list) => json_response(StatusCode::OK, &blocklist_json(&name, list)),
@@ -349,7 +353,7 @@ async fn patch_blocklist(
     body: Bytes,
 ) -> Response {
     if let Err(response) = gate(&app, &headers, &uri) {
-        return response;
+        return response.into_response();
     }
     let media = headers.get(header::CONTENT_TYPE).and_then(|value| value.to_str().ok()).unwrap_or_default();
     if !media.starts_with("application/merge-patch+json") {
@@ -360,11 +364,11 @@ async fn patch_blocklist(
         );
     }
     if let Err(response) = valid_name(&name) {
-        return response;
+        return response.into_response();
     }
     let map = match parse_object(&body) {
         Ok(map) => map,
-        Err(response) => return response,
+        Err(response) => return response.into_response(),
     };
     let mut lists = app.content_safety.lock();
     let created = !lists.contains_key(&name);
@@ -385,7 +389,7 @@ async fn delete_blocklist(
     uri: Uri,
 ) -> Response {
     if let Err(response) = gate(&app, &headers, &uri) {
-        return response;
+        return response.into_response();
     }
     match app.content_safety.lock().remove(&name) {
         Some(_) => no_content(),
@@ -409,14 +413,14 @@ async fn blocklist_action(
     body: Bytes,
 ) -> Response {
     if let Err(response) = gate(&app, &headers, &uri) {
-        return response;
+        return response.into_response();
     }
     let Some((name, action)) = segment.split_once(':') else {
         return error(StatusCode::METHOD_NOT_ALLOWED, "405", "The HTTP method is not supported for this resource.");
     };
     let map = match parse_object(&body) {
         Ok(map) => map,
-        Err(response) => return response,
+        Err(response) => return response.into_response(),
     };
     let mut lists = app.content_safety.lock();
     let Some(list) = lists.get_mut(name) else {
@@ -470,7 +474,7 @@ async fn blocklist_action(
         "removeBlocklistItems" => {
             let ids = match string_list(&map, "blocklistItemIds") {
                 Ok(ids) => ids,
-                Err(response) => return response,
+                Err(response) => return response.into_response(),
             };
             list.items.retain(|item| !ids.contains(&item.id));
             no_content()
@@ -486,7 +490,7 @@ async fn list_items(
     uri: Uri,
 ) -> Response {
     if let Err(response) = gate(&app, &headers, &uri) {
-        return response;
+        return response.into_response();
     }
     match app.content_safety.lock().get(&name) {
         Some(list) => {

@@ -24,14 +24,119 @@ const RATIO_ROUND_TIME: Duration = Duration::from_millis(1_000);
 
 /// Common words for the prose.
 const WORDS: &[&str] = &[
-    "the", "of", "and", "to", "in", "is", "you", "that", "it", "he", "was", "for", "on", "are", "as", "with", "his",
-    "they", "at", "be", "this", "have", "from", "or", "one", "had", "by", "word", "but", "not", "what", "all", "were",
-    "we", "when", "your", "can", "said", "there", "use", "an", "each", "which", "she", "do", "how", "their", "if",
-    "will", "up", "other", "about", "out", "many", "then", "them", "these", "so", "some", "her", "would", "make",
-    "like", "him", "into", "time", "has", "look", "two", "more", "write", "go", "see", "number", "no", "way", "could",
-    "people", "my", "than", "first", "water", "been", "call", "who", "oil", "its", "now", "find", "long", "down",
-    "day", "did", "get", "come", "made", "may", "part", "customer", "order", "invoice", "shipping", "account",
-    "password", "support", "refund", "product", "delivery", "question", "answer", "model", "deployment", "token",
+    "the",
+    "of",
+    "and",
+    "to",
+    "in",
+    "is",
+    "you",
+    "that",
+    "it",
+    "he",
+    "was",
+    "for",
+    "on",
+    "are",
+    "as",
+    "with",
+    "his",
+    "they",
+    "at",
+    "be",
+    "this",
+    "have",
+    "from",
+    "or",
+    "one",
+    "had",
+    "by",
+    "word",
+    "but",
+    "not",
+    "what",
+    "all",
+    "were",
+    "we",
+    "when",
+    "your",
+    "can",
+    "said",
+    "there",
+    "use",
+    "an",
+    "each",
+    "which",
+    "she",
+    "do",
+    "how",
+    "their",
+    "if",
+    "will",
+    "up",
+    "other",
+    "about",
+    "out",
+    "many",
+    "then",
+    "them",
+    "these",
+    "so",
+    "some",
+    "her",
+    "would",
+    "make",
+    "like",
+    "him",
+    "into",
+    "time",
+    "has",
+    "look",
+    "two",
+    "more",
+    "write",
+    "go",
+    "see",
+    "number",
+    "no",
+    "way",
+    "could",
+    "people",
+    "my",
+    "than",
+    "first",
+    "water",
+    "been",
+    "call",
+    "who",
+    "oil",
+    "its",
+    "now",
+    "find",
+    "long",
+    "down",
+    "day",
+    "did",
+    "get",
+    "come",
+    "made",
+    "may",
+    "part",
+    "customer",
+    "order",
+    "invoice",
+    "shipping",
+    "account",
+    "password",
+    "support",
+    "refund",
+    "product",
+    "delivery",
+    "question",
+    "answer",
+    "model",
+    "deployment",
+    "token",
 ];
 
 /// A deterministic pseudo-random sequence (xorshift).
@@ -78,7 +183,8 @@ fn text(rng: &mut Rng, terms: &[String], unicode: bool) -> String {
     let mut out = String::with_capacity(TEXT_BYTES + 64);
     let mut sentence_start = true;
     while out.len() < TEXT_BYTES {
-        let word = if rng.below(700) == 0 { terms[rng.below(terms.len())].as_str() } else { WORDS[rng.below(WORDS.len())] };
+        let word =
+            if rng.below(700) == 0 { terms[rng.below(terms.len())].as_str() } else { WORDS[rng.below(WORDS.len())] };
         if sentence_start {
             let mut chars = word.chars();
             if let Some(first) = chars.next() {
@@ -92,7 +198,13 @@ fn text(rng: &mut Rng, terms: &[String], unicode: bool) -> String {
             out.push_str(["é", "ü", "ß", "Ｚ", "ﬁ"][rng.below(5)]);
         }
         sentence_start = rng.below(12) == 0;
-        out.push_str(if sentence_start { ". " } else if rng.below(15) == 0 { ", " } else { " " });
+        out.push_str(if sentence_start {
+            ". "
+        } else if rng.below(15) == 0 {
+            ", "
+        } else {
+            " "
+        });
     }
     out
 }

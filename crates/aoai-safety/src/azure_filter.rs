@@ -247,7 +247,6 @@ impl AzureFilterGuard {
     }
 
     /// Judges a whole answer: its prompt results and every choice's results.
-    #[must_use]
     pub fn judge_response(&self, response: &ChatResponse) -> Verdict<()> {
         let (mut blocked, mut noted) = (Vec::new(), Vec::new());
         self.policy.judge_prompts(response.prompt_filter_results.as_deref(), &mut blocked, &mut noted);
@@ -265,7 +264,6 @@ impl AzureFilterGuard {
     }
 
     /// Judges one stream chunk's annotations.
-    #[must_use]
     pub fn judge_chunk(&self, chunk: &ChatChunk) -> Verdict<()> {
         let (mut blocked, mut noted) = (Vec::new(), Vec::new());
         self.policy.judge_prompts(chunk.prompt_filter_results.as_deref(), &mut blocked, &mut noted);
