@@ -203,6 +203,16 @@ pub trait Guard: Send + Sync + fmt::Debug {
     fn lookbehind(&self) -> usize {
         0
     }
+
+    /// How many bytes at the end of `pending` — streamed text checked but not
+    /// yet delivered — to hold back because a finding may still be in
+    /// progress (the rest of an e-mail address or a card number may come in
+    /// the next chunk). Held text goes out with a later chunk, at the latest
+    /// with the choice's last one, so a redaction can still rewrite it.
+    fn holdback(&self, pending: &str) -> usize {
+        let _ = pending;
+        0
+    }
 }
 
 /// A guard that works on plain text; [`TextGuard`] adapts it to chat
@@ -217,6 +227,12 @@ pub trait TextCheck: Send + Sync + fmt::Debug {
 
     /// See [`Guard::lookbehind`].
     fn lookbehind(&self) -> usize;
+
+    /// See [`Guard::holdback`].
+    fn holdback(&self, pending: &str) -> usize {
+        let _ = pending;
+        0
+    }
 }
 
 /// Runs a [`TextCheck`] on every text of a request (message content and text
@@ -361,5 +377,9 @@ impl<T: TextCheck> Guard for TextGuard<T> {
 
     fn lookbehind(&self) -> usize {
         self.check.lookbehind()
+    }
+
+    fn holdback(&self, pending: &str) -> usize {
+        self.check.holdback(pending)
     }
 }

@@ -15,9 +15,13 @@
 //!   piece, so a term split across chunks is caught. A block makes the stream
 //!   yield one error ([`Blocked`] with `stage: Stream`, carried as
 //!   [`aoai_core::Error::Rejected`]) and end; what came before it was
-//!   delivered. A redaction that touches only the new piece is applied; one
-//!   that would change text already delivered (personal data split across
-//!   chunks) cannot be, so it blocks instead.
+//!   delivered. A guard may hold back the end of the new text that could be
+//!   a finding in progress ([`Guard::holdback`]: the PII guard holds the last
+//!   word and a trailing run of digits), so an e-mail address or a card
+//!   number split across chunks is redacted whole; held text goes out with a
+//!   later chunk, the choice's finish chunk, or a last chunk when the stream
+//!   ends, always checked first. A redaction that would change text already
+//!   delivered cannot be applied, so it blocks instead.
 //!
 //! ## Order when stacking
 //!
@@ -40,7 +44,7 @@
 use std::sync::Arc;
 
 use aoai_core::ChatApi;
-use aoai_core::chat::{ChatChunk, ChatRequest, ChatResponse};
+use aoai_core::chat::{ChatChunk, ChatRequest, ChatResponse, ChunkChoice, Delta};
 use aoai_core::response::Response;
 use aoai_core::stream::ChatStream;
 use async_trait::async_trait;
@@ -216,15 +220,22 @@ impl<C: ChatApi> Guarded<C> {
             stream,
             guards: self.guards.clone(),
             lookbehind,
-            tails: Vec::new(),
+            choices: Vec::new(),
+            last: (String::new(), String::new(), 0),
             request_id: meta.request_id.clone(),
             ended: false,
+            flushing: false,
         };
         let chunks = futures_util::stream::unfold(state, |mut state| async move {
             if state.ended {
                 return None;
             }
-            let item = match state.stream.next().await? {
+            let Some(next) = state.stream.next().await else {
+                state.ended = true;
+                let last = state.flush()?.map_err(Blocked::into_core);
+                return Some((last, state));
+            };
+            let item = match next {
                 Ok(mut chunk) => match state.check(&mut chunk) {
                     Ok(()) => Ok(chunk),
                     Err(blocked) => {
@@ -248,10 +259,21 @@ struct StreamState {
     stream: ChatStream,
     guards: Vec<Arc<dyn Guard>>,
     lookbehind: usize,
-    /// Per choice index: the end of the text delivered so far.
-    tails: Vec<(u32, String)>,
+    choices: Vec<ChoiceText>,
+    /// `id`, `model`, `created` of the last chunk, for a final chunk carrying held-back text.
+    last: (String, String, u64),
     request_id: Option<String>,
     ended: bool,
+    /// Checking the final chunk made of held-back text: hold nothing back.
+    flushing: bool,
+}
+
+/// One choice's streamed text: the end of what was delivered, and what was
+/// checked but held back.
+struct ChoiceText {
+    index: u32,
+    tail: String,
+    pending: String,
 }
 
 impl StreamState {
@@ -266,12 +288,12 @@ impl StreamState {
         }
     }
 
-    fn tail_index(&mut self, choice: u32) -> usize {
-        match self.tails.iter().position(|(index, _)| *index == choice) {
+    fn slot(&mut self, index: u32) -> usize {
+        match self.choices.iter().position(|choice| choice.index == index) {
             Some(position) => position,
             None => {
-                self.tails.push((choice, String::new()));
-                self.tails.len() - 1
+                self.choices.push(ChoiceText { index, tail: String::new(), pending: String::new() });
+                self.choices.len() - 1
             }
         }
     }
@@ -286,18 +308,38 @@ impl StreamState {
                 Verdict::Allow | Verdict::Redact { .. } => {}
             }
         }
+        if !chunk.id.is_empty() {
+            self.last = (chunk.id.clone(), chunk.model.clone(), chunk.created);
+        }
         for position in 0..chunk.choices.len() {
             let Some(choice) = chunk.choices.get(position) else { continue };
             let index = choice.index;
-            let Some(piece) = choice.delta.as_ref().and_then(|delta| delta.content.as_deref()) else { continue };
-            if piece.is_empty() {
+            let finishing = choice.finish_reason.is_some();
+            let piece = choice.delta.as_ref().and_then(|delta| delta.content.clone());
+            let slot = self.slot(index);
+            let Some(text) = self.choices.get_mut(slot) else { continue };
+            if piece.as_deref().unwrap_or_default().is_empty() && (!finishing || text.pending.is_empty()) {
                 continue;
             }
-            let slot = self.tail_index(index);
-            let tail_len = self.tails.get(slot).map_or(0, |(_, tail)| tail.len());
-            let mut window = String::with_capacity(tail_len + piece.len());
-            window.push_str(self.tails.get(slot).map_or("", |(_, tail)| tail.as_str()));
-            window.push_str(piece);
+            // Hold back the end that may be a finding in progress; check and
+            // deliver the rest.
+            let mut pending = std::mem::take(&mut text.pending);
+            pending.push_str(piece.as_deref().unwrap_or_default());
+            let hold = if finishing || self.flushing {
+                0
+            } else {
+                self.guards.iter().map(|guard| guard.holdback(&pending)).max().unwrap_or(0).min(pending.len())
+            };
+            let mut split = pending.len() - hold;
+            while !pending.is_char_boundary(split) {
+                split -= 1;
+            }
+            let keep = pending.split_off(split);
+            let tail_len = text.tail.len();
+            let mut window = String::with_capacity(tail_len + pending.len());
+            window.push_str(&text.tail);
+            window.push_str(&pending);
+            text.pending = keep;
             for guard in &self.guards {
                 match guard.check_stream_text(&window, tail_len) {
                     Verdict::Allow => {}
@@ -305,31 +347,63 @@ impl StreamState {
                         tracing::debug!(guard = guard.name(), notes = reasons.len(), "guard annotated streamed text");
                     }
                     Verdict::Block(reasons) => {
-                        return Err(self.blocked(guard.as_ref(), located(reasons, index, tail_len)));
+                        return Err(self.blocked(guard.as_ref(), located(reasons, index)));
                     }
                     Verdict::Redact { value, reasons } => {
                         if value.get(..tail_len) == window.get(..tail_len) {
                             window = value;
                         } else {
-                            return Err(self.blocked(guard.as_ref(), located(reasons, index, tail_len)));
+                            return Err(self.blocked(guard.as_ref(), located(reasons, index)));
                         }
                     }
                 }
             }
-            let delivered = window.get(tail_len..).unwrap_or_default().to_owned();
-            if let Some(delta) = chunk.choices.get_mut(position).and_then(|choice| choice.delta.as_mut()) {
-                delta.content = Some(delivered);
+            let release = window.split_off(tail_len);
+            if let Some(text) = self.choices.get_mut(slot) {
+                text.tail.push_str(&release);
+                text.tail = last_chars(&text.tail, self.lookbehind).to_owned();
             }
-            if let Some((_, tail)) = self.tails.get_mut(slot) {
-                *tail = last_chars(&window, self.lookbehind).to_owned();
+            if let Some(choice) = chunk.choices.get_mut(position)
+                && (piece.is_some() || !release.is_empty())
+            {
+                choice.delta.get_or_insert_with(Delta::default).content = Some(release);
             }
         }
         Ok(())
     }
+
+    /// A last chunk with the text still held back when the stream ended
+    /// without a finish chunk for its choice, checked like any other.
+    fn flush(&mut self) -> Option<Result<ChatChunk, Blocked>> {
+        let choices: Vec<ChunkChoice> = self
+            .choices
+            .iter_mut()
+            .filter(|text| !text.pending.is_empty())
+            .map(|text| ChunkChoice {
+                index: text.index,
+                delta: Some(Delta { content: Some(std::mem::take(&mut text.pending)), ..Delta::default() }),
+                ..ChunkChoice::default()
+            })
+            .collect();
+        if choices.is_empty() {
+            return None;
+        }
+        let (id, model, created) = self.last.clone();
+        let mut chunk = ChatChunk {
+            id,
+            model,
+            created,
+            object: "chat.completion.chunk".to_owned(),
+            choices,
+            ..ChatChunk::default()
+        };
+        self.flushing = true;
+        Some(self.check(&mut chunk).map(|()| chunk))
+    }
 }
 
 /// Puts the choice on stream reasons; ranges stay relative to the window.
-fn located(reasons: Vec<Reason>, choice: u32, _window_start: usize) -> Vec<Reason> {
+fn located(reasons: Vec<Reason>, choice: u32) -> Vec<Reason> {
     reasons.into_iter().map(|reason| reason.at(Location::Choice(choice))).collect()
 }
 
@@ -357,7 +431,74 @@ impl<C: ChatApi> ChatApi for Guarded<C> {
 
 #[cfg(test)]
 mod tests {
+    use aoai_core::response::ResponseMeta;
+
     use super::*;
+    use crate::guard::TextGuard;
+    use crate::pii::{PiiMode, PiiScanner};
+
+    /// A chat client that streams fixed pieces of text, with no finish chunk.
+    #[derive(Debug)]
+    struct Pieces(Vec<&'static str>);
+
+    #[async_trait]
+    impl ChatApi for Pieces {
+        async fn chat(&self, _: &str, _: &ChatRequest) -> aoai_core::Result<Response<ChatResponse>> {
+            unreachable!("streams only")
+        }
+
+        async fn chat_stream(&self, _: &str, _: &ChatRequest) -> aoai_core::Result<ChatStream> {
+            let chunks: Vec<aoai_core::Result<ChatChunk>> = self
+                .0
+                .iter()
+                .map(|piece| {
+                    Ok(ChatChunk {
+                        id: "c1".into(),
+                        model: "m".into(),
+                        choices: vec![ChunkChoice {
+                            index: 0,
+                            delta: Some(Delta { content: Some((*piece).to_owned()), ..Delta::default() }),
+                            ..ChunkChoice::default()
+                        }],
+                        ..ChatChunk::default()
+                    })
+                })
+                .collect();
+            Ok(ChatStream::from_chunks(futures_util::stream::iter(chunks), ResponseMeta::default()))
+        }
+    }
+
+    async fn streamed(pieces: Vec<&'static str>) -> (Vec<String>, Option<GuardError>) {
+        let guarded = Guarded::new(Pieces(pieces)).guard(TextGuard::new(PiiScanner::new(PiiMode::Redact).unwrap()));
+        let request = ChatRequest::new(vec![aoai_core::chat::ChatMessage::user("hi")]);
+        let mut stream = guarded.chat_stream_checked("d", &request).await.unwrap().value;
+        let (mut out, mut error) = (Vec::new(), None);
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(chunk) => out.push(chunk.delta_text().unwrap_or_default().to_owned()),
+                Err(e) => error = Some(GuardError::from(e)),
+            }
+        }
+        (out, error)
+    }
+
+    #[tokio::test]
+    async fn pii_split_across_chunks_is_held_back_and_redacted() {
+        let (out, error) = streamed(vec!["Mail ada@exa", "mple.com now"]).await;
+        assert!(error.is_none(), "{error:?}");
+        assert_eq!(out.concat(), "Mail [EMAIL] now");
+        assert_eq!(out, vec!["Mail ", "[EMAIL] ", "now"], "held-back text comes out in a final chunk");
+        let (out, _) = streamed(vec!["card 4111 11", "11 1111 1111", " ok"]).await;
+        assert_eq!(out.concat(), "card [CARD] ok");
+        assert!(!out.iter().any(|piece| piece.contains("4111")), "{out:?}");
+    }
+
+    #[tokio::test]
+    async fn text_held_back_at_the_end_is_checked_too() {
+        let (out, error) = streamed(vec!["write to ada@example.com"]).await;
+        assert!(error.is_none(), "{error:?}");
+        assert_eq!(out, vec!["write to ", "[EMAIL]"]);
+    }
 
     #[test]
     fn last_chars_counts_characters() {

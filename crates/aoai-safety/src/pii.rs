@@ -253,6 +253,24 @@ impl TextCheck for PiiScanner {
     fn lookbehind(&self) -> usize {
         MAX_EMAIL
     }
+
+    /// Holds back the trailing word that could still grow into an e-mail
+    /// address, and the trailing run of digits and separators that could
+    /// still grow into a phone or card number (at most 256 bytes).
+    fn holdback(&self, pending: &str) -> usize {
+        let run_start = |allowed: fn(char) -> bool| {
+            pending.char_indices().rev().find(|(_, c)| !allowed(*c)).map_or(0, |(at, c)| at + c.len_utf8())
+        };
+        let email = pending.len() - run_start(|c| c.is_ascii_alphanumeric() || "._%+-@".contains(c));
+        let number_start = run_start(|c| c.is_ascii_digit() || " ()+.-".contains(c));
+        let number = if pending[number_start..].contains(|c: char| c.is_ascii_digit()) {
+            pending.len() - number_start
+        } else {
+            0
+        };
+        // Both runs are ASCII, so any cut inside them is a char boundary.
+        email.max(number).min(256)
+    }
 }
 
 #[cfg(test)]

@@ -213,7 +213,7 @@ async fn a_stream_is_cut_at_a_term_split_across_chunks() {
 }
 
 #[tokio::test]
-async fn streamed_pii_is_redacted_within_a_chunk_or_blocked_across() {
+async fn streamed_pii_split_across_chunks_is_redacted() {
     let path = fixtures(
         "stream-pii",
         "[[fixtures]]\nmatch = { last_user_contains = \"card\" }\nreply = { content = \"Use 4111 1111 1111 1111 today.\" }\n",
@@ -230,15 +230,9 @@ async fn streamed_pii_is_redacted_within_a_chunk_or_blocked_across() {
             Err(error) => failed = Some(GuardError::from(error)),
         }
     }
-    // Either way the full number never reaches the caller.
-    assert!(!delivered.replace([' ', '-'], "").contains("4111111111111111"), "{delivered:?}");
-    if let Some(error) = failed {
-        // A card number cut mid-way can look like a phone number: still blocked as PII.
-        let categories = error.blocked().unwrap().categories();
-        assert!(categories.iter().all(|category| ["card", "phone"].contains(category)), "{categories:?}");
-    } else {
-        assert!(delivered.contains("[CARD]"), "{delivered:?}");
-    }
+    // The number is held back until it is complete, then redacted.
+    assert!(failed.is_none(), "{failed:?}");
+    assert_eq!(delivered, "Use [CARD] today.");
 }
 
 #[tokio::test]
