@@ -196,6 +196,8 @@ impl Error {
                 }
                 _ => "no message".to_owned(),
             },
+            // A layer's refusal says why in its own error.
+            Self::Rejected(error) => format!("{error}: {}", error.source),
             other => other.to_string(),
         };
         line.push_str(&one_line(&detail));
@@ -970,5 +972,6 @@ mod tests {
         });
         assert!(sent.may_have_been_sent());
         assert_eq!(sent.request_id(), Some("req-9"));
+        assert_eq!(sent.summary_line(), "error: rejected (request id req-9): rejected by test-layer: refused 1");
     }
 }
