@@ -100,6 +100,17 @@ examples! {
         "summary (finish reason stop): ",
         "ticket: Ticket { category: ",
     ],
+    s11_content_safety => [
+        "1. blocklist: input blocked by blocklist (sent: false): blocklist (Project Falcon) by local guard blocklist",
+        "2. redacted prompt: Email [EMAIL] or call [PHONE] about card [CARD].",
+        "   notes: email, phone, card; answered (request id ",
+        "3. azure filter: input blocked by azure_filter (sent: true): jailbreak (detected) by Azure OpenAI content filter",
+        "   a normal prompt passes the filter thresholds: 0 note(s)",
+        "4. analyze: Hate=0, SelfHarm=0, Sexual=0, Violence=4",
+        "   shieldPrompt: user prompt attack true, documents attacked [false]",
+        "   blocklist s11-brands matched: Contoso",
+        "   guard: input blocked by content_safety (sent: false): blocklist (s11-brands: Contoso) by Azure AI Content Safety",
+    ],
     s06_batch_with_rate_limits => [
         "21 items: 20 succeeded, failed {\"never_fits\": 1}, 1 malformed line(s); 20 requests, 0 answered 429",
         "error file: line 22: malformed_line",

@@ -2,7 +2,8 @@
 //!
 //! [`Credential`] is the seam. Built in: [`ApiKey`] (`api-key` header),
 //! [`BearerToken`] (a static `Authorization: Bearer` token, also used for
-//! OpenAI-compatible keys), [`NoAuth`], and [`RefreshingCredential`], which
+//! OpenAI-compatible keys), [`SubscriptionKey`] (`Ocp-Apim-Subscription-Key`,
+//! for Azure AI services such as Content Safety), [`NoAuth`], and [`RefreshingCredential`], which
 //! caches a token from any [`TokenProvider`] and refreshes it before it
 //! expires. With feature `entra`, [`entra::EntraCredential`] adapts any
 //! `azure_core` `TokenCredential` (scope [`COGNITIVE_SERVICES_SCOPE`]).
@@ -64,6 +65,25 @@ impl ApiKey {
 impl Credential for ApiKey {
     async fn authorize(&self) -> Result<Option<AuthHeader>, CredentialError> {
         Ok(Some(AuthHeader { name: "api-key", value: self.0.clone() }))
+    }
+}
+
+/// An `Ocp-Apim-Subscription-Key` header: the key of an Azure AI services
+/// resource such as Azure AI Content Safety.
+#[derive(Debug, Clone)]
+pub struct SubscriptionKey(Secret);
+
+impl SubscriptionKey {
+    /// Wraps a key.
+    pub fn new(key: impl Into<Secret>) -> Self {
+        Self(key.into())
+    }
+}
+
+#[async_trait]
+impl Credential for SubscriptionKey {
+    async fn authorize(&self) -> Result<Option<AuthHeader>, CredentialError> {
+        Ok(Some(AuthHeader { name: "ocp-apim-subscription-key", value: self.0.clone() }))
     }
 }
 
@@ -316,6 +336,15 @@ mod tests {
 
     use super::*;
     use crate::clock::ManualClock;
+
+    #[tokio::test]
+    async fn subscription_key_header_is_redacted_in_debug() {
+        let credential = SubscriptionKey::new("cs-key-123");
+        let header = credential.authorize().await.unwrap().unwrap();
+        assert_eq!(header.name, "ocp-apim-subscription-key");
+        assert_eq!(header.value.expose(), "cs-key-123");
+        assert!(!format!("{credential:?} {header:?}").contains("cs-key-123"));
+    }
 
     #[derive(Debug)]
     struct Counting {

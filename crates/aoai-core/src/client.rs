@@ -428,6 +428,22 @@ impl Client {
         self.send_json(&call, method, route, body).await
     }
 
+    /// Like [`Client::request_json`] with the body sent as `content_type`
+    /// (a JSON media type such as `application/merge-patch+json`, which Azure's
+    /// `PATCH` operations expect) instead of `application/json`.
+    pub async fn request_json_with_content_type<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        route: Route<'_>,
+        body: Value,
+        content_type: &str,
+    ) -> Result<Response<T>> {
+        let call = Call { operation: Operation::Other("request"), name: "request", deployment: None, stream: false };
+        let url = self.inner.endpoint.url(route)?;
+        let body = encode(&body)?;
+        decode_json(self.execute_typed(&call, method, url, Some(body), content_type).await?).await
+    }
+
     /// Like [`Client::request_json`] but returns the raw body bytes (file downloads).
     pub async fn request_bytes(
         &self,

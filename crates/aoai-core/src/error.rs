@@ -43,6 +43,11 @@ pub enum Error {
     Decode(DecodeError),
     /// A stream broke its protocol (ended without `[DONE]`, malformed event).
     Stream(StreamError),
+    /// A layer wrapping the client (a guard, a policy) refused the request
+    /// before sending it, or refused the answer after it arrived. The layer's
+    /// own typed error is the [`source`](StdError::source); see
+    /// [`RejectedError::downcast_ref`].
+    Rejected(RejectedError),
 }
 
 impl Error {
@@ -60,6 +65,7 @@ impl Error {
             Self::Api(error) => error.kind().as_str(),
             Self::Decode(_) => "decode",
             Self::Stream(_) => "stream",
+            Self::Rejected(_) => "rejected",
         }
     }
 
@@ -72,6 +78,7 @@ impl Error {
             Self::Connection(error) => error.may_have_been_sent,
             Self::Timeout(error) => error.may_have_been_sent,
             Self::Api(_) | Self::Decode(_) | Self::Stream(_) => true,
+            Self::Rejected(error) => error.may_have_been_sent,
         }
     }
 
@@ -82,9 +89,12 @@ impl Error {
             Self::Connection(_) => true,
             Self::Timeout(error) => error.kind == TimeoutKind::Attempt,
             Self::Api(error) => error.is_retryable(),
-            Self::Config(_) | Self::Credential(_) | Self::InvalidRequest(_) | Self::Decode(_) | Self::Stream(_) => {
-                false
-            }
+            Self::Config(_)
+            | Self::Credential(_)
+            | Self::InvalidRequest(_)
+            | Self::Decode(_)
+            | Self::Stream(_)
+            | Self::Rejected(_) => false,
         }
     }
 
@@ -115,6 +125,7 @@ impl Error {
             Self::Api(error) => error.request_id(),
             Self::Decode(error) => error.request_id.as_deref(),
             Self::Stream(error) => error.request_id.as_deref(),
+            Self::Rejected(error) => error.request_id.as_deref(),
             _ => None,
         }
     }
@@ -138,6 +149,7 @@ impl Error {
             Self::Timeout(error) => error.attempts,
             Self::Api(error) => error.inner.meta.attempts,
             Self::Decode(_) | Self::Stream(_) => 1,
+            Self::Rejected(error) => u32::from(error.may_have_been_sent),
         }
     }
 
@@ -184,6 +196,8 @@ impl Error {
                 }
                 _ => "no message".to_owned(),
             },
+            // A layer's refusal says why in its own error.
+            Self::Rejected(error) => format!("{error}: {}", error.source),
             other => other.to_string(),
         };
         line.push_str(&one_line(&detail));
@@ -227,6 +241,7 @@ impl fmt::Display for Error {
             Self::Api(error) => error.fmt(f),
             Self::Decode(error) => error.fmt(f),
             Self::Stream(error) => error.fmt(f),
+            Self::Rejected(error) => error.fmt(f),
         }
     }
 }
@@ -241,6 +256,7 @@ impl StdError for Error {
             Self::Timeout(_) | Self::Api(_) => None,
             Self::Decode(error) => error.source(),
             Self::Stream(error) => error.source(),
+            Self::Rejected(error) => error.source(),
         }
     }
 }
@@ -264,6 +280,7 @@ from_context!(
     Api(ApiError),
     Decode(DecodeError),
     Stream(StreamError),
+    Rejected(RejectedError),
 );
 
 /// A configuration value is missing or wrong.
@@ -782,6 +799,45 @@ impl StdError for StreamError {
     }
 }
 
+/// A layer wrapping the client refused a request or its answer.
+///
+/// aoai-core knows nothing of the layer: it carries the layer's name, whether
+/// the request may have reached the service (`false` when the request was
+/// refused before sending), the request id of an answer that was refused, and
+/// the layer's own error as the source, which callers get back with
+/// [`downcast_ref`](Self::downcast_ref).
+#[derive(Debug)]
+pub struct RejectedError {
+    /// The layer that refused (`aoai-safety`, …).
+    pub layer: &'static str,
+    /// Whether the request may have reached the service.
+    pub may_have_been_sent: bool,
+    /// The request id of the refused answer, when there was one.
+    pub request_id: Option<String>,
+    /// The layer's own error.
+    pub source: BoxError,
+}
+
+impl RejectedError {
+    /// The layer's error as `E`, if it is one.
+    #[must_use]
+    pub fn downcast_ref<E: StdError + 'static>(&self) -> Option<&E> {
+        self.source.downcast_ref::<E>()
+    }
+}
+
+impl fmt::Display for RejectedError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "rejected by {}", self.layer)
+    }
+}
+
+impl StdError for RejectedError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        Some(self.source.as_ref())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -883,5 +939,39 @@ mod tests {
             attempts: 2,
         });
         assert!(deadline.may_have_been_sent() && !deadline.is_retryable());
+    }
+
+    #[test]
+    fn rejected_keeps_the_layers_error() {
+        #[derive(Debug, PartialEq)]
+        struct Refusal(u8);
+        impl fmt::Display for Refusal {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "refused {}", self.0)
+            }
+        }
+        impl StdError for Refusal {}
+        let error = Error::Rejected(RejectedError {
+            layer: "test-layer",
+            may_have_been_sent: false,
+            request_id: None,
+            source: Box::new(Refusal(7)),
+        });
+        assert_eq!(error.kind_name(), "rejected");
+        assert!(!error.may_have_been_sent() && !error.is_retryable());
+        assert_eq!(error.attempts(), 0);
+        assert_eq!(error.to_string(), "rejected by test-layer");
+        assert_eq!(error.source().map(ToString::to_string).as_deref(), Some("refused 7"));
+        let Error::Rejected(inner) = &error else { unreachable!() };
+        assert_eq!(inner.downcast_ref::<Refusal>(), Some(&Refusal(7)));
+        let sent = Error::Rejected(RejectedError {
+            layer: "test-layer",
+            may_have_been_sent: true,
+            request_id: Some("req-9".into()),
+            source: Box::new(Refusal(1)),
+        });
+        assert!(sent.may_have_been_sent());
+        assert_eq!(sent.request_id(), Some("req-9"));
+        assert_eq!(sent.summary_line(), "error: rejected (request id req-9): rejected by test-layer: refused 1");
     }
 }

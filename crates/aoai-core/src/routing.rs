@@ -19,6 +19,9 @@ use crate::error::{ConfigError, InvalidRequestError};
 /// The API version used when none is configured.
 pub const DEFAULT_API_VERSION: &str = "2024-10-01-preview";
 
+/// The Azure AI Content Safety API version used when none is configured.
+pub const CONTENT_SAFETY_API_VERSION: &str = "2024-09-01";
+
 /// Where requests go.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -39,6 +42,14 @@ pub enum Endpoint {
     OpenAi {
         /// The base URL, e.g. `https://api.openai.com/v1`.
         base: Url,
+    },
+    /// An Azure AI Content Safety resource: resource-scoped paths under
+    /// `/contentsafety/` with `api-version`; there are no deployments.
+    ContentSafety {
+        /// `https://{resource}.cognitiveservices.azure.com` (any path is ignored).
+        base: Url,
+        /// The `api-version` query parameter.
+        api_version: String,
     },
 }
 
@@ -104,11 +115,35 @@ impl Endpoint {
         Ok(Self::OpenAi { base: origin_of(&url, &path) })
     }
 
+    /// An Azure AI Content Safety resource with [`CONTENT_SAFETY_API_VERSION`].
+    /// Resource routes go below `/contentsafety/`:
+    ///
+    /// ```
+    /// use aoai_core::routing::{Endpoint, Route};
+    /// let endpoint = Endpoint::content_safety("https://my-safety.cognitiveservices.azure.com/")?;
+    /// let url = endpoint.url(Route::Resource { path: "text:analyze" })?;
+    /// assert_eq!(
+    ///     url.as_str(),
+    ///     "https://my-safety.cognitiveservices.azure.com/contentsafety/text:analyze?api-version=2024-09-01"
+    /// );
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn content_safety(base: &str) -> Result<Self, ConfigError> {
+        Self::content_safety_with_version(base, CONTENT_SAFETY_API_VERSION)
+    }
+
+    /// An Azure AI Content Safety resource with an explicit API version.
+    pub fn content_safety_with_version(base: &str, api_version: &str) -> Result<Self, ConfigError> {
+        let url = parse_base("AZURE_CONTENT_SAFETY_ENDPOINT", base)?;
+        validate_api_version(api_version)?;
+        Ok(Self::ContentSafety { base: origin_of(&url, ""), api_version: api_version.to_owned() })
+    }
+
     /// Whether the deployment travels as `"model"` in the body (v1 and OpenAI)
     /// rather than in the path (classic Azure).
     #[must_use]
     pub fn deployment_in_body(&self) -> bool {
-        !matches!(self, Self::Azure { .. })
+        matches!(self, Self::AzureV1 { .. } | Self::OpenAi { .. })
     }
 
     /// Whether this is an Azure endpoint (either shape).
@@ -127,14 +162,17 @@ impl Endpoint {
     #[must_use]
     pub fn api_version(&self) -> Option<&str> {
         match self {
-            Self::Azure { api_version, .. } => Some(api_version),
+            Self::Azure { api_version, .. } | Self::ContentSafety { api_version, .. } => Some(api_version),
             _ => None,
         }
     }
 
     fn base(&self) -> &Url {
         match self {
-            Self::Azure { base, .. } | Self::AzureV1 { base } | Self::OpenAi { base } => base,
+            Self::Azure { base, .. }
+            | Self::AzureV1 { base }
+            | Self::OpenAi { base }
+            | Self::ContentSafety { base, .. } => base,
         }
     }
 
@@ -154,6 +192,12 @@ impl Endpoint {
                     segments.push("openai").push("v1");
                 }
                 Self::OpenAi { .. } => {}
+                Self::ContentSafety { .. } => {
+                    if let Route::Deployment { .. } = route {
+                        return Err(InvalidRequestError::new("a Content Safety endpoint has no deployments"));
+                    }
+                    segments.push("contentsafety");
+                }
             }
             match route {
                 Route::Deployment { deployment, path } => {
@@ -166,7 +210,7 @@ impl Endpoint {
                 Route::Resource { path } => push_path(&mut segments, path)?,
             }
         }
-        if let Self::Azure { api_version, .. } = self {
+        if let Self::Azure { api_version, .. } | Self::ContentSafety { api_version, .. } = self {
             url.query_pairs_mut().append_pair("api-version", api_version);
         }
         Ok(url)
@@ -302,6 +346,22 @@ mod tests {
         let url = endpoint.url(chat("déploiement_1.2")).unwrap();
         assert!(url.as_str().contains("/deployments/d%C3%A9ploiement_1.2/"), "{url}");
         assert!(endpoint.url(Route::Resource { path: "files/../keys" }).is_err());
+    }
+
+    #[test]
+    fn content_safety_paths() {
+        let endpoint = Endpoint::content_safety("https://cs.cognitiveservices.azure.com/ignored").unwrap();
+        assert_eq!(endpoint.api_version(), Some(CONTENT_SAFETY_API_VERSION));
+        assert_eq!(
+            endpoint
+                .url(Route::Resource { path: "text/blocklists/my list:addOrUpdateBlocklistItems" })
+                .unwrap()
+                .as_str(),
+            "https://cs.cognitiveservices.azure.com/contentsafety/text/blocklists/my%20list:addOrUpdateBlocklistItems?api-version=2024-09-01"
+        );
+        assert!(endpoint.url(chat("d")).is_err());
+        assert!(endpoint.url(Route::Resource { path: "text/blocklists/.." }).is_err());
+        assert!(!endpoint.deployment_in_body() && !endpoint.is_azure());
     }
 
     #[test]

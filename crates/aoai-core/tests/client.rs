@@ -494,3 +494,30 @@ async fn metrics_record_every_call() {
     assert_eq!(summary.prompt_tokens, 18);
     assert_eq!(summary.completion_tokens, 9);
 }
+
+#[tokio::test]
+async fn content_safety_route_subscription_key_and_merge_patch() {
+    let server = RawServer::start(vec![Reply::json(200, &[], r#"{"blocklistName":"b1","description":"d"}"#)]).await;
+    let client = Client::builder(Endpoint::content_safety(&server.base).unwrap())
+        .credential(aoai_core::auth::SubscriptionKey::new(KEY))
+        .build()
+        .unwrap();
+    let answer: serde_json::Value = client
+        .request_json_with_content_type(
+            http::Method::PATCH,
+            aoai_core::routing::Route::Resource { path: "text/blocklists/b1" },
+            serde_json::json!({"description": "d"}),
+            "application/merge-patch+json",
+        )
+        .await
+        .unwrap()
+        .body;
+    assert_eq!(answer["blocklistName"], "b1");
+    let request = &server.requests()[0];
+    assert_eq!(request.method, "PATCH");
+    assert_eq!(request.target, "/contentsafety/text/blocklists/b1?api-version=2024-09-01");
+    assert_eq!(request.header("ocp-apim-subscription-key"), Some(KEY));
+    assert_eq!(request.header("api-key"), None);
+    assert_eq!(request.header("content-type"), Some("application/merge-patch+json"));
+    assert_eq!(request.json()["description"], "d");
+}

@@ -68,6 +68,11 @@
 //! and, on deployments with quotas, `x-ratelimit-remaining-requests` and
 //! `x-ratelimit-remaining-tokens`.
 //!
+//! Azure AI Content Safety is served beside it, under `/contentsafety/`
+//! (`text:analyze`, `text:shieldPrompt`, text blocklists and their items,
+//! api-version `2024-09-01`, key in `Ocp-Apim-Subscription-Key`); see
+//! [`content_safety`].
+//!
 //! ## Azure's behaviour
 //!
 //! - **Auth**: `api-key` or `Authorization: Bearer`, else 401 with Azure's body.
@@ -95,6 +100,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod content_safety;
 pub mod faults;
 pub mod generate;
 pub mod quota;

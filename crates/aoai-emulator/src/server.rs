@@ -56,6 +56,7 @@ use tokio::task::{JoinHandle, JoinSet};
 
 use crate::batches::{self, BatchEndpoint};
 use crate::config::{DEFAULT_KEY, DeploymentConfig, EmulatorConfig};
+use crate::content_safety::ContentSafetyStore;
 use crate::error::EmulatorError;
 use crate::faults::{Fault, FaultPlan};
 use crate::files::{self, FileStore};
@@ -150,6 +151,7 @@ pub(crate) struct AppState {
     pub(crate) files: FileStore,
     pub(crate) batches: batches::BatchStore,
     pub(crate) batch_step: Duration,
+    pub(crate) content_safety: ContentSafetyStore,
 }
 
 impl AppState {
@@ -163,6 +165,8 @@ impl AppState {
         let region = HeaderValue::from_str(&config.region)
             .map_err(|_| EmulatorError::InvalidConfig(format!("region {:?} is not a header value", config.region)))?;
         let settings = &config.content_filter;
+        let jailbreak_patterns =
+            ContentFilterConfig::new(Vec::new(), settings.jailbreak_patterns.clone()).jailbreak_patterns;
         let filter = ContentFilter::new(if settings.enabled {
             ContentFilterConfig::new(settings.blocklist.clone(), settings.jailbreak_patterns.clone())
         } else {
@@ -180,12 +184,19 @@ impl AppState {
             files: FileStore::default(),
             batches: batches::BatchStore::default(),
             batch_step: config.batch_step,
+            content_safety: ContentSafetyStore::new(jailbreak_patterns),
         })
     }
 
     /// Unix time in seconds.
     pub(crate) fn unix_now(&self) -> u64 {
         self.time.clock.system_time().duration_since(UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_secs())
+    }
+
+    /// Whether `presented` is an accepted key: any non-empty key when none
+    /// is configured.
+    pub(crate) fn accepts_key(&self, presented: &str) -> bool {
+        !presented.is_empty() && (self.keys.is_empty() || self.keys.iter().any(|key| key.expose() == presented))
     }
 
     /// Checks the key, then (on classic `/openai/…` paths) the `api-version`.
@@ -200,9 +211,7 @@ impl AppState {
             })
             .map(str::trim)
             .unwrap_or_default();
-        let accepted =
-            !presented.is_empty() && (self.keys.is_empty() || self.keys.iter().any(|key| key.expose() == presented));
-        if !accepted {
+        if !self.accepts_key(presented) {
             return Err(ErrorReply::azure(
                 StatusCode::UNAUTHORIZED,
                 "401",
@@ -1123,6 +1132,7 @@ fn router(app: Arc<AppState>) -> Router {
             .route(&format!("{prefix}/batches/{{id}}/cancel"), post(batches::cancel));
     }
     router
+        .merge(crate::content_safety::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
