@@ -152,6 +152,15 @@ examples! {
         "\"successes\": 5,",
         "\"not_found\": 1",
     ],
+    s13_integration_pipeline => [
+        "1. Upstream: ",
+        "2. Hit: same answer: true; output notes: 0",
+        "3. blocked at input by blocklist (sent: false): blocklist (Project Falcon)",
+        "4. redacted (email), then Hit for a different address",
+        "5. through ChatApi: rejected; recovered block: true",
+        "upstream requests recorded by the client: 2",
+        "cache: 2 hits, 2 misses (50.0% hit rate)",
+    ],
     s12_caching => [
         "1. Upstream: ",
         "2. Hit: same answer: true; requests served upstream: 1 before, 1 after",
