@@ -29,7 +29,7 @@ fn main() -> ExitCode {
                  test       set up, then all tests and doc tests\n  \
                  setup      install what the tests need (OpenAI Python SDK, redis-server) when missing\n  \
                  lint       fmt check and clippy\n  \
-                 bench [N]  benchmarks beside their baselines (N: streaming, tokens, emulator, batch; default all)\n  \
+                 bench [N]  benchmarks beside their baselines (N: streaming, tokens, emulator, batch [WORKLOAD], cache, safety; default all)\n  \
                  layering   check that no crate depends on a higher layer"
             );
             return ExitCode::from(2);
@@ -116,7 +116,7 @@ fn install_openai_python_sdk() -> Result<(), String> {
 }
 
 fn bench(args: &[String]) -> Result<(), String> {
-    let known = ["streaming", "tokens", "emulator", "batch"];
+    let known = ["streaming", "tokens", "emulator", "batch", "cache", "safety"];
     let selected: Vec<&str> = match args.first() {
         Some(name) if known.contains(&name.as_str()) => vec![name.as_str()],
         Some(name) => return Err(format!("unknown benchmark {name:?}; known: {}", known.join(", "))),
@@ -125,6 +125,10 @@ fn bench(args: &[String]) -> Result<(), String> {
     for name in selected {
         if name == "emulator" {
             bench_emulator::bench()?;
+        } else if name == "cache" {
+            run("cargo", &["bench", "-p", "aoai-cache", "--all-features"])?;
+        } else if name == "safety" {
+            run("cargo", &["bench", "-p", "aoai-safety", "--bench", "blocklist"])?;
         } else if name == "batch" {
             bench_batch::bench(args.get(1).map(String::as_str))?;
         } else {
