@@ -90,7 +90,8 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     // 4. Personal data is redacted before the cache sees it: two prompts that
     //    differ only in the address share one entry.
     let first = pipeline.chat_checked(&deployment, &ask("Draft a reply to ada@example.com about the invoice.")).await?;
-    let second = pipeline.chat_checked(&deployment, &ask("Draft a reply to bob@example.org about the invoice.")).await?;
+    let second =
+        pipeline.chat_checked(&deployment, &ask("Draft a reply to bob@example.org about the invoice.")).await?;
     println!(
         "4. redacted ({}), then {:?} for a different address",
         first.notes.iter().map(|note| note.category.as_str()).collect::<Vec<_>>().join(", "),
