@@ -129,13 +129,7 @@ impl RedisCacheBuilder {
     /// operation timeout plus a second. Once connected, the cache reconnects
     /// on its own and never fails a request.
     pub async fn connect(self) -> Result<RedisCache> {
-        let redactor = Redactor::new(&self.url);
-        let client = redis::Client::open(self.url.as_str()).map_err(|error| redactor.error("connect", &error))?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(self.op_timeout.max(Duration::from_millis(100))))
-            .set_response_timeout(Some(self.op_timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(200));
+        let (client, config, redactor) = self.client()?;
         let limit = self.op_timeout.saturating_mul(2).saturating_add(Duration::from_secs(1));
         let connection = match tokio::time::timeout(limit, ConnectionManager::new_with_config(client, config)).await {
             Ok(Ok(connection)) => connection,
@@ -144,7 +138,38 @@ impl RedisCacheBuilder {
                 return Err(Error::Timeout(TimeoutError { backend: "redis", operation: "connect", after: limit }));
             }
         };
-        Ok(RedisCache {
+        Ok(self.finish(connection, redactor))
+    }
+
+    /// The cache without waiting for Redis: the connection is made on the
+    /// first operation, and until Redis answers every request passes
+    /// through (counted as a pass-through, with a warning), exactly as when
+    /// Redis goes down later. For services that must start while Redis is
+    /// still coming up. Call it inside a Tokio runtime.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Backend`] when the URL is invalid.
+    pub fn connect_lazy(self) -> Result<RedisCache> {
+        let (client, config, redactor) = self.client()?;
+        let connection = ConnectionManager::new_lazy_with_config(client, config)
+            .map_err(|error| redactor.error("connect", &error))?;
+        Ok(self.finish(connection, redactor))
+    }
+
+    fn client(&self) -> Result<(redis::Client, ConnectionManagerConfig, Redactor)> {
+        let redactor = Redactor::new(&self.url);
+        let client = redis::Client::open(self.url.as_str()).map_err(|error| redactor.error("connect", &error))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(self.op_timeout.max(Duration::from_millis(100))))
+            .set_response_timeout(Some(self.op_timeout))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(200));
+        Ok((client, config, redactor))
+    }
+
+    fn finish(self, connection: ConnectionManager, redactor: Redactor) -> RedisCache {
+        RedisCache {
             inner: Arc::new(Inner {
                 connection,
                 redactor,
@@ -156,7 +181,7 @@ impl RedisCacheBuilder {
                 time: self.time,
                 unlock: Script::new(UNLOCK),
             }),
-        })
+        }
     }
 }
 

@@ -329,3 +329,40 @@ async fn a_slow_redis_times_out_and_requests_pass_through() {
     assert_eq!(cached.stats().pass_throughs, 1);
     assert_eq!(served(&emulator, "chat"), 2);
 }
+
+#[tokio::test]
+async fn a_lazy_cache_starts_without_redis_and_caches_once_it_is_up() {
+    // A free port with nothing on it yet.
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let emulator = emulator().await;
+    let url = format!("redis://127.0.0.1:{port}/");
+    assert!(
+        RedisCache::builder(url.clone()).op_timeout(Duration::from_millis(200)).connect().await.is_err(),
+        "connect waits for Redis and fails"
+    );
+    let cache =
+        RedisCache::builder(url).key_prefix("test:lazy").op_timeout(Duration::from_millis(200)).connect_lazy().unwrap();
+    let cached = cached(&emulator, cache);
+    let request = question("Start before Redis.");
+    for _ in 0..2 {
+        let response = cached.chat("chat", &request).await.unwrap();
+        assert_eq!(CacheStatus::of(&response.meta), CacheStatus::Upstream);
+    }
+    assert_eq!(served(&emulator, "chat"), 2);
+    assert!(cached.stats().pass_throughs >= 2, "{}", cached.stats());
+
+    let Some(server) = RedisServer::start_on(port) else {
+        // The port was taken meanwhile; the pass-through half still ran.
+        return;
+    };
+    let deadline = now() + Duration::from_secs(10);
+    loop {
+        let response = cached.chat("chat", &request).await.unwrap();
+        if CacheStatus::of(&response.meta) == CacheStatus::Hit {
+            break;
+        }
+        assert!(now() < deadline, "the lazy cache never started caching");
+        sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(keys(&server, "test:lazy:v:*").await.len(), 1);
+}
