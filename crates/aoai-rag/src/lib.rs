@@ -1,0 +1,1 @@
+//! Retrieval-augmented generation (work in progress on branch `rag`, issue #7).
