@@ -1,1 +1,12 @@
 //! Retrieval-augmented generation (work in progress on branch `rag`, issue #7).
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+pub mod chunk;
+pub mod embed;
+pub mod error;
+pub mod retrieve;
+
+pub use chunk::{Chunk, Chunker, Document, Format, TokenChunker};
+pub use embed::{AzureEmbedder, Embedder};
+pub use error::{Error, Result};
+pub use retrieve::{Filter, Hit, Retriever, SearchMode};

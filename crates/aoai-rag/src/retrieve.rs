@@ -1,0 +1,184 @@
+//! The [`Retriever`] seam: a query in, ranked [`Hit`]s out, with the score
+//! each ranked list gave and the fused score.
+//!
+//! Hybrid search fuses the keyword (BM25) and vector lists by reciprocal
+//! rank, as Azure AI Search does: a chunk at rank `r` (from 1) of a list
+//! with weight `w` gets `w / (60 + r)` from that list, and its fused score is
+//! the sum over the lists it appears in. Chunks in only one list still count.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::chunk::Chunk;
+use crate::error::Result;
+
+/// The `k` of reciprocal-rank fusion: each list contributes `weight / (RRF_K + rank)`.
+pub const RRF_K: f64 = 60.0;
+
+/// Which lists a search ranks by.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum SearchMode {
+    /// Keyword and vector lists, fused by reciprocal rank.
+    #[default]
+    Hybrid,
+    /// BM25 over the chunk text and its title and headings only (no embedding call).
+    Keyword,
+    /// Vector similarity only.
+    Vector,
+}
+
+/// Which chunks a search may return: all conditions must hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Filter {
+    /// The chunk's source starts with this.
+    pub source_prefix: Option<String>,
+    /// The chunk has every one of these tags with these values.
+    pub tags: BTreeMap<String, String>,
+}
+
+impl Filter {
+    /// No condition.
+    #[must_use]
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    /// Sources starting with `prefix`.
+    #[must_use]
+    pub fn source_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.source_prefix = Some(prefix.into());
+        self
+    }
+
+    /// Chunks tagged `key=value`.
+    #[must_use]
+    pub fn tag(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.tags.insert(key.into(), value.into());
+        self
+    }
+
+    /// Whether `chunk` passes.
+    #[must_use]
+    pub fn matches(&self, chunk: &Chunk) -> bool {
+        self.source_prefix.as_ref().is_none_or(|prefix| chunk.source.starts_with(prefix.as_str()))
+            && self.tags.iter().all(|(key, value)| chunk.tags.get(key) == Some(value))
+    }
+}
+
+/// A chunk's place in one ranked list.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ListScore {
+    /// Its rank, from 1.
+    pub rank: usize,
+    /// The list's own score: BM25, or cosine similarity.
+    pub score: f32,
+}
+
+/// One search result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Hit {
+    /// The chunk, with its source, offsets and headings for a citation.
+    pub chunk: Chunk,
+    /// The sum of `weight / (60 + rank)` over the lists it is in; the order of results.
+    pub score: f64,
+    /// Its place in the keyword list, if it is there.
+    pub keyword: Option<ListScore>,
+    /// Its place in the vector list, if it is there.
+    pub vector: Option<ListScore>,
+}
+
+/// Finds the chunks that best answer a query.
+#[async_trait]
+pub trait Retriever: Send + Sync {
+    /// At most `k` hits that pass `filter`, best first.
+    ///
+    /// # Errors
+    ///
+    /// When the query cannot be embedded or the index cannot be read.
+    async fn search(&self, query: &str, k: usize, mode: SearchMode, filter: &Filter) -> Result<Vec<Hit>>;
+}
+
+/// The weights of the lists in hybrid search (both 1 by default).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct FusionWeights {
+    /// The keyword list's weight.
+    pub keyword: f64,
+    /// The vector list's weight.
+    pub vector: f64,
+}
+
+impl Default for FusionWeights {
+    fn default() -> Self {
+        Self { keyword: 1.0, vector: 1.0 }
+    }
+}
+
+/// Fuses ranked lists of ids (best first) by reciprocal rank: each id gets
+/// `weight / (60 + rank)` from each list it is in, rank from 1. Ties keep
+/// the order of first appearance (keyword list first).
+#[must_use]
+pub fn reciprocal_rank_fusion<'a>(lists: &[(&'a [String], f64)]) -> Vec<(&'a str, f64)> {
+    let mut order: Vec<&'a str> = Vec::new();
+    let mut scores: std::collections::HashMap<&'a str, f64> = std::collections::HashMap::new();
+    for (list, weight) in lists {
+        for (position, id) in list.iter().enumerate() {
+            let contribution = weight / (RRF_K + (position + 1) as f64);
+            let entry = scores.entry(id.as_str()).or_insert_with(|| {
+                order.push(id.as_str());
+                0.0
+            });
+            *entry += contribution;
+        }
+    }
+    let mut fused: Vec<(&'a str, f64)> =
+        order.into_iter().map(|id| (id, scores.get(id).copied().unwrap_or_default())).collect();
+    // A stable sort keeps first appearance among equal scores.
+    fused.sort_by(|left, right| right.1.total_cmp(&left.1));
+    fused
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fusion_sums_weighted_reciprocal_ranks() {
+        let keyword: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
+        let vector: Vec<String> = ["c", "a", "d"].map(String::from).to_vec();
+        let fused = reciprocal_rank_fusion(&[(&keyword, 1.0), (&vector, 1.0)]);
+        let expected_a = 1.0 / 61.0 + 1.0 / 62.0;
+        let expected_c = 1.0 / 63.0 + 1.0 / 61.0;
+        assert_eq!(fused.iter().map(|(id, _)| *id).collect::<Vec<_>>(), vec!["a", "c", "b", "d"]);
+        assert!((fused[0].1 - expected_a).abs() < 1e-12);
+        assert!((fused[1].1 - expected_c).abs() < 1e-12);
+        assert!((fused[2].1 - 1.0 / 62.0).abs() < 1e-12);
+        // A heavy vector list puts its first item first.
+        let fused = reciprocal_rank_fusion(&[(&keyword, 1.0), (&vector, 3.0)]);
+        assert_eq!(fused[0].0, "c");
+        assert!((fused[0].1 - (1.0 / 63.0 + 3.0 / 61.0)).abs() < 1e-12);
+    }
+
+    #[test]
+    fn filters_by_prefix_and_tags() {
+        let chunk = Chunk {
+            id: "docs/a.md#0".into(),
+            source: "docs/a.md".into(),
+            index: 0,
+            title: None,
+            headings: vec![],
+            text: "x".into(),
+            start: 0,
+            end: 1,
+            tokens: 1,
+            tags: BTreeMap::from([("lang".to_owned(), "en".to_owned())]),
+        };
+        assert!(Filter::none().matches(&chunk));
+        assert!(Filter::none().source_prefix("docs/").tag("lang", "en").matches(&chunk));
+        assert!(!Filter::none().source_prefix("src/").matches(&chunk));
+        assert!(!Filter::none().tag("lang", "fr").matches(&chunk));
+    }
+}
