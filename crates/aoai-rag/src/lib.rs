@@ -4,9 +4,11 @@
 pub mod chunk;
 pub mod embed;
 pub mod error;
+pub mod index;
 pub mod retrieve;
 
 pub use chunk::{Chunk, Chunker, Document, Format, TokenChunker};
 pub use embed::{AzureEmbedder, Embedder};
 pub use error::{Error, Result};
+pub use index::EmbeddedIndex;
 pub use retrieve::{Filter, Hit, Retriever, SearchMode};

@@ -1,0 +1,245 @@
+//! `EmbeddedIndex` with `AzureEmbedder` over aoai-emulator: keyword, vector
+//! and hybrid search, fusion scores, filters, incremental writes, the
+//! manifest, reopening and concurrent readers.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use std::sync::Arc;
+
+use aoai_core::Client;
+use aoai_emulator::{DeploymentConfig, Emulator, EmulatorHandle};
+use aoai_rag::chunk::{Chunker, ChunkerConfig, Document, Format, TokenChunker};
+use aoai_rag::embed::AzureEmbedder;
+use aoai_rag::index::{EmbeddedIndex, IndexConfig};
+use aoai_rag::retrieve::{FusionWeights, RRF_K};
+use aoai_rag::{Error, Filter, Hit, Retriever, SearchMode};
+
+async fn emulator() -> EmulatorHandle {
+    Emulator::builder().deployment(DeploymentConfig::new("embed", "text-embedding-3-small")).start().await.unwrap()
+}
+
+fn embedder(emulator: &EmulatorHandle, dimensions: usize) -> AzureEmbedder<Client> {
+    AzureEmbedder::builder(emulator.client().unwrap(), "embed", dimensions).request_dimensions().build().unwrap()
+}
+
+const DOCS: &[(&str, &str, &str)] = &[
+    (
+        "docs/cache.md",
+        "en",
+        "# Caching\n\nThe cache stores chat completions keyed by the canonical request.\n\n## Redis\n\nRedis shares cached answers between processes.\n",
+    ),
+    (
+        "docs/batch.md",
+        "en",
+        "# Batching\n\nThe scheduler drives a deployment at its token quota.\n\n## Resume\n\nA crashed batch resumes from its journal file.\n",
+    ),
+    (
+        "notes/safety.md",
+        "fr",
+        "# Safety\n\nGuards block prompts that mention forbidden words.\n\n## Blocklists\n\nThe blocklist is matched after normalisation.\n",
+    ),
+];
+
+fn documents() -> Vec<Document> {
+    DOCS.iter()
+        .map(|(source, lang, text)| Document::new(*source, *text, Format::Markdown).with_tag("lang", *lang))
+        .collect()
+}
+
+async fn build(index: &EmbeddedIndex<AzureEmbedder<Client>>) {
+    let chunker = TokenChunker::new(ChunkerConfig { max_tokens: 64, overlap_tokens: 8, ..ChunkerConfig::default() }).unwrap();
+    for document in documents() {
+        index.replace_document(&document.source, chunker.chunk(&document)).await.unwrap();
+    }
+}
+
+fn ids(hits: &[Hit]) -> Vec<&str> {
+    hits.iter().map(|hit| hit.chunk.id.as_str()).collect()
+}
+
+#[tokio::test]
+async fn keyword_vector_and_hybrid_search_fuse_by_reciprocal_rank_and_survive_reopening() {
+    let emulator = emulator().await;
+    let directory = tempfile::tempdir().unwrap();
+    let index = EmbeddedIndex::open(directory.path(), embedder(&emulator, 256)).unwrap();
+    build(&index).await;
+    assert_eq!(index.len(), 6);
+
+    // Keyword: the chunk with the rare word first, with a BM25 score and no vector score.
+    let keyword = index.search("journal", 3, SearchMode::Keyword, &Filter::none()).await.unwrap();
+    assert_eq!(ids(&keyword), vec!["docs/batch.md#1"]);
+    assert!(keyword[0].keyword.is_some_and(|list| list.rank == 1 && list.score > 0.0));
+    assert!(keyword[0].vector.is_none());
+    assert!((keyword[0].score - 1.0 / (RRF_K + 1.0)).abs() < 1e-12);
+    assert_eq!(keyword[0].chunk.headings, ["Batching", "Resume"]);
+    // A title or heading word finds the section.
+    let titled = index.search("redis", 1, SearchMode::Keyword, &Filter::none()).await.unwrap();
+    assert_eq!(ids(&titled), vec!["docs/cache.md#1"]);
+
+    // Vector: the emulator's vectors are close for texts sharing words.
+    let vector = index
+        .search("a crashed batch resumes from the journal", 3, SearchMode::Vector, &Filter::none())
+        .await
+        .unwrap();
+    assert_eq!(vector.len(), 3);
+    assert_eq!(vector[0].chunk.id, "docs/batch.md#1");
+    assert!(vector.iter().all(|hit| hit.keyword.is_none() && hit.vector.is_some()));
+    assert!(vector[0].vector.unwrap().score > vector[1].vector.unwrap().score);
+
+    // Hybrid: every hit's score is the sum of 1/(60 + rank) over its lists.
+    let hybrid = index.search("blocklist normalisation", 6, SearchMode::Hybrid, &Filter::none()).await.unwrap();
+    assert_eq!(hybrid[0].chunk.id, "notes/safety.md#1");
+    assert!(hybrid[0].keyword.is_some() && hybrid[0].vector.is_some());
+    for hit in &hybrid {
+        let expected = hit.keyword.map_or(0.0, |list| 1.0 / (RRF_K + list.rank as f64))
+            + hit.vector.map_or(0.0, |list| 1.0 / (RRF_K + list.rank as f64));
+        assert!((hit.score - expected).abs() < 1e-12, "{hit:?}");
+    }
+    assert!(hybrid.windows(2).all(|pair| pair[0].score >= pair[1].score));
+
+    // Reopening the directory gives the same answers.
+    let generation = index.generation();
+    drop(index);
+    let reopened = EmbeddedIndex::open(directory.path(), embedder(&emulator, 256)).unwrap();
+    assert_eq!(reopened.generation(), generation);
+    assert_eq!(reopened.search("journal", 3, SearchMode::Keyword, &Filter::none()).await.unwrap(), keyword);
+    assert_eq!(
+        reopened.search("a crashed batch resumes from the journal", 3, SearchMode::Vector, &Filter::none()).await.unwrap(),
+        vector
+    );
+    assert_eq!(reopened.search("blocklist normalisation", 6, SearchMode::Hybrid, &Filter::none()).await.unwrap(), hybrid);
+}
+
+#[tokio::test]
+async fn filters_apply_in_both_lists() {
+    let emulator = emulator().await;
+    let directory = tempfile::tempdir().unwrap();
+    let index = EmbeddedIndex::open(directory.path(), embedder(&emulator, 256)).unwrap();
+    build(&index).await;
+    for mode in [SearchMode::Keyword, SearchMode::Vector, SearchMode::Hybrid] {
+        let docs = index.search("the cache and the scheduler", 10, mode, &Filter::none().source_prefix("docs/")).await.unwrap();
+        assert!(!docs.is_empty());
+        assert!(docs.iter().all(|hit| hit.chunk.source.starts_with("docs/")), "{mode:?}");
+        let french = index.search("guards block the prompts", 10, mode, &Filter::none().tag("lang", "fr")).await.unwrap();
+        assert!(!french.is_empty());
+        assert!(french.iter().all(|hit| hit.chunk.source == "notes/safety.md"), "{mode:?}");
+        let none = index
+            .search("cache", 10, mode, &Filter::none().source_prefix("docs/").tag("lang", "fr"))
+            .await
+            .unwrap();
+        assert!(none.is_empty(), "{mode:?}");
+    }
+}
+
+#[tokio::test]
+async fn writes_are_incremental_and_the_keyword_index_is_rebuilt_when_lost() {
+    let emulator = emulator().await;
+    let directory = tempfile::tempdir().unwrap();
+    let index = EmbeddedIndex::open(directory.path(), embedder(&emulator, 256)).unwrap();
+    build(&index).await;
+    let chunker = TokenChunker::new(ChunkerConfig::default()).unwrap();
+
+    // Replacing a document drops its old chunks.
+    let shorter = Document::new("docs/batch.md", "# Batching\n\nNow about quotas only.\n", Format::Markdown);
+    index.replace_document("docs/batch.md", chunker.chunk(&shorter)).await.unwrap();
+    assert_eq!(index.len(), 5);
+    assert!(index.get("docs/batch.md#1").is_none());
+    assert!(index.search("journal", 5, SearchMode::Keyword, &Filter::none()).await.unwrap().is_empty());
+    assert_eq!(ids(&index.search("quotas", 5, SearchMode::Keyword, &Filter::none()).await.unwrap()), vec!["docs/batch.md#0"]);
+
+    // Adding a chunk with an existing id replaces it.
+    let mut chunk = index.get("notes/safety.md#0").unwrap();
+    chunk.text = "Guards now also check tool arguments.".to_owned();
+    index.add(vec![chunk]).await.unwrap();
+    assert_eq!(index.len(), 5);
+    assert_eq!(ids(&index.search("arguments", 5, SearchMode::Keyword, &Filter::none()).await.unwrap()), vec!["notes/safety.md#0"]);
+    assert!(index.search("forbidden", 5, SearchMode::Keyword, &Filter::none()).await.unwrap().is_empty());
+
+    // Deletes by chunk and by document.
+    assert_eq!(index.delete_chunks(&["notes/safety.md#0", "missing#0"]).unwrap(), 1);
+    assert_eq!(index.delete_document("docs/cache.md").unwrap(), 2);
+    assert_eq!(index.len(), 2);
+    assert_eq!(index.delete_document("docs/cache.md").unwrap(), 0);
+    let remaining: Vec<String> = {
+        let hits = index.search("batching quotas safety", 10, SearchMode::Vector, &Filter::none()).await.unwrap();
+        let mut ids: Vec<String> = hits.into_iter().map(|hit| hit.chunk.id).collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(remaining, vec!["docs/batch.md#0", "notes/safety.md#1"]);
+
+    // The keyword index is derived: lose it, reopen, and it is rebuilt from the chunks.
+    let before = index.search("quotas blocklist", 5, SearchMode::Hybrid, &Filter::none()).await.unwrap();
+    drop(index);
+    std::fs::remove_dir_all(directory.path().join("keyword")).unwrap();
+    let reopened = EmbeddedIndex::open(directory.path(), embedder(&emulator, 256)).unwrap();
+    let after = reopened.search("quotas blocklist", 5, SearchMode::Hybrid, &Filter::none()).await.unwrap();
+    // Same ranks and fused scores; raw BM25 scores differ, since tantivy
+    // counts deleted documents in its statistics until segments merge.
+    let ranks = |hits: &[Hit]| -> Vec<(String, f64, Option<usize>, Option<usize>)> {
+        hits.iter()
+            .map(|hit| (hit.chunk.id.clone(), hit.score, hit.keyword.map(|list| list.rank), hit.vector.map(|list| list.rank)))
+            .collect()
+    };
+    assert_eq!(ranks(&after), ranks(&before));
+    assert_eq!(after.len(), 2);
+}
+
+#[tokio::test]
+async fn refuses_another_embedder_and_honours_weights() {
+    let emulator = emulator().await;
+    let directory = tempfile::tempdir().unwrap();
+    let index = EmbeddedIndex::open(directory.path(), embedder(&emulator, 256)).unwrap();
+    build(&index).await;
+    drop(index);
+    let error = EmbeddedIndex::open(directory.path(), embedder(&emulator, 128)).unwrap_err();
+    let Error::Mismatch(mismatch) = &error else { panic!("{error}") };
+    assert_eq!((mismatch.stored(), mismatch.given()), ("azure:embed:256", "azure:embed:128"));
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(directory.path().join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["embedder"], "azure:embed:256");
+    assert_eq!(manifest["dimensions"], 256);
+    assert_eq!(manifest["chunks"], 6);
+
+    // With the keyword list weighted 0, hybrid ranks as the vector list does.
+    let config = IndexConfig { weights: FusionWeights { keyword: 0.0, vector: 1.0 }, ..IndexConfig::default() };
+    let index = EmbeddedIndex::open_with(directory.path(), embedder(&emulator, 256), config).unwrap();
+    let query = "redis shares answers";
+    let hybrid = index.search(query, 4, SearchMode::Hybrid, &Filter::none()).await.unwrap();
+    let vector = index.search(query, 4, SearchMode::Vector, &Filter::none()).await.unwrap();
+    assert_eq!(ids(&hybrid), ids(&vector));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn searches_run_while_writing() {
+    let emulator = emulator().await;
+    let directory = tempfile::tempdir().unwrap();
+    let index = Arc::new(EmbeddedIndex::open(directory.path(), embedder(&emulator, 64)).unwrap());
+    build(&index).await;
+    let chunker = TokenChunker::new(ChunkerConfig::default()).unwrap();
+    let writer = {
+        let index = Arc::clone(&index);
+        tokio::spawn(async move {
+            for round in 0..10 {
+                let document = Document::new(format!("extra/{round}.md"), format!("# Extra {round}\n\nextra words"), Format::Markdown);
+                index.replace_document(&document.source, chunker.chunk(&document)).await.unwrap();
+            }
+        })
+    };
+    let mut readers = Vec::new();
+    for _ in 0..4 {
+        let index = Arc::clone(&index);
+        readers.push(tokio::spawn(async move {
+            for _ in 0..10 {
+                let hits = index.search("journal", 3, SearchMode::Hybrid, &Filter::none()).await.unwrap();
+                assert_eq!(hits[0].chunk.id, "docs/batch.md#1");
+            }
+        }));
+    }
+    writer.await.unwrap();
+    for reader in readers {
+        reader.await.unwrap();
+    }
+    assert_eq!(index.len(), 16);
+    assert_eq!(index.search("extra", 20, SearchMode::Keyword, &Filter::none()).await.unwrap().len(), 10);
+}
