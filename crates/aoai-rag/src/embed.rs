@@ -13,10 +13,10 @@
 //! (default 8000), sends them one after another, and puts the vectors back in
 //! input order by each item's `index`.
 
-use async_trait::async_trait;
 use aoai_core::EmbeddingsApi;
 use aoai_core::embeddings::EmbeddingsRequest;
 use aoai_core::tokens::{Encoding, Tokenizer};
+use async_trait::async_trait;
 
 use crate::error::{ConfigError, EmbedError, Error, Result};
 
@@ -216,7 +216,11 @@ impl<C: EmbeddingsApi> Embedder for AzureEmbedder<C> {
                 };
                 if item.embedding.len() != self.dimensions {
                     return Err(self.error(
-                        format!("the service answered {} dimensions, expected {}", item.embedding.len(), self.dimensions),
+                        format!(
+                            "the service answered {} dimensions, expected {}",
+                            item.embedding.len(),
+                            self.dimensions
+                        ),
                         None,
                     ));
                 }
@@ -224,7 +228,9 @@ impl<C: EmbeddingsApi> Embedder for AzureEmbedder<C> {
             }
             for (offset, slot) in slots.into_iter().enumerate() {
                 let Some(vector) = slot else {
-                    return Err(self.error(format!("the service answered no vector for input {}", batch.start + offset), None));
+                    return Err(
+                        self.error(format!("the service answered no vector for input {}", batch.start + offset), None)
+                    );
                 };
                 vectors.push(vector);
             }

@@ -48,12 +48,16 @@ pub struct EmbedError {
     embedder: String,
     message: String,
     #[source]
-    source: Option<aoai_core::Error>,
+    source: Option<Box<aoai_core::Error>>,
 }
 
 impl EmbedError {
-    pub(crate) fn new(embedder: impl Into<String>, message: impl Into<String>, source: Option<aoai_core::Error>) -> Self {
-        Self { embedder: embedder.into(), message: message.into(), source }
+    pub(crate) fn new(
+        embedder: impl Into<String>,
+        message: impl Into<String>,
+        source: Option<aoai_core::Error>,
+    ) -> Self {
+        Self { embedder: embedder.into(), message: message.into(), source: source.map(Box::new) }
     }
 
     /// The embedder's identity (see [`Embedder::identity`](crate::embed::Embedder::identity)).
@@ -71,7 +75,7 @@ impl EmbedError {
     /// The client's error, when the service call failed.
     #[must_use]
     pub fn client_error(&self) -> Option<&aoai_core::Error> {
-        self.source.as_ref()
+        self.source.as_deref()
     }
 }
 

@@ -51,9 +51,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use tantivy::collector::TopDocs;
 use tantivy::query::{BooleanQuery, BoostQuery, InvertedIndexRangeQuery, Occur, Query, TermQuery};
-use tantivy::schema::{
-    Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value as _,
-};
+use tantivy::schema::{Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value as _};
 use tantivy::{IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument, Term};
 
 use crate::chunk::Chunk;
@@ -187,7 +185,6 @@ impl<E> EmbeddedIndex<E> {
     fn snapshot(&self) -> Arc<Snapshot> {
         Arc::clone(&self.state.read().unwrap_or_else(PoisonError::into_inner))
     }
-
 }
 
 impl<E: Embedder> EmbeddedIndex<E> {
@@ -249,18 +246,13 @@ impl<E: Embedder> EmbeddedIndex<E> {
             let shown = path.display().to_string();
             move |error: tantivy::TantivyError| Error::Index(IndexError::new(shown, operation, error))
         };
-        let directory =
-            tantivy::directory::MmapDirectory::open(path.join("keyword")).map_err(|error| {
-                Error::Index(IndexError::new(path.display().to_string(), "open", error))
-            })?;
+        let directory = tantivy::directory::MmapDirectory::open(path.join("keyword"))
+            .map_err(|error| Error::Index(IndexError::new(path.display().to_string(), "open", error)))?;
         let keyword = tantivy::Index::open_or_create(directory, schema).map_err(tantivy_error("open"))?;
         let writer: IndexWriter<TantivyDocument> =
             keyword.writer_with_num_threads(1, WRITER_MEMORY).map_err(tantivy_error("open"))?;
-        let reader = keyword
-            .reader_builder()
-            .reload_policy(ReloadPolicy::Manual)
-            .try_into()
-            .map_err(tantivy_error("open"))?;
+        let reader =
+            keyword.reader_builder().reload_policy(ReloadPolicy::Manual).try_into().map_err(tantivy_error("open"))?;
         let rows = chunks.iter().enumerate().map(|(row, chunk)| (chunk.id.clone(), row)).collect();
         let snapshot = Snapshot { generation, chunks, vectors, rows, searcher: reader.searcher() };
         let index = Self {
@@ -367,7 +359,9 @@ impl<E: Embedder> EmbeddedIndex<E> {
                 continue;
             }
             chunks.push(chunk.clone());
-            flat.extend_from_slice(old.vectors.get(row * self.dimensions..(row + 1) * self.dimensions).unwrap_or_default());
+            flat.extend_from_slice(
+                old.vectors.get(row * self.dimensions..(row + 1) * self.dimensions).unwrap_or_default(),
+            );
         }
         let mut new_rows = Vec::new();
         for (position, (chunk, vector)) in added.iter().zip(&vectors).enumerate() {
@@ -451,7 +445,13 @@ impl<E: Embedder> EmbeddedIndex<E> {
     }
 
     /// The keyword list: chunk ids with BM25 scores, best first.
-    fn keyword_list(&self, snapshot: &Snapshot, query: &str, filter: &Filter, limit: usize) -> Result<Vec<(String, f32)>> {
+    fn keyword_list(
+        &self,
+        snapshot: &Snapshot,
+        query: &str,
+        filter: &Filter,
+        limit: usize,
+    ) -> Result<Vec<(String, f32)>> {
         let mut analyzer =
             self.keyword.tokenizer_for_field(self.fields.text).map_err(|error| self.error("search", error))?;
         let mut words: Vec<String> = Vec::new();
@@ -537,7 +537,11 @@ impl<E: Embedder> Retriever for EmbeddedIndex<E> {
             SearchMode::Hybrid | SearchMode::Vector => {
                 let mut vectors = self.embedder.embed(&[query.to_owned()]).await?;
                 let mut vector = vectors.pop().filter(|vector| vector.len() == self.dimensions).ok_or_else(|| {
-                    Error::Embed(EmbedError::new(self.identity.clone(), "no query vector of the index's dimensions", None))
+                    Error::Embed(EmbedError::new(
+                        self.identity.clone(),
+                        "no query vector of the index's dimensions",
+                        None,
+                    ))
                 })?;
                 normalize(&mut vector);
                 Some(vector)
@@ -571,7 +575,8 @@ impl<E: Embedder> Retriever for EmbeddedIndex<E> {
                 }
             }
         }
-        fused.sort_by(|left, right| right.score.total_cmp(&left.score).then_with(|| left.chunk.id.cmp(&right.chunk.id)));
+        fused
+            .sort_by(|left, right| right.score.total_cmp(&left.score).then_with(|| left.chunk.id.cmp(&right.chunk.id)));
         fused.truncate(k);
         Ok(fused)
     }
@@ -648,7 +653,8 @@ fn write_rows(dir: &Path, generation: u64, dimensions: usize, chunks: &[Chunk], 
     for value in vectors {
         vector_bytes.extend_from_slice(&value.to_le_bytes());
     }
-    let mut chunk_bytes = serde_json::to_vec(&ChunksHeader { generation }).map_err(|error| index_error(dir, "write", error))?;
+    let mut chunk_bytes =
+        serde_json::to_vec(&ChunksHeader { generation }).map_err(|error| index_error(dir, "write", error))?;
     chunk_bytes.push(b'\n');
     for chunk in chunks {
         serde_json::to_writer(&mut chunk_bytes, chunk).map_err(|error| index_error(dir, "write", error))?;
@@ -674,8 +680,10 @@ fn read_rows(dir: &Path, dimensions: usize) -> Result<(u64, Vec<Chunk>, Vec<f32>
                 .map_err(|error| index_error(dir, "read", format!("chunks.jsonl line {}: {error}", line + 2)))
         })
         .collect::<Result<Vec<_>>>()?;
-    let bytes = fs::read(dir.join("vectors.f32")).map_err(|error| index_error(dir, "read", format!("vectors.f32: {error}")))?;
-    let header_bytes = bytes.get(..VECTOR_HEADER).ok_or_else(|| index_error(dir, "read", "vectors.f32 is truncated"))?;
+    let bytes =
+        fs::read(dir.join("vectors.f32")).map_err(|error| index_error(dir, "read", format!("vectors.f32: {error}")))?;
+    let header_bytes =
+        bytes.get(..VECTOR_HEADER).ok_or_else(|| index_error(dir, "read", "vectors.f32 is truncated"))?;
     let generation = header_bytes.get(8..16).and_then(|b| <[u8; 8]>::try_from(b).ok()).map(u64::from_le_bytes);
     let stored_dimensions = header_bytes.get(16..20).and_then(|b| <[u8; 4]>::try_from(b).ok()).map(u32::from_le_bytes);
     if header_bytes.get(..8) != Some(&VECTOR_MAGIC[..])
@@ -690,11 +698,13 @@ fn read_rows(dir: &Path, dimensions: usize) -> Result<(u64, Vec<Chunk>, Vec<f32>
     }
     let body = bytes.get(VECTOR_HEADER..).unwrap_or_default();
     if body.len() != chunks.len() * dimensions * 4 {
-        return Err(index_error(dir, "read", format!("vectors.f32 holds {} bytes for {} chunks", body.len(), chunks.len())));
+        return Err(index_error(
+            dir,
+            "read",
+            format!("vectors.f32 holds {} bytes for {} chunks", body.len(), chunks.len()),
+        ));
     }
-    let vectors = body
-        .chunks_exact(4)
-        .filter_map(|bytes| <[u8; 4]>::try_from(bytes).ok().map(f32::from_le_bytes))
-        .collect();
+    let vectors =
+        body.chunks_exact(4).filter_map(|bytes| <[u8; 4]>::try_from(bytes).ok().map(f32::from_le_bytes)).collect();
     Ok((header.generation, chunks, vectors))
 }

@@ -6,13 +6,13 @@
 
 use std::sync::Mutex;
 
+use aoai_core::EmbeddingsApi;
 use aoai_core::embeddings::{Embedding, EmbeddingInput, EmbeddingsRequest, EmbeddingsResponse};
 use aoai_core::response::{Response, ResponseMeta};
-use aoai_core::EmbeddingsApi;
 use aoai_emulator::generate::embed_text;
 use aoai_emulator::{DeploymentConfig, Emulator, EmulatorHandle};
-use aoai_rag::embed::{AzureEmbedder, Embedder};
 use aoai_rag::Error;
+use aoai_rag::embed::{AzureEmbedder, Embedder};
 use async_trait::async_trait;
 
 async fn emulator() -> EmulatorHandle {
@@ -46,10 +46,8 @@ async fn splits_by_max_inputs_and_keeps_order() {
 async fn splits_by_token_budget() {
     let emulator = emulator().await;
     // Each text is 8 or 9 tokens: a 20-token budget holds two.
-    let embedder = AzureEmbedder::builder(emulator.client().unwrap(), "embed", 1536)
-        .max_request_tokens(20)
-        .build()
-        .unwrap();
+    let embedder =
+        AzureEmbedder::builder(emulator.client().unwrap(), "embed", 1536).max_request_tokens(20).build().unwrap();
     let vectors = embedder.embed(&texts(5)).await.unwrap();
     assert_eq!(vectors.len(), 5);
     assert_eq!(requests(&emulator), 3, "2 + 2 + 1 inputs");
@@ -114,7 +112,10 @@ impl EmbeddingsApi for Reversed {
                 embedding: vec![text.parse::<f32>().unwrap(), 0.0],
             })
             .collect();
-        Ok(Response { body: EmbeddingsResponse { data, ..EmbeddingsResponse::default() }, meta: ResponseMeta::default() })
+        Ok(Response {
+            body: EmbeddingsResponse { data, ..EmbeddingsResponse::default() },
+            meta: ResponseMeta::default(),
+        })
     }
 }
 

@@ -47,7 +47,8 @@ fn documents() -> Vec<Document> {
 }
 
 async fn build(index: &EmbeddedIndex<AzureEmbedder<Client>>) {
-    let chunker = TokenChunker::new(ChunkerConfig { max_tokens: 64, overlap_tokens: 8, ..ChunkerConfig::default() }).unwrap();
+    let chunker =
+        TokenChunker::new(ChunkerConfig { max_tokens: 64, overlap_tokens: 8, ..ChunkerConfig::default() }).unwrap();
     for document in documents() {
         index.replace_document(&document.source, chunker.chunk(&document)).await.unwrap();
     }
@@ -77,10 +78,8 @@ async fn keyword_vector_and_hybrid_search_fuse_by_reciprocal_rank_and_survive_re
     assert_eq!(ids(&titled), vec!["docs/cache.md#1"]);
 
     // Vector: the emulator's vectors are close for texts sharing words.
-    let vector = index
-        .search("a crashed batch resumes from the journal", 3, SearchMode::Vector, &Filter::none())
-        .await
-        .unwrap();
+    let vector =
+        index.search("a crashed batch resumes from the journal", 3, SearchMode::Vector, &Filter::none()).await.unwrap();
     assert_eq!(vector.len(), 3);
     assert_eq!(vector[0].chunk.id, "docs/batch.md#1");
     assert!(vector.iter().all(|hit| hit.keyword.is_none() && hit.vector.is_some()));
@@ -104,10 +103,16 @@ async fn keyword_vector_and_hybrid_search_fuse_by_reciprocal_rank_and_survive_re
     assert_eq!(reopened.generation(), generation);
     assert_eq!(reopened.search("journal", 3, SearchMode::Keyword, &Filter::none()).await.unwrap(), keyword);
     assert_eq!(
-        reopened.search("a crashed batch resumes from the journal", 3, SearchMode::Vector, &Filter::none()).await.unwrap(),
+        reopened
+            .search("a crashed batch resumes from the journal", 3, SearchMode::Vector, &Filter::none())
+            .await
+            .unwrap(),
         vector
     );
-    assert_eq!(reopened.search("blocklist normalisation", 6, SearchMode::Hybrid, &Filter::none()).await.unwrap(), hybrid);
+    assert_eq!(
+        reopened.search("blocklist normalisation", 6, SearchMode::Hybrid, &Filter::none()).await.unwrap(),
+        hybrid
+    );
 }
 
 #[tokio::test]
@@ -117,16 +122,18 @@ async fn filters_apply_in_both_lists() {
     let index = EmbeddedIndex::open(directory.path(), embedder(&emulator, 256)).unwrap();
     build(&index).await;
     for mode in [SearchMode::Keyword, SearchMode::Vector, SearchMode::Hybrid] {
-        let docs = index.search("the cache and the scheduler", 10, mode, &Filter::none().source_prefix("docs/")).await.unwrap();
-        assert!(!docs.is_empty());
-        assert!(docs.iter().all(|hit| hit.chunk.source.starts_with("docs/")), "{mode:?}");
-        let french = index.search("guards block the prompts", 10, mode, &Filter::none().tag("lang", "fr")).await.unwrap();
-        assert!(!french.is_empty());
-        assert!(french.iter().all(|hit| hit.chunk.source == "notes/safety.md"), "{mode:?}");
-        let none = index
-            .search("cache", 10, mode, &Filter::none().source_prefix("docs/").tag("lang", "fr"))
+        let docs = index
+            .search("the cache and the scheduler", 10, mode, &Filter::none().source_prefix("docs/"))
             .await
             .unwrap();
+        assert!(!docs.is_empty());
+        assert!(docs.iter().all(|hit| hit.chunk.source.starts_with("docs/")), "{mode:?}");
+        let french =
+            index.search("guards block the prompts", 10, mode, &Filter::none().tag("lang", "fr")).await.unwrap();
+        assert!(!french.is_empty());
+        assert!(french.iter().all(|hit| hit.chunk.source == "notes/safety.md"), "{mode:?}");
+        let none =
+            index.search("cache", 10, mode, &Filter::none().source_prefix("docs/").tag("lang", "fr")).await.unwrap();
         assert!(none.is_empty(), "{mode:?}");
     }
 }
@@ -145,14 +152,20 @@ async fn writes_are_incremental_and_the_keyword_index_is_rebuilt_when_lost() {
     assert_eq!(index.len(), 5);
     assert!(index.get("docs/batch.md#1").is_none());
     assert!(index.search("journal", 5, SearchMode::Keyword, &Filter::none()).await.unwrap().is_empty());
-    assert_eq!(ids(&index.search("quotas", 5, SearchMode::Keyword, &Filter::none()).await.unwrap()), vec!["docs/batch.md#0"]);
+    assert_eq!(
+        ids(&index.search("quotas", 5, SearchMode::Keyword, &Filter::none()).await.unwrap()),
+        vec!["docs/batch.md#0"]
+    );
 
     // Adding a chunk with an existing id replaces it.
     let mut chunk = index.get("notes/safety.md#0").unwrap();
     chunk.text = "Guards now also check tool arguments.".to_owned();
     index.add(vec![chunk]).await.unwrap();
     assert_eq!(index.len(), 5);
-    assert_eq!(ids(&index.search("arguments", 5, SearchMode::Keyword, &Filter::none()).await.unwrap()), vec!["notes/safety.md#0"]);
+    assert_eq!(
+        ids(&index.search("arguments", 5, SearchMode::Keyword, &Filter::none()).await.unwrap()),
+        vec!["notes/safety.md#0"]
+    );
     assert!(index.search("forbidden", 5, SearchMode::Keyword, &Filter::none()).await.unwrap().is_empty());
 
     // Deletes by chunk and by document.
@@ -178,7 +191,9 @@ async fn writes_are_incremental_and_the_keyword_index_is_rebuilt_when_lost() {
     // counts deleted documents in its statistics until segments merge.
     let ranks = |hits: &[Hit]| -> Vec<(String, f64, Option<usize>, Option<usize>)> {
         hits.iter()
-            .map(|hit| (hit.chunk.id.clone(), hit.score, hit.keyword.map(|list| list.rank), hit.vector.map(|list| list.rank)))
+            .map(|hit| {
+                (hit.chunk.id.clone(), hit.score, hit.keyword.map(|list| list.rank), hit.vector.map(|list| list.rank))
+            })
             .collect()
     };
     assert_eq!(ranks(&after), ranks(&before));
@@ -221,7 +236,11 @@ async fn searches_run_while_writing() {
         let index = Arc::clone(&index);
         tokio::spawn(async move {
             for round in 0..10 {
-                let document = Document::new(format!("extra/{round}.md"), format!("# Extra {round}\n\nextra words"), Format::Markdown);
+                let document = Document::new(
+                    format!("extra/{round}.md"),
+                    format!("# Extra {round}\n\nextra words"),
+                    Format::Markdown,
+                );
                 index.replace_document(&document.source, chunker.chunk(&document)).await.unwrap();
             }
         })

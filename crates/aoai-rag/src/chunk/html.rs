@@ -126,17 +126,17 @@ pub(crate) fn prepare(html: &str) -> Prepared {
                 continue;
             }
         }
-        if first == '&' {
-            if let Some((value, length)) = entity(rest) {
-                let span = (position, position + length);
-                if value.is_whitespace() && builder.in_pre == 0 {
-                    builder.push_space(span);
-                } else {
-                    builder.push(if value == '\u{a0}' { ' ' } else { value }, span);
-                }
-                position += length;
-                continue;
+        if first == '&'
+            && let Some((value, length)) = entity(rest)
+        {
+            let span = (position, position + length);
+            if value.is_whitespace() && builder.in_pre == 0 {
+                builder.push_space(span);
+            } else {
+                builder.push(if value == '\u{a0}' { ' ' } else { value }, span);
             }
+            position += length;
+            continue;
         }
         let span = (position, position + first.len_utf8());
         if first.is_whitespace() && builder.in_pre == 0 {
@@ -252,7 +252,8 @@ fn raw_until_close<'a>(html: &'a str, from: usize, name: &str) -> (&'a str, usiz
         Some(offset) => {
             let text = rest.get(..offset).unwrap_or_default();
             let after_name = from + offset + close.len();
-            let end = html.get(after_name..).and_then(|tail| tail.find('>')).map_or(html.len(), |gt| after_name + gt + 1);
+            let end =
+                html.get(after_name..).and_then(|tail| tail.find('>')).map_or(html.len(), |gt| after_name + gt + 1);
             (text, end)
         }
         None => (rest, html.len()),
@@ -291,12 +292,12 @@ fn decode_entities(text: &str) -> String {
     let mut position = 0;
     while let Some(rest) = text.get(position..) {
         let Some(first) = rest.chars().next() else { break };
-        if first == '&' {
-            if let Some((value, length)) = entity(rest) {
-                out.push(value);
-                position += length;
-                continue;
-            }
+        if first == '&'
+            && let Some((value, length)) = entity(rest)
+        {
+            out.push(value);
+            position += length;
+            continue;
         }
         out.push(first);
         position += first.len_utf8();

@@ -253,11 +253,7 @@ impl TokenChunker {
         while begin < end {
             let rest = text.get(begin..end).unwrap_or_default();
             let window_end = begin + self.tokenizer.truncate(rest, max).len();
-            let cut = if window_end >= end {
-                end
-            } else {
-                choose_cut(text, begin, previous_end, window_end)
-            };
+            let cut = if window_end >= end { end } else { choose_cut(text, begin, previous_end, window_end) };
             let mut chunk_end = trim_end(text, begin, cut);
             // Counting a slice again can differ from the prefix the
             // tokenizer measured; shrink until it fits.

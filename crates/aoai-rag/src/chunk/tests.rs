@@ -143,10 +143,8 @@ fn rejects_budgets_that_cannot_work() {
 fn markdown_sections_split_at_headings_and_keep_the_heading_path() {
     let text = "# Guide\n\nIntro.\n\n## Install\n\nRun it.\n\n### On Linux\n\nUse apt.\n\n## Use\n\nCall it.\n";
     let chunks = chunker(64, 8).chunk(&Document::new("guide.md", text, Format::Markdown).with_tag("lang", "en"));
-    let summary: Vec<(&str, Vec<&str>)> = chunks
-        .iter()
-        .map(|chunk| (chunk.text.as_str(), chunk.headings.iter().map(String::as_str).collect()))
-        .collect();
+    let summary: Vec<(&str, Vec<&str>)> =
+        chunks.iter().map(|chunk| (chunk.text.as_str(), chunk.headings.iter().map(String::as_str).collect())).collect();
     assert_eq!(
         summary,
         vec![
