@@ -1,4 +1,4 @@
-//! Retrieval-augmented generation (work in progress on branch `rag`, issue #7).
+#![doc = include_str!("../README.md")]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod chunk;
