@@ -282,7 +282,7 @@ impl<E: Embedder> EmbeddedIndex<E> {
     /// if the write fails.
     pub async fn add(&self, chunks: Vec<Chunk>) -> Result<()> {
         let vectors = self.embed_chunks(&chunks).await?;
-        self.apply(|_| false, chunks, vectors)
+        self.apply(|_| false, chunks, vectors).map(|_| ())
     }
 
     /// Replaces every chunk of `source` with `chunks` (which may be empty),
@@ -293,7 +293,7 @@ impl<E: Embedder> EmbeddedIndex<E> {
     /// As [`add`](Self::add).
     pub async fn replace_document(&self, source: &str, chunks: Vec<Chunk>) -> Result<()> {
         let vectors = self.embed_chunks(&chunks).await?;
-        self.apply(|chunk| chunk.source == source, chunks, vectors)
+        self.apply(|chunk| chunk.source == source, chunks, vectors).map(|_| ())
     }
 
     /// Removes the chunks with these ids; returns how many there were.
@@ -303,9 +303,7 @@ impl<E: Embedder> EmbeddedIndex<E> {
     /// [`Error::Index`] if the write fails.
     pub fn delete_chunks(&self, ids: &[&str]) -> Result<usize> {
         let ids: HashSet<&str> = ids.iter().copied().collect();
-        let before = self.len();
-        self.apply(|chunk| ids.contains(chunk.id.as_str()), Vec::new(), Vec::new())?;
-        Ok(before - self.len())
+        self.apply(|chunk| ids.contains(chunk.id.as_str()), Vec::new(), Vec::new())
     }
 
     /// Removes every chunk of `source`; returns how many there were.
@@ -314,9 +312,7 @@ impl<E: Embedder> EmbeddedIndex<E> {
     ///
     /// [`Error::Index`] if the write fails.
     pub fn delete_document(&self, source: &str) -> Result<usize> {
-        let before = self.len();
-        self.apply(|chunk| chunk.source == source, Vec::new(), Vec::new())?;
-        Ok(before - self.len())
+        self.apply(|chunk| chunk.source == source, Vec::new(), Vec::new())
     }
 
     async fn embed_chunks(&self, chunks: &[Chunk]) -> Result<Vec<Vec<f32>>> {
@@ -341,8 +337,9 @@ impl<E: Embedder> EmbeddedIndex<E> {
     }
 
     /// One write: drops the rows `remove` selects and the rows whose ids
-    /// `added` reuses, appends `added`, persists, commits and swaps the snapshot.
-    fn apply(&self, remove: impl Fn(&Chunk) -> bool, added: Vec<Chunk>, vectors: Vec<Vec<f32>>) -> Result<()> {
+    /// `added` reuses, appends `added`, persists, commits and swaps the
+    /// snapshot; returns how many rows were dropped.
+    fn apply(&self, remove: impl Fn(&Chunk) -> bool, added: Vec<Chunk>, vectors: Vec<Vec<f32>>) -> Result<usize> {
         let mut writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
         let old = self.snapshot();
         // The last of several chunks with one id wins.
@@ -373,7 +370,7 @@ impl<E: Embedder> EmbeddedIndex<E> {
             flat.extend_from_slice(vector);
         }
         if removed_ids.is_empty() && new_rows.is_empty() {
-            return Ok(());
+            return Ok(0);
         }
         let generation = old.generation + 1;
         write_rows(&self.path, generation, self.dimensions, &chunks, &flat)?;
@@ -396,7 +393,7 @@ impl<E: Embedder> EmbeddedIndex<E> {
         let rows = chunks.iter().enumerate().map(|(row, chunk)| (chunk.id.clone(), row)).collect();
         let snapshot = Snapshot { generation, chunks, vectors: flat, rows, searcher: self.reader.searcher() };
         *self.state.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(snapshot);
-        Ok(())
+        Ok(removed_ids.len())
     }
 
     fn commit(&self, writer: &mut IndexWriter<TantivyDocument>, generation: u64) -> Result<()> {

@@ -216,6 +216,12 @@ async fn refuses_another_embedder_and_honours_weights() {
     assert_eq!(manifest["dimensions"], 256);
     assert_eq!(manifest["chunks"], 6);
 
+    let zero = IndexConfig { candidates: 0, ..IndexConfig::default() };
+    assert!(matches!(
+        EmbeddedIndex::open_with(directory.path(), embedder(&emulator, 256), zero),
+        Err(Error::Config(_))
+    ));
+
     // With the keyword list weighted 0, hybrid ranks as the vector list does.
     let config = IndexConfig { weights: FusionWeights { keyword: 0.0, vector: 1.0 }, ..IndexConfig::default() };
     let index = EmbeddedIndex::open_with(directory.path(), embedder(&emulator, 256), config).unwrap();
