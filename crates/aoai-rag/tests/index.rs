@@ -268,3 +268,23 @@ async fn searches_run_while_writing() {
     assert_eq!(index.len(), 16);
     assert_eq!(index.search("extra", 20, SearchMode::Keyword, &Filter::none()).await.unwrap().len(), 10);
 }
+
+#[tokio::test]
+async fn html_hits_cite_the_source_bytes() {
+    let emulator = emulator().await;
+    let directory = tempfile::tempdir().unwrap();
+    let index = EmbeddedIndex::open(directory.path(), embedder(&emulator, 64)).unwrap();
+    let html = "<html><head><title>Runbook</title><style>p{}</style></head><body><h1>Runbook</h1>\
+        <p>Restart the worker.</p><h2>Failover</h2><p>Promote the replica &amp; drain traffic.</p></body></html>";
+    let document = Document::new("site/runbook.html", html, Format::Html);
+    let chunks = TokenChunker::new(ChunkerConfig::default()).unwrap().chunk(&document);
+    index.replace_document(&document.source, chunks).await.unwrap();
+    let hits = index.search("replica", 1, SearchMode::Hybrid, &Filter::none()).await.unwrap();
+    let chunk = &hits[0].chunk;
+    assert_eq!(chunk.text, "Failover\n\nPromote the replica & drain traffic.");
+    assert_eq!(&html[chunk.start..chunk.end], "Failover</h2><p>Promote the replica &amp; drain traffic.");
+    assert_eq!(
+        (chunk.title.as_deref(), chunk.headings.clone()),
+        (Some("Runbook"), vec!["Runbook".to_owned(), "Failover".to_owned()])
+    );
+}

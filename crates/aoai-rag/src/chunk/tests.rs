@@ -205,3 +205,13 @@ fn html_offsets_point_into_the_source() {
     );
     assert!(chunks.iter().all(|chunk| chunk.title.as_deref() == Some("Doc")));
 }
+
+#[test]
+fn format_from_path() {
+    assert_eq!(Format::from_path("docs/Guide.MD"), Format::Markdown);
+    assert_eq!(Format::from_path("a.markdown"), Format::Markdown);
+    assert_eq!(Format::from_path("site/index.html"), Format::Html);
+    assert_eq!(Format::from_path("old.HTM"), Format::Html);
+    assert_eq!(Format::from_path("notes.txt"), Format::Text);
+    assert_eq!(Format::from_path("README"), Format::Text);
+}
