@@ -126,6 +126,7 @@ fn a_missing_model_names_the_fetch_command() {
 /// --features local-embeddings --run-ignored only --no-capture -E 'test(throughput)'`.
 #[test]
 #[ignore = "a measurement, not a check"]
+#[allow(clippy::disallowed_methods, reason = "measures wall-clock time; no logic depends on it")]
 fn throughput() {
     let sentences: Vec<String> = (0..128)
         .map(|i| format!("Sentence number {i} is a short line of about fifteen words about retrieval and embeddings."))

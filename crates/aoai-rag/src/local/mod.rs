@@ -158,7 +158,7 @@ impl LocalEmbedder {
                 ),
             ));
         }
-        if config.num_attention_heads == 0 || config.hidden_size % config.num_attention_heads != 0 {
+        if config.num_attention_heads == 0 || !config.hidden_size.is_multiple_of(config.num_attention_heads) {
             return Err(LocalEmbedderError::bad_file(&config_path, "hidden_size is not a multiple of the head count"));
         }
         let sentence: SentenceBertConfig = read_json(&dir.join("sentence_bert_config.json"))?;

@@ -82,7 +82,7 @@ impl WordPiece {
         let mut ids = vec![self.cls];
         let budget = self.max_len - 2;
         'words: for word in self.pre_tokenize(&self.normalize(text)) {
-            for id in self.word_pieces(&word) {
+            for id in self.word_pieces(word) {
                 if ids.len() - 1 == budget {
                     break 'words;
                 }
