@@ -53,6 +53,7 @@ use std::time::{Duration, Instant};
 
 use aoai_core::clock::Time;
 use aoai_core::response::RateLimitInfo;
+use aoai_core::secret::UrlRedactor;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{RedisError, Script};
 
@@ -91,7 +92,7 @@ pub struct RedisGateBuilder {
 impl fmt::Debug for RedisGateBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisGateBuilder")
-            .field("url", &Redactor::new(&self.url).url)
+            .field("url", &UrlRedactor::new(&self.url).url())
             .field("key_prefix", &self.key_prefix)
             .field("deployments", &self.deployments)
             .field("no_quota_after", &self.no_quota_after)
@@ -153,8 +154,9 @@ impl RedisGateBuilder {
         if self.deployments.is_empty() {
             return Err(Error::NoDeployments);
         }
-        let redactor = Redactor::new(&self.url);
-        let client = redis::Client::open(self.url.as_str()).map_err(|error| redactor.error("connect", &error))?;
+        let redactor = UrlRedactor::new(&self.url);
+        let client =
+            redis::Client::open(self.url.as_str()).map_err(|error| redis_error(&redactor, "connect", &error))?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(1)))
             .set_response_timeout(Some(self.response_timeout))
@@ -162,9 +164,11 @@ impl RedisGateBuilder {
             .set_max_delay(Duration::from_millis(500));
         let mut connection = ConnectionManager::new_with_config(client, config)
             .await
-            .map_err(|error| redactor.error("connect", &error))?;
-        let (seconds, micros): (u64, u64) =
-            redis::cmd("TIME").query_async(&mut connection).await.map_err(|error| redactor.error("connect", &error))?;
+            .map_err(|error| redis_error(&redactor, "connect", &error))?;
+        let (seconds, micros): (u64, u64) = redis::cmd("TIME")
+            .query_async(&mut connection)
+            .await
+            .map_err(|error| redis_error(&redactor, "connect", &error))?;
         let epoch =
             Epoch { local: self.time.clock.now(), shared: seconds.saturating_mul(1_000_000).saturating_add(micros) };
 
@@ -225,7 +229,7 @@ pub struct RedisGate {
 
 struct Inner {
     connection: ConnectionManager,
-    redactor: Redactor,
+    redactor: UrlRedactor,
     key_prefix: String,
     meta: String,
     deployments: Vec<Deployment>,
@@ -245,7 +249,7 @@ impl fmt::Debug for RedisGate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let names: Vec<&str> = self.inner.deployments.iter().map(|deployment| &*deployment.name).collect();
         f.debug_struct("RedisGate")
-            .field("url", &self.inner.redactor.url)
+            .field("url", &self.inner.redactor.url())
             .field("key_prefix", &self.inner.key_prefix)
             .field("deployments", &names)
             .finish_non_exhaustive()
@@ -423,7 +427,7 @@ impl RedisGate {
                     self.inner.time.sleep.sleep(Duration::from_millis(100 * u64::from(attempt))).await;
                     attempt += 1;
                 }
-                Err(error) => return Err(self.inner.redactor.error(operation, &error)),
+                Err(error) => return Err(redis_error(&self.inner.redactor, operation, &error)),
             }
         }
     }
@@ -553,110 +557,14 @@ fn transient(error: &RedisError) -> bool {
     error.is_io_error() || error.is_timeout() || error.is_connection_dropped() || error.is_connection_refusal()
 }
 
-/// Keeps the Redis URL's credentials out of `Debug` output and errors.
-struct Redactor {
-    /// The URL with its user information and query replaced by `***`.
-    url: String,
-    /// Strings to scrub from messages: the user information, its password,
-    /// the query's values, each raw and percent-decoded.
-    secrets: Vec<String>,
-}
-
-impl Redactor {
-    fn new(url: &str) -> Self {
-        let mut secrets = Vec::new();
-        let (scheme, rest) = match url.split_once("://") {
-            Some((scheme, rest)) => (Some(scheme), rest),
-            None => (None, url),
-        };
-        let (before_query, query) = match rest.split_once('?') {
-            Some((before, query)) => (before, Some(query)),
-            None => (rest, None),
-        };
-        let (authority, path) = match before_query.find('/') {
-            Some(at) => before_query.split_at(at),
-            None => (before_query, ""),
-        };
-        let host = match authority.rsplit_once('@') {
-            Some((userinfo, host)) => {
-                secrets.push(userinfo.to_owned());
-                if let Some((_, password)) = userinfo.split_once(':') {
-                    secrets.push(password.to_owned());
-                }
-                format!("***@{host}")
-            }
-            None => authority.to_owned(),
-        };
-        if let Some(query) = query {
-            for pair in query.split('&') {
-                if let Some((_, value)) = pair.split_once('=') {
-                    secrets.push(value.to_owned());
-                }
-            }
-        }
-        let decoded: Vec<String> = secrets.iter().map(|secret| percent_decode(secret)).collect();
-        secrets.extend(decoded);
-        secrets.retain(|secret| !secret.is_empty());
-        secrets.sort_by_key(|secret| std::cmp::Reverse(secret.len()));
-        secrets.dedup();
-        let mut redacted = String::new();
-        if let Some(scheme) = scheme {
-            redacted.push_str(scheme);
-            redacted.push_str("://");
-        }
-        redacted.push_str(&host);
-        redacted.push_str(path);
-        if query.is_some() {
-            redacted.push_str("?***");
-        }
-        Self { url: redacted, secrets }
-    }
-
-    fn scrub(&self, text: &str) -> String {
-        self.secrets.iter().fold(text.to_owned(), |text, secret| text.replace(secret.as_str(), "***"))
-    }
-
-    fn error(&self, operation: &'static str, error: &RedisError) -> Error {
-        Error::Shared { operation, message: self.scrub(&format!("{error} (redis at {})", self.url)) }
-    }
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut index = 0;
-    while let Some(&byte) = bytes.get(index) {
-        let hex = bytes.get(index + 1..index + 3).and_then(|pair| std::str::from_utf8(pair).ok());
-        match (byte, hex.and_then(|hex| u8::from_str_radix(hex, 16).ok())) {
-            (b'%', Some(decoded)) => {
-                out.push(decoded);
-                index += 3;
-            }
-            _ => {
-                out.push(byte);
-                index += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+/// A Redis error as ours, with the URL's credentials scrubbed.
+fn redis_error(redactor: &UrlRedactor, operation: &'static str, error: &RedisError) -> Error {
+    Error::Shared { operation, message: redactor.scrub(&format!("{error} (redis at {})", redactor.url())) }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn urls_are_redacted() {
-        let redactor = Redactor::new("redis://user:p%40ss@cache.example:6380/2?password=hunter2");
-        assert_eq!(redactor.url, "redis://***@cache.example:6380/2?***");
-        let scrubbed = redactor.scrub("auth failed for user:p%40ss with p@ss and hunter2");
-        assert!(
-            !scrubbed.contains("p%40ss") && !scrubbed.contains("p@ss") && !scrubbed.contains("hunter2"),
-            "{scrubbed}"
-        );
-        assert_eq!(Redactor::new("redis://127.0.0.1:6379").url, "redis://127.0.0.1:6379");
-        assert_eq!(Redactor::new("redis://:secret@host").url, "redis://***@host");
-    }
 
     #[test]
     fn the_epoch_maps_both_ways_exactly() {

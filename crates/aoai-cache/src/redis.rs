@@ -39,6 +39,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aoai_core::clock::Time;
+use aoai_core::secret::UrlRedactor;
 use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{FromRedisValue, RedisError, Script};
@@ -69,7 +70,7 @@ pub struct RedisCacheBuilder {
 impl fmt::Debug for RedisCacheBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisCacheBuilder")
-            .field("url", &Redactor::new(&self.url).url)
+            .field("url", &UrlRedactor::new(&self.url).url())
             .field("key_prefix", &self.key_prefix)
             .field("op_timeout", &self.op_timeout)
             .field("lock_ttl", &self.lock_ttl)
@@ -133,7 +134,7 @@ impl RedisCacheBuilder {
         let limit = self.op_timeout.saturating_mul(2).saturating_add(Duration::from_secs(1));
         let connection = match tokio::time::timeout(limit, ConnectionManager::new_with_config(client, config)).await {
             Ok(Ok(connection)) => connection,
-            Ok(Err(error)) => return Err(redactor.error("connect", &error)),
+            Ok(Err(error)) => return Err(redis_error(&redactor, "connect", &error)),
             Err(_) => {
                 return Err(Error::Timeout(TimeoutError { backend: "redis", operation: "connect", after: limit }));
             }
@@ -153,13 +154,14 @@ impl RedisCacheBuilder {
     pub fn connect_lazy(self) -> Result<RedisCache> {
         let (client, config, redactor) = self.client()?;
         let connection = ConnectionManager::new_lazy_with_config(client, config)
-            .map_err(|error| redactor.error("connect", &error))?;
+            .map_err(|error| redis_error(&redactor, "connect", &error))?;
         Ok(self.finish(connection, redactor))
     }
 
-    fn client(&self) -> Result<(redis::Client, ConnectionManagerConfig, Redactor)> {
-        let redactor = Redactor::new(&self.url);
-        let client = redis::Client::open(self.url.as_str()).map_err(|error| redactor.error("connect", &error))?;
+    fn client(&self) -> Result<(redis::Client, ConnectionManagerConfig, UrlRedactor)> {
+        let redactor = UrlRedactor::new(&self.url);
+        let client =
+            redis::Client::open(self.url.as_str()).map_err(|error| redis_error(&redactor, "connect", &error))?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(self.op_timeout.max(Duration::from_millis(100))))
             .set_response_timeout(Some(self.op_timeout))
@@ -168,7 +170,7 @@ impl RedisCacheBuilder {
         Ok((client, config, redactor))
     }
 
-    fn finish(self, connection: ConnectionManager, redactor: Redactor) -> RedisCache {
+    fn finish(self, connection: ConnectionManager, redactor: UrlRedactor) -> RedisCache {
         RedisCache {
             inner: Arc::new(Inner {
                 connection,
@@ -193,7 +195,7 @@ pub struct RedisCache {
 
 struct Inner {
     connection: ConnectionManager,
-    redactor: Redactor,
+    redactor: UrlRedactor,
     prefix: String,
     op_timeout: Duration,
     lock_ttl: Duration,
@@ -206,7 +208,7 @@ struct Inner {
 impl fmt::Debug for RedisCache {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisCache")
-            .field("url", &self.inner.redactor.url)
+            .field("url", &self.inner.redactor.url())
             .field("prefix", &self.inner.prefix)
             .field("op_timeout", &self.inner.op_timeout)
             .finish_non_exhaustive()
@@ -244,7 +246,7 @@ impl RedisCache {
         let mut connection = inner.connection.clone();
         match tokio::time::timeout(inner.op_timeout, command.query_async::<T>(&mut connection)).await {
             Ok(Ok(value)) => Ok(value),
-            Ok(Err(error)) => Err(inner.redactor.error(operation, &error)),
+            Ok(Err(error)) => Err(redis_error(&inner.redactor, operation, &error)),
             Err(_) => Err(Error::Timeout(TimeoutError { backend: "redis", operation, after: inner.op_timeout })),
         }
     }
@@ -275,7 +277,7 @@ impl RedisCache {
         invocation.key(self.lock_key(key)).arg(token);
         match tokio::time::timeout(inner.op_timeout, invocation.invoke_async::<i64>(&mut connection)).await {
             Ok(Ok(_)) => Ok(()),
-            Ok(Err(error)) => Err(inner.redactor.error("unlock", &error)),
+            Ok(Err(error)) => Err(redis_error(&inner.redactor, "unlock", &error)),
             Err(_) => {
                 Err(Error::Timeout(TimeoutError { backend: "redis", operation: "unlock", after: inner.op_timeout }))
             }
@@ -361,43 +363,10 @@ impl Cache for RedisCache {
     }
 }
 
-/// Keeps the Redis URL's credentials out of `Debug` output and errors.
-struct Redactor {
-    /// The URL with its user information replaced by `***` and its query dropped.
-    url: String,
-    /// Strings to scrub from messages: the user information and its password.
-    secrets: Vec<String>,
-}
-
-impl Redactor {
-    fn new(url: &str) -> Self {
-        let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
-        let rest = rest.split_once('?').map_or(rest, |(before, _)| before);
-        let (authority, path) = rest.find('/').map_or((rest, ""), |at| rest.split_at(at));
-        let mut secrets = Vec::new();
-        let host = match authority.rsplit_once('@') {
-            Some((userinfo, host)) => {
-                secrets.push(userinfo.to_owned());
-                if let Some((_, password)) = userinfo.split_once(':') {
-                    secrets.push(password.to_owned());
-                }
-                format!("***@{host}")
-            }
-            None => authority.to_owned(),
-        };
-        secrets.retain(|secret| !secret.is_empty());
-        secrets.sort_by_key(|secret| std::cmp::Reverse(secret.len()));
-        let url = if scheme.is_empty() { format!("{host}{path}") } else { format!("{scheme}://{host}{path}") };
-        Self { url, secrets }
-    }
-
-    fn error(&self, operation: &'static str, error: &RedisError) -> Error {
-        let message = self
-            .secrets
-            .iter()
-            .fold(format!("{error} (redis at {})", self.url), |text, secret| text.replace(secret.as_str(), "***"));
-        Error::Backend(BackendError { backend: "redis", operation, message })
-    }
+/// A Redis error as ours, with the URL's credentials scrubbed.
+fn redis_error(redactor: &UrlRedactor, operation: &'static str, error: &RedisError) -> Error {
+    let message = redactor.scrub(&format!("{error} (redis at {})", redactor.url()));
+    Error::Backend(BackendError { backend: "redis", operation, message })
 }
 
 #[cfg(test)]
@@ -406,8 +375,6 @@ mod tests {
 
     #[test]
     fn the_password_never_shows() {
-        let redactor = Redactor::new("redis://user:s3cret@redis.internal:6379/0?x=1");
-        assert_eq!(redactor.url, "redis://***@redis.internal:6379/0");
         let builder = RedisCache::builder("redis://:s3cret@host:1/");
         assert!(!format!("{builder:?}").contains("s3cret"));
     }
