@@ -35,14 +35,14 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderName, StatusCode, Uri, header};
 use axum::response::Response;
 use axum::routing::{get, post};
 use bytes::Bytes;
 use serde_json::{Value, json};
 
 use crate::generate::ContentFilterConfig;
-use crate::server::{AppState, ErrorReply, json_response};
+use crate::server::{AppState, ErrorReply, json_response, presented_key};
 
 /// The API versions served.
 pub const API_VERSIONS: &[&str] = &["2024-09-01", "2023-10-01"];
@@ -135,18 +135,12 @@ fn reply(status: StatusCode, code: &str, message: impl Into<String>) -> ErrorRep
     ErrorReply::azure(status, code, message)
 }
 
+/// Content Safety's key header.
+static SUBSCRIPTION_KEY: HeaderName = HeaderName::from_static("ocp-apim-subscription-key");
+
 /// Key, then `api-version`.
 fn gate(app: &AppState, headers: &HeaderMap, uri: &Uri) -> Result<(), ErrorReply> {
-    let presented = headers
-        .get("ocp-apim-subscription-key")
-        .and_then(|value| value.to_str().ok())
-        .or_else(|| {
-            let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-            let (scheme, token) = value.split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then_some(token)
-        })
-        .map(str::trim)
-        .unwrap_or_default();
+    let presented = presented_key(headers, &SUBSCRIPTION_KEY);
     if !app.accepts_key(presented) {
         return Err(reply(
             StatusCode::UNAUTHORIZED,

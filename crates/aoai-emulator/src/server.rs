@@ -79,6 +79,21 @@ static REMAINING_TOKENS: HeaderName = HeaderName::from_static("x-ratelimit-remai
 static RETRY_AFTER_MS: HeaderName = HeaderName::from_static("retry-after-ms");
 static API_KEY: HeaderName = HeaderName::from_static("api-key");
 
+/// The key a request presents: the resource's key header (`key_header`),
+/// else an `Authorization: Bearer` token; empty when there is neither.
+pub(crate) fn presented_key<'a>(headers: &'a HeaderMap, key_header: &HeaderName) -> &'a str {
+    headers
+        .get(key_header)
+        .and_then(|value| value.to_str().ok())
+        .or_else(|| {
+            let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+            let (scheme, token) = value.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then_some(token)
+        })
+        .map(str::trim)
+        .unwrap_or_default()
+}
+
 const APPLICATION_JSON: HeaderValue = HeaderValue::from_static("application/json");
 
 /// The sequence number of a request, from which its id is made.
@@ -201,16 +216,7 @@ impl AppState {
 
     /// Checks the key, then (on classic `/openai/…` paths) the `api-version`.
     pub(crate) fn gate(&self, headers: &HeaderMap, uri: &Uri) -> Result<(), ErrorReply> {
-        let presented = headers
-            .get(&API_KEY)
-            .and_then(|value| value.to_str().ok())
-            .or_else(|| {
-                let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-                let (scheme, token) = value.split_once(' ')?;
-                scheme.eq_ignore_ascii_case("bearer").then_some(token)
-            })
-            .map(str::trim)
-            .unwrap_or_default();
+        let presented = presented_key(headers, &API_KEY);
         if !self.accepts_key(presented) {
             return Err(ErrorReply::azure(
                 StatusCode::UNAUTHORIZED,

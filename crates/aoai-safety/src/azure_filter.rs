@@ -248,32 +248,38 @@ impl AzureFilterGuard {
 
     /// Judges a whole answer: its prompt results and every choice's results.
     pub fn judge_response(&self, response: &ChatResponse) -> Verdict<()> {
-        let (mut blocked, mut noted) = (Vec::new(), Vec::new());
-        self.policy.judge_prompts(response.prompt_filter_results.as_deref(), &mut blocked, &mut noted);
-        for choice in &response.choices {
-            let location = Location::Choice(choice.index);
-            let before = blocked.len();
-            if let Some(results) = &choice.content_filter_results {
-                self.policy.judge(results, location, &mut blocked, &mut noted);
-            }
-            if choice.finish_reason == Some(FinishReason::ContentFilter) && blocked.len() == before {
-                blocked.push(Reason::new(Source::AzureFilter, "content_filter").at(location).detail("finish_reason"));
-            }
-        }
-        verdict(blocked, noted)
+        let choices = response
+            .choices
+            .iter()
+            .map(|choice| (choice.index, choice.content_filter_results.as_deref(), choice.finish_reason.as_ref()));
+        self.judge_parts(response.prompt_filter_results.as_deref(), choices)
     }
 
     /// Judges one stream chunk's annotations.
     pub fn judge_chunk(&self, chunk: &ChatChunk) -> Verdict<()> {
+        let choices = chunk
+            .choices
+            .iter()
+            .map(|choice| (choice.index, choice.content_filter_results.as_deref(), choice.finish_reason.as_ref()));
+        self.judge_parts(chunk.prompt_filter_results.as_deref(), choices)
+    }
+
+    /// The prompt results, then each choice's results; a choice that ended
+    /// with `content_filter` blocks even when its results say nothing.
+    fn judge_parts<'a>(
+        &self,
+        prompts: Option<&[PromptFilterResult]>,
+        choices: impl Iterator<Item = (u32, Option<&'a ContentFilterResults>, Option<&'a FinishReason>)>,
+    ) -> Verdict<()> {
         let (mut blocked, mut noted) = (Vec::new(), Vec::new());
-        self.policy.judge_prompts(chunk.prompt_filter_results.as_deref(), &mut blocked, &mut noted);
-        for choice in &chunk.choices {
-            let location = Location::Choice(choice.index);
+        self.policy.judge_prompts(prompts, &mut blocked, &mut noted);
+        for (index, results, finish_reason) in choices {
+            let location = Location::Choice(index);
             let before = blocked.len();
-            if let Some(results) = &choice.content_filter_results {
+            if let Some(results) = results {
                 self.policy.judge(results, location, &mut blocked, &mut noted);
             }
-            if choice.finish_reason == Some(FinishReason::ContentFilter) && blocked.len() == before {
+            if finish_reason == Some(&FinishReason::ContentFilter) && blocked.len() == before {
                 blocked.push(Reason::new(Source::AzureFilter, "content_filter").at(location).detail("finish_reason"));
             }
         }
