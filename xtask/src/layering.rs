@@ -13,6 +13,7 @@ use serde_json::Value;
 /// until it is), which is also the moment to add it to docs/ARCHITECTURE.md.
 pub(crate) const LAYERS: &[(&str, u8)] = &[
     ("aoai-core", 0),
+    ("aoai-index", 0),
     ("aoai-tools", 1),
     ("aoai-cache", 1),
     ("aoai-safety", 1),
