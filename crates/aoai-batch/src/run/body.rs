@@ -204,7 +204,13 @@ impl<'a> Scanner<'a> {
             return Ok(());
         }
         loop {
-            self.value(Level::Other, None, depth)?;
+            if let Some(b'-' | b'0'..=b'9') = self.peek() {
+                // An embedding is a list of ~1,500 numbers: step through a
+                // compact run of them without the general value dispatch.
+                self.numbers()?;
+            } else {
+                self.value(Level::Other, None, depth)?;
+            }
             self.skip_whitespace();
             match self.peek() {
                 Some(b',') => {
@@ -216,6 +222,19 @@ impl<'a> Scanner<'a> {
                     return Ok(());
                 }
                 _ => return Err(self.error("',' or ']'")),
+            }
+        }
+    }
+
+    /// Checks a number and every number that follows it directly after a
+    /// comma (`1,-2.5,3e4`), stopping before anything else (whitespace, `]`,
+    /// a comma not followed by a number), which the caller handles.
+    fn numbers(&mut self) -> Result<(), BodyError> {
+        loop {
+            self.number()?;
+            match (self.json.get(self.pos), self.json.get(self.pos + 1)) {
+                (Some(b','), Some(b'-' | b'0'..=b'9')) => self.pos += 1,
+                _ => return Ok(()),
             }
         }
     }
@@ -322,10 +341,29 @@ impl<'a> Scanner<'a> {
     }
 }
 
-/// The end of the run of ASCII digits starting at `from`.
+/// The end of the run of ASCII digits starting at `from`: eight bytes at a
+/// time while they are all digits, then byte by byte.
 fn digits_end(json: &[u8], from: usize) -> usize {
-    let rest = json.get(from..).unwrap_or_default();
-    from + rest.iter().position(|byte| !byte.is_ascii_digit()).unwrap_or(rest.len())
+    let mut at = from;
+    while let Some(word) = json.get(at..at + 8) {
+        let mut bytes = [0_u8; 8];
+        bytes.copy_from_slice(word);
+        let word = u64::from_le_bytes(bytes);
+        // A byte is a digit when its high nibble is 3 and stays 3 after
+        // adding 6 (0x30..=0x39). Adding 6 carries into the next byte only
+        // from a byte >= 0xfa, which fails the test itself, so the lowest
+        // failing byte is always found correctly.
+        let high = word & 0xf0f0_f0f0_f0f0_f0f0;
+        let carried = word.wrapping_add(0x0606_0606_0606_0606) & 0xf0f0_f0f0_f0f0_f0f0;
+        let not_digit = (high ^ 0x3030_3030_3030_3030) | (carried ^ 0x3030_3030_3030_3030);
+        if not_digit != 0 {
+            // The first (lowest-addressed) byte whose test failed.
+            return at + (not_digit.trailing_zeros() / 8) as usize;
+        }
+        at += 8;
+    }
+    let rest = json.get(at..).unwrap_or_default();
+    at + rest.iter().position(|byte| !byte.is_ascii_digit()).unwrap_or(rest.len())
 }
 
 #[cfg(test)]
@@ -401,6 +439,13 @@ mod tests {
             b"{\"a\":1}{}",
             b"{\"a\":\"\xff\"}",
             b"<html>502</html>",
+            b"{\"a\":[1,]}",
+            b"{\"a\":[1,-]}",
+            b"{\"a\":[1,02]}",
+            b"{\"a\":[1,2.]}",
+            b"{\"a\":[1,2,3e+]}",
+            b"{\"a\":[1,2,,3]}",
+            b"{\"a\":[1,2,3}",
         ] {
             assert!(minify(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
             assert!(!serde_accepts_object(bad), "{:?}", String::from_utf8_lossy(bad));
@@ -451,6 +496,13 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn digit_runs_end_where_a_byte_by_byte_scan_ends(bytes in prop::collection::vec(prop_oneof![b'0'..=b'9', any::<u8>()], 0..40), from in 0_usize..40) {
+            let from = from.min(bytes.len());
+            let naive = from + bytes[from..].iter().position(|byte| !byte.is_ascii_digit()).unwrap_or(bytes.len() - from);
+            prop_assert_eq!(digits_end(&bytes, from), naive);
+        }
+
         #[test]
         fn copies_any_object_compactly_and_reads_its_usage(value in top_object(), pretty in any::<bool>()) {
             let text = if pretty { serde_json::to_vec_pretty(&value).unwrap() } else { serde_json::to_vec(&value).unwrap() };
