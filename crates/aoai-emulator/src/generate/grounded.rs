@@ -90,7 +90,7 @@ impl Grounding {
         let mut ranked: Vec<(usize, &Source)> =
             self.sources.iter().map(|source| (shared(&source.text), source)).filter(|(score, _)| *score > 0).collect();
         // Best first; equal scores in the order given (the retriever's order).
-        ranked.sort_by(|left, right| right.0.cmp(&left.0));
+        ranked.sort_by_key(|(score, _)| std::cmp::Reverse(*score));
         let mut parts: Vec<String> = Vec::new();
         for (_, source) in ranked.into_iter().take(MAX_QUOTED) {
             let mut best: Option<(usize, &str)> = None;
