@@ -420,6 +420,14 @@ fn walk(directory: &Path, index: Option<&Path>, files: &mut Vec<PathBuf>) {
     }
 }
 
+/// The name a file is indexed under: its path as given, without `.`
+/// components, so `./docs/a.md` and `docs/a.md` replace the same chunks.
+fn source_name(path: &Path) -> String {
+    let cleaned: PathBuf =
+        path.components().filter(|component| !matches!(component, std::path::Component::CurDir)).collect();
+    cleaned.to_string_lossy().into_owned()
+}
+
 /// The file's text, or why it is skipped.
 fn read_text(path: &Path) -> Result<String, String> {
     let bytes = std::fs::read(path).map_err(|error| error.to_string())?;
@@ -496,7 +504,7 @@ async fn index_files<E: Embedder>(
     let mut skipped = 0_u64;
     let mut outcome = Ok(());
     for file in files {
-        let source = file.to_string_lossy().into_owned();
+        let source = source_name(file);
         match read_text(file) {
             Ok(text) => {
                 let document = Document::new(source.as_str(), text, Format::from_path(&source));
@@ -707,6 +715,11 @@ mod tests {
             Some(EmbedderSpec::Azure { deployment: "my:dep".into(), dimensions: 1536, send_dimensions: false })
         );
         assert_eq!(EmbedderSpec::from_identity("other", 3), None);
+    }
+
+    #[test]
+    fn sources_are_named_without_dot_components() {
+        assert_eq!(source_name(Path::new("./docs/./a.md")), source_name(Path::new("docs/a.md")));
     }
 
     #[test]
