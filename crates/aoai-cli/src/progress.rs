@@ -50,3 +50,33 @@ impl Ticker {
         }
     }
 }
+
+/// A bar of `width` cells for `done` of `total`: `[=====>    ]`.
+pub(crate) fn bar(done: u64, total: u64, width: usize) -> String {
+    let filled = if total == 0 { width } else { (done.min(total) as f64 / total as f64 * width as f64) as usize };
+    let mut out = String::with_capacity(width + 2);
+    out.push('[');
+    for cell in 0..width {
+        out.push(match cell.cmp(&filled) {
+            std::cmp::Ordering::Less => '=',
+            std::cmp::Ordering::Equal if filled < width => '>',
+            _ => ' ',
+        });
+    }
+    out.push(']');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bars_fill_in_proportion() {
+        assert_eq!(bar(0, 4, 8), "[>       ]");
+        assert_eq!(bar(2, 4, 8), "[====>   ]");
+        assert_eq!(bar(4, 4, 8), "[========]");
+        assert_eq!(bar(9, 4, 8), "[========]");
+        assert_eq!(bar(0, 0, 4), "[====]");
+    }
+}

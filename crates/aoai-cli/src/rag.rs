@@ -31,7 +31,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use futures_util::StreamExt as _;
 use serde_json::{Value, json};
 
-use crate::progress::Ticker;
+use crate::progress::{Ticker, bar};
 use crate::{Failure, print, session};
 
 /// The embedding deployment when none is named.
@@ -494,7 +494,8 @@ async fn index_files<E: Embedder>(
         move || {
             let done = counts.done.load(Ordering::Relaxed);
             let line = format!(
-                "{done}/{total} files · {} chunks · {} tokens",
+                "{} {done}/{total} files · {} chunks · {} tokens",
+                bar(done, total as u64, 24),
                 counts.chunks.load(Ordering::Relaxed),
                 counts.tokens.load(Ordering::Relaxed)
             );

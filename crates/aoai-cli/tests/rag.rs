@@ -95,6 +95,17 @@ fn index_search_in_every_mode_and_ask() {
     assert!(cited.contains("docs/batch.md > Batching > Resume ["), "{cited}");
     assert!(!stderr.contains("warning"), "{stderr}");
 
+    // The whole answer as JSON.
+    let output = aoai(root, &["rag", "ask", "--index", "idx", "--json", "Where does Redis share cached answers?"]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let answer: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(answer["cites_nothing_given"], false);
+    assert_eq!(answer["citations"][0]["source"], "docs/nested/cache.html");
+    assert!(answer["text"].as_str().unwrap().contains("Redis shares cached answers between processes."));
+    let (start, end) =
+        (answer["citations"][0]["start"].as_u64().unwrap(), answer["citations"][0]["end"].as_u64().unwrap());
+    assert!(CACHE[start as usize..end as usize].contains("Redis shares cached answers between processes."));
+
     // An answer that cites nothing given is flagged.
     let output =
         aoai(root, &["rag", "ask", "--index", "idx", "--mode", "vector", "What is the price of zinc in Peru?"]);
