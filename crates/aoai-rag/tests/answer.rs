@@ -1,7 +1,9 @@
 //! `GroundedAnswerer` over aoai-emulator (chat and embeddings on loopback
 //! through the real client) and an `EmbeddedIndex`: citations map to the
 //! right source and byte range, streaming gives the same answer, an
-//! uncited answer is flagged, and the budget drops whole sources.
+//! uncited answer is flagged, numbers of sources not given are listed
+//! (a scripted answer from an emulator fixture), and the budget drops whole
+//! sources.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
@@ -149,6 +151,35 @@ async fn an_uncited_answer_is_flagged() {
         answerer.ask_stream("What is the price of zinc in Peru?").await.unwrap().into_answer().await.unwrap();
     assert!(streamed.cites_nothing_given);
     assert_eq!(streamed.text, answer.text);
+}
+
+#[tokio::test]
+async fn unknown_citation_numbers_are_listed() {
+    // A scripted model that cites a source it was not given, in the list form.
+    let directory = tempfile::tempdir().unwrap();
+    let fixtures = directory.path().join("fixtures.toml");
+    std::fs::write(
+        &fixtures,
+        "[[fixtures]]\nmatch = { last_user_contains = \"journal\" }\nreply = { content = \"It resumes [doc1, doc9]. Also [doc9][doc0].\" }\n",
+    )
+    .unwrap();
+    let emulator = Emulator::builder()
+        .deployment(DeploymentConfig::new("embed", "text-embedding-3-small"))
+        .deployment(DeploymentConfig::new("chat", "gpt-4o"))
+        .fixtures(&fixtures)
+        .start()
+        .await
+        .unwrap();
+    let index_directory = tempfile::tempdir().unwrap();
+    let index = index(&emulator, index_directory.path()).await;
+    let answerer = GroundedAnswerer::builder(emulator.client().unwrap(), "chat", index).k(3).build().unwrap();
+    let answer = answerer.ask("What is in the journal?").await.unwrap();
+    assert_eq!(answer.sources.len(), 3);
+    assert_eq!(answer.unknown_citations, [9, 0]);
+    assert_eq!(answer.citations.iter().map(|citation| citation.n).collect::<Vec<_>>(), [1]);
+    assert_eq!(answer.citations[0].chunk_id, answer.sources[0].chunk.id);
+    assert!(!answer.cites_nothing_given);
+    assert_eq!(answer.markers.len(), 4);
 }
 
 #[tokio::test]
