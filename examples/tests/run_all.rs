@@ -100,6 +100,14 @@ examples! {
         "summary (finish reason stop): ",
         "ticket: Ticket { category: ",
     ],
+    s10_hybrid_rag => [
+        "indexed 5 documents as ",
+        "query: \"what does HTTP 429 mean?\"\n  keyword (BM25):\n    1. docs/rate-limits.md > Rate limits > 429 responses",
+        "  vector (cosine):\n    1. ",
+        "  hybrid (reciprocal-rank fusion):\n    1. docs/rate-limits.md > Rate limits > 429 responses",
+        "  fused: 1/(60+1) + 1/(60+",
+        "filtered to docs/batching: 2 hit(s), all from Some(\"docs/batching.md\")",
+    ],
     s11_content_safety => [
         "1. blocklist: input blocked by blocklist (sent: false): blocklist (Project Falcon) by local guard blocklist",
         "2. redacted prompt: Email [EMAIL] or call [PHONE] about card [CARD].",
@@ -170,10 +178,20 @@ examples! {
         " chunks, same text: true; requests served upstream: 2",
         "5. cache: 3 hits, 2 misses (60.0% hit rate), 0 bypassed, 0 not stored, 0 pass-throughs; saved ",
     ],
+    s14_rag_with_assistants => [
+        "Q: How many unused leave days carry over to the next year?\nA: Up to 5 unused leave days carry over to the next year. [doc1]",
+        "  [doc1] handbook/leave.md > Leave > Carry-over (bytes ",
+        ": \"## Carry-over\\n\\nUp to 5 unused leave days carry over to the next year.\"",
+        "streamed: Up to 5 unused leave days carry over to the next year. [doc1]",
+        "streamed answer equals the whole answer: true; same citations: true",
+        "A: The provided sources do not answer this question.\ncites nothing given: true",
+        "prompt for \"lost badge\": 4 source(s), 0 dropped by the budget; it starts:\n  <documents>\n  [doc1] title: Security | source: handbook/security.md | section: Security",
+    ],
     s15_embeddings => [
         "5 vectors of 256 dimensions from text-embedding-3-small",
         "closest to \"Why did my request get HTTP 429?\":\n  ",
         "decoded back exactly: true",
+        "semantic search over an EmbeddedIndex of 5 chunks (azure:text-embedding-3-small:256):\n  ",
     ],
     s16_error_reporting => [
         "SENTRY_DSN is not set: reporting to a local collector, http://aoai-examples@127.0.0.1:",

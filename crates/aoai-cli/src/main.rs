@@ -1,4 +1,4 @@
-//! `aoai`: chat, embeddings, token counting and a configuration doctor for
+//! `aoai`: chat, embeddings, token counting, retrieval (`aoai rag`) and a configuration doctor for
 //! Azure OpenAI and OpenAI-compatible endpoints.
 //!
 //! Exit codes: 0 success, 1 an API or transport error, 2 bad usage or configuration.
@@ -12,6 +12,8 @@ mod batch;
 mod chat;
 mod doctor;
 mod embed;
+mod progress;
+mod rag;
 mod tokens;
 
 /// Command line for Azure OpenAI.
@@ -36,6 +38,9 @@ enum Command {
     /// Run JSONL batches at the quota ceiling, or through Azure's Batch API.
     #[command(subcommand)]
     Batch(batch::BatchCommand),
+    /// Index files, search them, and answer questions from them with citations.
+    #[command(subcommand)]
+    Rag(rag::RagCommand),
     /// Run the local Azure OpenAI-compatible emulator (same options as `aoai-emulator`).
     Emulator(aoai_emulator::cli::EmulatorArgs),
 }
@@ -85,6 +90,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Batch(command) => batch::dispatch(command).await,
             Command::Chat(args) => chat::run(args).await,
+            Command::Rag(command) => rag::dispatch(command).await,
             Command::Embed(args) => embed::run(args).await,
             Command::Tokens(command) => tokens::run(command),
             Command::Doctor(args) => doctor::run(args.deployment).await,

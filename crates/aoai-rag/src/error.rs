@@ -1,5 +1,6 @@
 //! The crate's errors: bad settings, an embedding call that failed, an index
-//! that could not be read or written, an index built with another embedder.
+//! that could not be read or written, an index built with another embedder,
+//! a chat call for a grounded answer that failed.
 
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -20,6 +21,9 @@ pub enum Error {
     /// The index was built with another embedder or vector size.
     #[error(transparent)]
     Mismatch(MismatchError),
+    /// The chat call of a grounded answer failed.
+    #[error(transparent)]
+    Chat(ChatError),
 }
 
 /// Settings that cannot work (see [`Error::Config`]).
@@ -137,5 +141,39 @@ impl MismatchError {
     #[must_use]
     pub fn given(&self) -> &str {
         &self.given
+    }
+}
+
+/// The chat call of a grounded answer failed (see [`Error::Chat`]).
+#[derive(Debug, thiserror::Error)]
+#[error("asking {deployment} failed: {message}")]
+pub struct ChatError {
+    deployment: String,
+    message: String,
+    #[source]
+    source: Option<Box<aoai_core::Error>>,
+}
+
+impl ChatError {
+    pub(crate) fn new(deployment: &str, message: impl Into<String>, source: Option<aoai_core::Error>) -> Self {
+        Self { deployment: deployment.to_owned(), message: message.into(), source: source.map(Box::new) }
+    }
+
+    /// The chat deployment asked.
+    #[must_use]
+    pub fn deployment(&self) -> &str {
+        &self.deployment
+    }
+
+    /// What went wrong.
+    #[must_use]
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The client's error, when the service call failed.
+    #[must_use]
+    pub fn client_error(&self) -> Option<&aoai_core::Error> {
+        self.source.as_deref()
     }
 }

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod answer;
 pub mod chunk;
 pub mod embed;
 pub mod error;
@@ -9,6 +10,7 @@ pub mod index;
 pub mod local;
 pub mod retrieve;
 
+pub use answer::{Answer, Citation, GroundedAnswerer};
 pub use chunk::{Chunk, Chunker, Document, Format, TokenChunker};
 pub use embed::{AzureEmbedder, Embedder};
 pub use error::{Error, Result};

@@ -1,6 +1,8 @@
 //! Guide section 15, embeddings: embed a few texts, shorten the vectors with
 //! `dimensions`, fetch them base64-encoded, and rank the texts by cosine
-//! similarity to a question.
+//! similarity to a question; then the same documents in aoai-rag's
+//! `EmbeddedIndex`, which stores the vectors on disk and searches them
+//! (vector mode: cosine similarity, no keyword list).
 //!
 //! ```text
 //! AZURE_OPENAI_EMBEDDING_DEPLOYMENT=text-embedding-3-small \
@@ -14,17 +16,18 @@
 
 use std::process::ExitCode;
 
-use aoai_core::Result;
 use aoai_core::embeddings::{EmbeddingsRequest, EncodingFormat, decode_base64_f32, encode_base64_f32};
+use aoai_rag::chunk::{Chunker, ChunkerConfig, Document, Format, TokenChunker};
+use aoai_rag::{AzureEmbedder, EmbeddedIndex, Embedder, Filter, Retriever, SearchMode};
 
 const DIMENSIONS: u32 = 256;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    aoai_examples::exit(run().await)
+    aoai_examples::exit_any(run().await)
 }
 
-async fn run() -> Result<()> {
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
     // The configured endpoint, or the embedded emulator; keep `session` alive while `client` is used.
     let session = aoai_examples::session().await?;
     let client = session.client()?;
@@ -74,6 +77,26 @@ async fn run() -> Result<()> {
         Ok(decoded) => println!("decoded back exactly: {}", decoded == query),
         Err(error) => println!("cannot decode: {error}"),
     }
+
+    // Semantic search with an index: aoai-rag embeds the chunks (same deployment and
+    // dimensions), keeps the vectors on disk, and embeds the query at search time.
+    let embedder =
+        AzureEmbedder::builder(session.client()?, &deployment, DIMENSIONS as usize).request_dimensions().build()?;
+    let directory = std::env::temp_dir().join(format!("aoai-s15-{}", std::process::id()));
+    let index = EmbeddedIndex::open(&directory, embedder)?;
+    let chunker = TokenChunker::new(ChunkerConfig::default())?;
+    for (position, text) in documents.iter().enumerate() {
+        let source = format!("note-{position}.txt");
+        index.replace_document(&source, chunker.chunk(&Document::new(source.as_str(), *text, Format::Text))).await?;
+    }
+    let hits = index.search(question, 3, SearchMode::Vector, &Filter::none()).await?;
+    println!("\nsemantic search over an EmbeddedIndex of {} chunks ({}):", index.len(), index.embedder().identity());
+    for hit in &hits {
+        let cosine = hit.vector.map_or(0.0, |list| list.score);
+        println!("  {cosine:.3}  {}: {}", hit.chunk.source, hit.chunk.text);
+    }
+    drop(index);
+    let _ = std::fs::remove_dir_all(&directory);
     Ok(())
 }
 

@@ -13,7 +13,6 @@
 //! files. Exit status: 0 when every item succeeded, 1 when any item failed or
 //! a line was malformed (or the run stopped), 2 for usage errors.
 
-use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -25,6 +24,7 @@ use aoai_core::metrics::thousands;
 use aoai_core::retry::RetryPolicy;
 use clap::Args;
 
+use crate::progress::Ticker;
 use crate::{Failure, session};
 
 /// With no `--tpm`/`--rpm`: a token limit no deployment reaches, so only
@@ -155,33 +155,12 @@ pub(crate) async fn run(args: RunArgs) -> Result<(), Failure> {
     let runner = Runner::new(&session.client, gate, config).on_progress(move |progress| {
         *sink.lock().unwrap_or_else(PoisonError::into_inner) = Some(*progress);
     });
-    let terminal = std::io::stderr().is_terminal();
-    let ticker = tokio::spawn({
-        let latest = Arc::clone(&latest);
-        let time = time.clone();
-        async move {
-            let period = if terminal { Duration::from_millis(200) } else { Duration::from_secs(5) };
-            let mut last_printed = None;
-            loop {
-                time.sleep.sleep(period).await;
-                let snapshot = *latest.lock().unwrap_or_else(PoisonError::into_inner);
-                let Some(progress) = snapshot else { continue };
-                if !terminal && last_printed == Some(progress.done) {
-                    continue;
-                }
-                last_printed = Some(progress.done);
-                let line = progress_line(&progress);
-                let mut stderr = std::io::stderr().lock();
-                let _ = if terminal { write!(stderr, "\r{line}\x1b[K") } else { writeln!(stderr, "{line}") };
-                let _ = stderr.flush();
-            }
-        }
+    let ticker = Ticker::start(&time, move || {
+        let progress = (*latest.lock().unwrap_or_else(PoisonError::into_inner))?;
+        Some((progress.done, progress_line(&progress)))
     });
     let outcome = runner.run().await;
-    ticker.abort();
-    if terminal {
-        eprint!("\r\x1b[K");
-    }
+    ticker.stop();
     let report = outcome.map_err(run_failure)?;
     eprintln!("{}", summary(&report, &args.output, &errors_path));
     if let Some(path) = &args.report {

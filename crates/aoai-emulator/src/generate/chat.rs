@@ -11,6 +11,7 @@ use aoai_core::tokens::Tokenizer;
 use fastrand::Rng;
 use serde_json::{Map, Value};
 
+use super::grounded::Grounding;
 use super::schema::{self, InstanceOptions};
 use super::text;
 use super::util::{StableHasher, alphanumeric, between_usize, derive, hash_json, hash_str};
@@ -94,6 +95,8 @@ pub(crate) struct Conversation {
     /// Tool results at the end of the conversation, after the last
     /// assistant message with tool calls.
     pub(crate) tool_results: Vec<ToolResult>,
+    /// Numbered sources in a `<documents>` block, and the question asked of them.
+    pub(crate) grounding: Option<Grounding>,
 }
 
 impl Conversation {
@@ -108,6 +111,7 @@ impl Conversation {
             keywords: text::keywords(&last_user),
             proper_nouns: text::proper_nouns(&last_user),
             tool_results: pending_tool_results(messages),
+            grounding: Grounding::of(messages),
             last_user,
         }
     }
@@ -697,7 +701,9 @@ fn split_camel(name: &str) -> String {
 fn produce(plan: &Plan<'_>, conversation: &Conversation, rng: &mut Rng, tokenizer: &Tokenizer) -> Draft {
     match plan {
         Plan::Text => {
-            if conversation.tool_results.is_empty() {
+            if let Some(grounding) = conversation.grounding.as_ref().filter(|_| conversation.tool_results.is_empty()) {
+                Draft::Text(grounding.answer(), None)
+            } else if conversation.tool_results.is_empty() {
                 let (text, tokens) = text::answer(rng, tokenizer, &topic(conversation));
                 Draft::Text(text, Some(tokens))
             } else {

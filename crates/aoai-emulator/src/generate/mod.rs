@@ -28,6 +28,13 @@
 //!   results, `auto` and `none` give a final answer quoting each result.
 //!   The deprecated `functions`/`function_call` work the same way with one
 //!   call.
+//! - **Grounded answers**: when a system, developer or user message holds
+//!   a `<documents>` block of sources each starting with a `[docN]` line,
+//!   a text answer quotes, from each of the (at most two) sources sharing
+//!   the most keywords with the question, its best-matching sentence
+//!   followed by `[docN]`; when no source shares a keyword it answers
+//!   "The provided sources do not answer this question." and cites nothing
+//!   (see `grounded.rs`).
 //! - **Limits**: the text is cut before the first `stop` sequence (finish
 //!   reason `stop`), then to `max_completion_tokens` or `max_tokens` on a
 //!   token boundary (finish reason `length`; JSON is cut too, as the service
@@ -67,6 +74,7 @@ mod chat;
 mod embed;
 mod filter;
 mod fixtures;
+mod grounded;
 mod pattern;
 pub mod schema;
 mod text;

@@ -1,0 +1,732 @@
+//! `aoai rag index|search|ask`: build an embedded hybrid index from files,
+//! search it, and answer questions from it with citations (aoai-rag).
+//!
+//! The index directory holds aoai-rag's `EmbeddedIndex` (whose manifest
+//! records the embedder's identity and dimensions) and `embedder.json`, how
+//! this command line rebuilds that embedder: `{"embedder": "azure",
+//! "deployment": …, "dimensions": …, "send_dimensions": …}`. `search` and
+//! `ask` reopen the index with the embedder it records; an `--embedder`,
+//! `--embedding-deployment` or `--dimensions` flag that says otherwise is an
+//! error, since vectors of two models do not compare. An index written by
+//! the library without `embedder.json` is read from its manifest
+//! (`azure:{deployment}:{dimensions}`; dimensions other than 1536 and 3072
+//! are sent as `dimensions`).
+//!
+//! Progress and warnings go to stderr; results to stdout. With no endpoint
+//! configured, the embedded emulator serves both the embedding deployment
+//! (`text-embedding-3-small`) and the chat deployment (`gpt-4o`).
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use aoai_core::Client;
+use aoai_core::tokens::Encoding;
+use aoai_rag::answer::{AnswerEvent, GroundedAnswerer};
+use aoai_rag::chunk::{Chunker, ChunkerConfig, Document, Format, TokenChunker};
+use aoai_rag::index::Manifest;
+use aoai_rag::{AzureEmbedder, EmbeddedIndex, Embedder, Filter, Retriever, SearchMode};
+use clap::{Args, Subcommand, ValueEnum};
+use futures_util::StreamExt as _;
+use serde_json::{Value, json};
+
+use crate::progress::{Ticker, bar};
+use crate::{Failure, print, session};
+
+/// The embedding deployment when none is named.
+const DEFAULT_EMBEDDING_DEPLOYMENT: &str = "text-embedding-3-small";
+/// The vector size when none is given (text-embedding-3-small, ada-002).
+const DEFAULT_DIMENSIONS: usize = 1536;
+/// The chat deployment offline.
+const DEFAULT_CHAT_DEPLOYMENT: &str = "gpt-4o";
+/// The file that records how the CLI built the embedder.
+const EMBEDDER_FILE: &str = "embedder.json";
+/// How many bytes are checked for a NUL to call a file binary.
+const SNIFF_BYTES: usize = 8000;
+/// Characters of a hit's text shown by `search`.
+const SNIPPET_CHARS: usize = 160;
+
+/// `aoai rag`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum RagCommand {
+    /// Chunk, embed and index files and directories (replacing each file's earlier chunks).
+    Index(IndexArgs),
+    /// Search an index and print ranked hits.
+    Search(SearchArgs),
+    /// Answer a question from an index, with citations.
+    Ask(AskArgs),
+}
+
+/// Which embedder makes the vectors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum EmbedderKind {
+    /// An Azure OpenAI embeddings deployment.
+    Azure,
+    /// all-MiniLM-L6-v2 on the CPU (cargo feature `local-embeddings`).
+    Local,
+}
+
+/// How `search` and `ask` rank.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Mode {
+    /// Keyword and vector lists fused by reciprocal rank.
+    Hybrid,
+    /// BM25 only.
+    Keyword,
+    /// Vector similarity only.
+    Vector,
+}
+
+impl From<Mode> for SearchMode {
+    fn from(mode: Mode) -> Self {
+        match mode {
+            Mode::Hybrid => SearchMode::Hybrid,
+            Mode::Keyword => SearchMode::Keyword,
+            Mode::Vector => SearchMode::Vector,
+        }
+    }
+}
+
+/// The embedder flags (all commands).
+#[derive(Debug, Args)]
+struct EmbedderArgs {
+    /// The embedder: `azure` (default for a new index) or `local`. Search and ask use the index's.
+    #[arg(long, value_enum)]
+    embedder: Option<EmbedderKind>,
+    /// The Azure embeddings deployment (default text-embedding-3-small; search and ask use the index's).
+    #[arg(long)]
+    embedding_deployment: Option<String>,
+    /// Vector size, sent as `dimensions` (text-embedding-3 models); default 1536, not sent.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    dimensions: Option<u32>,
+}
+
+/// Options for `aoai rag index`.
+#[derive(Debug, Args)]
+pub(crate) struct IndexArgs {
+    /// Files and directories (walked recursively; hidden entries skipped).
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// The index directory (created if missing).
+    #[arg(long)]
+    index: PathBuf,
+    #[command(flatten)]
+    embedder: EmbedderArgs,
+    /// The most tokens in a chunk.
+    #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u32).range(16..))]
+    chunk_tokens: u32,
+    /// Tokens repeated between consecutive chunks (less than half of --chunk-tokens).
+    #[arg(long, default_value_t = 64)]
+    overlap_tokens: u32,
+}
+
+/// Options for `aoai rag search`.
+#[derive(Debug, Args)]
+pub(crate) struct SearchArgs {
+    /// The index directory.
+    #[arg(long)]
+    index: PathBuf,
+    /// How many hits.
+    #[arg(long, short = 'k', default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    k: u32,
+    /// How to rank.
+    #[arg(long, value_enum, default_value_t = Mode::Hybrid)]
+    mode: Mode,
+    /// Print the hits as JSON.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    embedder: EmbedderArgs,
+    /// The query.
+    #[arg(required = true)]
+    query: Vec<String>,
+}
+
+/// Options for `aoai rag ask`.
+#[derive(Debug, Args)]
+pub(crate) struct AskArgs {
+    /// The index directory.
+    #[arg(long)]
+    index: PathBuf,
+    /// Chat deployment (default: AZURE_OPENAI_DEPLOYMENT; offline gpt-4o).
+    #[arg(long, short = 'd', env = "AZURE_OPENAI_DEPLOYMENT")]
+    deployment: Option<String>,
+    /// How many chunks to retrieve.
+    #[arg(long, short = 'k', default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    k: u32,
+    /// How to retrieve.
+    #[arg(long, value_enum, default_value_t = Mode::Hybrid)]
+    mode: Mode,
+    /// The most tokens the sources take in the prompt.
+    #[arg(long, default_value_t = 3000, value_parser = clap::value_parser!(u32).range(1..))]
+    source_budget: u32,
+    /// Print the whole answer as JSON (not streamed).
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    embedder: EmbedderArgs,
+    /// The question.
+    #[arg(required = true)]
+    question: Vec<String>,
+}
+
+pub(crate) async fn dispatch(command: RagCommand) -> Result<(), Failure> {
+    match command {
+        RagCommand::Index(args) => index(args).await,
+        RagCommand::Search(args) => search(args).await,
+        RagCommand::Ask(args) => ask(args).await,
+    }
+}
+
+/// How the index's embedder is built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum EmbedderSpec {
+    Azure { deployment: String, dimensions: usize, send_dimensions: bool },
+    Local,
+}
+
+impl EmbedderSpec {
+    fn from_flags(flags: &EmbedderArgs) -> Result<Self, Failure> {
+        match flags.embedder.unwrap_or(EmbedderKind::Azure) {
+            EmbedderKind::Azure => Ok(EmbedderSpec::Azure {
+                deployment: flags
+                    .embedding_deployment
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_EMBEDDING_DEPLOYMENT.to_owned()),
+                dimensions: flags.dimensions.map_or(DEFAULT_DIMENSIONS, |dimensions| dimensions as usize),
+                send_dimensions: flags.dimensions.is_some(),
+            }),
+            EmbedderKind::Local => {
+                if flags.embedding_deployment.is_some() || flags.dimensions.is_some() {
+                    return Err(Failure::Usage(
+                        "--embedding-deployment and --dimensions are for --embedder azure".to_owned(),
+                    ));
+                }
+                Ok(EmbedderSpec::Local)
+            }
+        }
+    }
+
+    fn to_json(&self) -> Value {
+        match self {
+            EmbedderSpec::Azure { deployment, dimensions, send_dimensions } => json!({
+                "embedder": "azure",
+                "deployment": deployment,
+                "dimensions": dimensions,
+                "send_dimensions": send_dimensions,
+            }),
+            EmbedderSpec::Local => json!({"embedder": "local"}),
+        }
+    }
+
+    fn from_json(value: &Value) -> Option<Self> {
+        match value.get("embedder")?.as_str()? {
+            "azure" => Some(EmbedderSpec::Azure {
+                deployment: value.get("deployment")?.as_str()?.to_owned(),
+                dimensions: usize::try_from(value.get("dimensions")?.as_u64()?).ok()?,
+                send_dimensions: value.get("send_dimensions")?.as_bool()?,
+            }),
+            "local" => Some(EmbedderSpec::Local),
+            _ => None,
+        }
+    }
+
+    /// From a manifest's identity, for an index the library wrote.
+    fn from_identity(identity: &str, dimensions: usize) -> Option<Self> {
+        if identity.starts_with("local") {
+            return Some(EmbedderSpec::Local);
+        }
+        let rest = identity.strip_prefix("azure:")?;
+        let (deployment, _) = rest.rsplit_once(':')?;
+        Some(EmbedderSpec::Azure {
+            deployment: deployment.to_owned(),
+            dimensions,
+            send_dimensions: dimensions != 1536 && dimensions != 3072,
+        })
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            EmbedderSpec::Azure { deployment, dimensions, .. } => {
+                format!("azure ({deployment}, {dimensions} dimensions)")
+            }
+            EmbedderSpec::Local => "local".to_owned(),
+        }
+    }
+
+    /// Whether the flags given (if any) agree with this recorded embedder.
+    fn check_flags(&self, flags: &EmbedderArgs, directory: &Path) -> Result<(), Failure> {
+        let mismatch = |what: String| {
+            Failure::Usage(format!(
+                "the index at {} was built with the {} embedder; {what}: vectors of two embedders do not compare (re-index, or drop the flag)",
+                directory.display(),
+                self.describe()
+            ))
+        };
+        match self {
+            EmbedderSpec::Azure { deployment, dimensions, .. } => {
+                if flags.embedder == Some(EmbedderKind::Local) {
+                    return Err(mismatch("--embedder local was given".to_owned()));
+                }
+                if let Some(given) = flags.embedding_deployment.as_deref().filter(|given| given != deployment) {
+                    return Err(mismatch(format!("--embedding-deployment {given} was given")));
+                }
+                if let Some(given) = flags.dimensions.filter(|given| *given as usize != *dimensions) {
+                    return Err(mismatch(format!("--dimensions {given} was given")));
+                }
+            }
+            EmbedderSpec::Local => {
+                if flags.embedder == Some(EmbedderKind::Azure)
+                    || flags.embedding_deployment.is_some()
+                    || flags.dimensions.is_some()
+                {
+                    return Err(mismatch("Azure embedder flags were given".to_owned()));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The embedder recorded in `directory`, if it holds an index.
+fn recorded(directory: &Path) -> Result<Option<EmbedderSpec>, Failure> {
+    let manifest_path = directory.join("manifest.json");
+    let manifest = match std::fs::read_to_string(&manifest_path) {
+        Ok(text) => serde_json::from_str::<Manifest>(&text)
+            .map_err(|error| Failure::Other(format!("cannot read {}: {error}", manifest_path.display())))?,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => return Err(Failure::Other(format!("cannot read {}: {error}", manifest_path.display()))),
+    };
+    let spec = match std::fs::read_to_string(directory.join(EMBEDDER_FILE)) {
+        Ok(text) => serde_json::from_str::<Value>(&text).ok().as_ref().and_then(EmbedderSpec::from_json),
+        Err(_) => None,
+    }
+    .or_else(|| EmbedderSpec::from_identity(&manifest.embedder, manifest.dimensions));
+    match spec {
+        Some(spec) => Ok(Some(spec)),
+        None => Err(Failure::Usage(format!(
+            "the index at {} was built with the embedder {:?}, which this command line cannot rebuild",
+            directory.display(),
+            manifest.embedder
+        ))),
+    }
+}
+
+/// The recorded embedder of an existing index, or a clear error.
+fn existing(directory: &Path, flags: &EmbedderArgs) -> Result<EmbedderSpec, Failure> {
+    if !directory.is_dir() {
+        return Err(Failure::Usage(format!(
+            "no index at {}: the directory does not exist (build one with `aoai rag index PATH... --index {}`)",
+            directory.display(),
+            directory.display()
+        )));
+    }
+    let Some(spec) = recorded(directory)? else {
+        return Err(Failure::Usage(format!(
+            "no index at {}: it has no manifest.json (build one with `aoai rag index PATH... --index {}`)",
+            directory.display(),
+            directory.display()
+        )));
+    };
+    spec.check_flags(flags, directory)?;
+    Ok(spec)
+}
+
+fn azure_embedder(
+    client: Client,
+    deployment: &str,
+    dimensions: usize,
+    send: bool,
+) -> Result<AzureEmbedder<Client>, Failure> {
+    let builder = AzureEmbedder::builder(client, deployment, dimensions);
+    let builder = if send { builder.request_dimensions() } else { builder };
+    builder.build().map_err(rag_failure)
+}
+
+fn open<E: Embedder>(directory: &Path, embedder: E) -> Result<EmbeddedIndex<E>, Failure> {
+    EmbeddedIndex::open(directory, embedder).map_err(rag_failure)
+}
+
+fn local_unavailable() -> Failure {
+    if cfg!(feature = "local-embeddings") {
+        // aoai-rag's `LocalEmbedder` does not implement `Embedder` on this branch yet.
+        Failure::Usage("the local embedder is not wired into `aoai rag` yet: use --embedder azure".to_owned())
+    } else {
+        Failure::Usage(
+            "built without local embeddings: rebuild aoai-cli with `--features local-embeddings`, or use --embedder azure"
+                .to_owned(),
+        )
+    }
+}
+
+fn rag_failure(error: aoai_rag::Error) -> Failure {
+    let mut message = error.to_string();
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        let _ = write!(message, ": {cause}");
+        source = cause.source();
+    }
+    match error {
+        aoai_rag::Error::Config(_) | aoai_rag::Error::Mismatch(_) => Failure::Usage(message),
+        _ => Failure::Other(message),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// index
+// ---------------------------------------------------------------------------
+
+/// The files under `paths`, in order, and warnings for what cannot be walked.
+fn collect_files(paths: &[PathBuf], index: &Path) -> Result<Vec<PathBuf>, Failure> {
+    let index = std::fs::canonicalize(index).ok();
+    let mut files = Vec::new();
+    for path in paths {
+        let metadata = std::fs::metadata(path)
+            .map_err(|error| Failure::Usage(format!("cannot read {}: {error}", path.display())))?;
+        if metadata.is_dir() {
+            walk(path, index.as_deref(), &mut files);
+        } else {
+            files.push(path.clone());
+        }
+    }
+    Ok(files)
+}
+
+fn walk(directory: &Path, index: Option<&Path>, files: &mut Vec<PathBuf>) {
+    if index.is_some_and(|index| std::fs::canonicalize(directory).is_ok_and(|here| here == index)) {
+        return;
+    }
+    let entries = match std::fs::read_dir(directory) {
+        Ok(entries) => entries,
+        Err(error) => {
+            eprintln!("warning: skipping {}: {error}", directory.display());
+            return;
+        }
+    };
+    let mut entries: Vec<_> = entries.filter_map(Result::ok).collect();
+    entries.sort_by_key(std::fs::DirEntry::file_name);
+    for entry in entries {
+        if entry.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let path = entry.path();
+        // Symlinked directories are not followed (no cycles); symlinked files are read.
+        match entry.file_type() {
+            Ok(kind) if kind.is_dir() => walk(&path, index, files),
+            Ok(kind) if kind.is_file() || kind.is_symlink() && path.is_file() => files.push(path),
+            _ => {}
+        }
+    }
+}
+
+/// The name a file is indexed under: its path as given, without `.`
+/// components, so `./docs/a.md` and `docs/a.md` replace the same chunks.
+fn source_name(path: &Path) -> String {
+    let cleaned: PathBuf =
+        path.components().filter(|component| !matches!(component, std::path::Component::CurDir)).collect();
+    cleaned.to_string_lossy().into_owned()
+}
+
+/// The file's text, or why it is skipped.
+fn read_text(path: &Path) -> Result<String, String> {
+    let bytes = std::fs::read(path).map_err(|error| error.to_string())?;
+    if bytes.iter().take(SNIFF_BYTES).any(|byte| *byte == 0) {
+        return Err("binary file".to_owned());
+    }
+    String::from_utf8(bytes).map_err(|_| "not UTF-8 text".to_owned())
+}
+
+#[derive(Debug, Default)]
+struct Counts {
+    done: AtomicU64,
+    chunks: AtomicU64,
+    tokens: AtomicU64,
+}
+
+async fn index(args: IndexArgs) -> Result<(), Failure> {
+    let spec = match recorded(&args.index)? {
+        Some(recorded) => {
+            recorded.check_flags(&args.embedder, &args.index)?;
+            recorded
+        }
+        None => EmbedderSpec::from_flags(&args.embedder)?,
+    };
+    let chunker = TokenChunker::new(ChunkerConfig {
+        max_tokens: args.chunk_tokens as usize,
+        overlap_tokens: args.overlap_tokens as usize,
+        ..ChunkerConfig::default()
+    })
+    .map_err(rag_failure)?;
+    let files = collect_files(&args.paths, &args.index)?;
+    match &spec {
+        EmbedderSpec::Azure { deployment, dimensions, send_dimensions } => {
+            let session = session(Some(deployment), DEFAULT_EMBEDDING_DEPLOYMENT).await?;
+            let time = session.client.time().clone();
+            let embedder = azure_embedder(session.client.clone(), deployment, *dimensions, *send_dimensions)?;
+            std::fs::create_dir_all(&args.index)
+                .map_err(|error| Failure::Other(format!("cannot create {}: {error}", args.index.display())))?;
+            let index = open(&args.index, embedder)?;
+            write_spec(&args.index, &spec)?;
+            index_files(&index, &chunker, &files, &time).await
+        }
+        EmbedderSpec::Local => Err(local_unavailable()),
+    }
+}
+
+fn write_spec(directory: &Path, spec: &EmbedderSpec) -> Result<(), Failure> {
+    let path = directory.join(EMBEDDER_FILE);
+    std::fs::write(&path, format!("{:#}\n", spec.to_json()))
+        .map_err(|error| Failure::Other(format!("cannot write {}: {error}", path.display())))
+}
+
+async fn index_files<E: Embedder>(
+    index: &EmbeddedIndex<E>,
+    chunker: &TokenChunker,
+    files: &[PathBuf],
+    time: &aoai_core::clock::Time,
+) -> Result<(), Failure> {
+    let started = time.clock.now();
+    let total = files.len();
+    let counts = Arc::new(Counts::default());
+    let ticker = Ticker::start(time, {
+        let counts = Arc::clone(&counts);
+        move || {
+            let done = counts.done.load(Ordering::Relaxed);
+            let line = format!(
+                "{} {done}/{total} files · {} chunks · {} tokens",
+                bar(done, total as u64, 24),
+                counts.chunks.load(Ordering::Relaxed),
+                counts.tokens.load(Ordering::Relaxed)
+            );
+            Some((done, line))
+        }
+    });
+    let mut skipped = 0_u64;
+    let mut outcome = Ok(());
+    for file in files {
+        let source = source_name(file);
+        match read_text(file) {
+            Ok(text) => {
+                let document = Document::new(source.as_str(), text, Format::from_path(&source));
+                let chunks = chunker.chunk(&document);
+                let tokens: usize = chunks.iter().map(|chunk| chunk.tokens).sum();
+                let count = chunks.len();
+                if let Err(error) = index.replace_document(&source, chunks).await {
+                    outcome = Err(rag_failure(error));
+                    break;
+                }
+                counts.chunks.fetch_add(count as u64, Ordering::Relaxed);
+                counts.tokens.fetch_add(tokens as u64, Ordering::Relaxed);
+            }
+            Err(reason) => {
+                skipped += 1;
+                eprintln!("warning: skipping {source}: {reason}");
+            }
+        }
+        counts.done.fetch_add(1, Ordering::Relaxed);
+    }
+    ticker.stop();
+    outcome?;
+    let seconds = time.clock.now().duration_since(started).as_secs_f64();
+    eprintln!(
+        "indexed {} of {total} files ({skipped} skipped): {} chunks, {} tokens in {seconds:.1}s; the index holds {} chunks in {}",
+        total as u64 - skipped,
+        counts.chunks.load(Ordering::Relaxed),
+        counts.tokens.load(Ordering::Relaxed),
+        index.len(),
+        index.path().display()
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// search
+// ---------------------------------------------------------------------------
+
+async fn search(args: SearchArgs) -> Result<(), Failure> {
+    let spec = existing(&args.index, &args.embedder)?;
+    let query = args.query.join(" ");
+    match &spec {
+        EmbedderSpec::Azure { deployment, dimensions, send_dimensions } => {
+            let session = session(Some(deployment), DEFAULT_EMBEDDING_DEPLOYMENT).await?;
+            let embedder = azure_embedder(session.client.clone(), deployment, *dimensions, *send_dimensions)?;
+            let index = open(&args.index, embedder)?;
+            print_hits(&index, &query, args.k as usize, args.mode, args.json).await
+        }
+        EmbedderSpec::Local => Err(local_unavailable()),
+    }
+}
+
+async fn print_hits<R: Retriever>(retriever: &R, query: &str, k: usize, mode: Mode, json: bool) -> Result<(), Failure> {
+    let hits = retriever.search(query, k, mode.into(), &Filter::none()).await.map_err(rag_failure)?;
+    if json {
+        let rows: Vec<Value> = hits
+            .iter()
+            .enumerate()
+            .map(|(position, hit)| {
+                json!({
+                    "rank": position + 1,
+                    "score": hit.score,
+                    "id": hit.chunk.id,
+                    "source": hit.chunk.source,
+                    "title": hit.chunk.title,
+                    "headings": hit.chunk.headings,
+                    "start": hit.chunk.start,
+                    "end": hit.chunk.end,
+                    "keyword": hit.keyword,
+                    "vector": hit.vector,
+                    "text": hit.chunk.text,
+                })
+            })
+            .collect();
+        let text = serde_json::to_string_pretty(&rows)
+            .map_err(|error| Failure::Other(format!("cannot print hits: {error}")))?;
+        return print(&format!("{text}\n"));
+    }
+    if hits.is_empty() {
+        eprintln!("no hits");
+        return Ok(());
+    }
+    let mut out = String::new();
+    for (position, hit) in hits.iter().enumerate() {
+        let chunk = &hit.chunk;
+        let _ = write!(out, "{}. {:.4}  {}", position + 1, hit.score, chunk.source);
+        if !chunk.headings.is_empty() {
+            let _ = write!(out, "  {}", chunk.headings.join(" > "));
+        }
+        let _ = write!(out, "  [{}..{}]", chunk.start, chunk.end);
+        if let Some(keyword) = hit.keyword {
+            let _ = write!(out, "  keyword #{} ({:.3})", keyword.rank, keyword.score);
+        }
+        if let Some(vector) = hit.vector {
+            let _ = write!(out, "  vector #{} ({:.3})", vector.rank, vector.score);
+        }
+        let _ = writeln!(out, "\n   {}", snippet(&chunk.text));
+    }
+    print(&out)
+}
+
+/// The text on one line, cut to [`SNIPPET_CHARS`] characters.
+fn snippet(text: &str) -> String {
+    let line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    match line.char_indices().nth(SNIPPET_CHARS) {
+        Some((cut, _)) => format!("{}…", line.get(..cut).unwrap_or_default()),
+        None => line,
+    }
+}
+
+// ---------------------------------------------------------------------------
+// ask
+// ---------------------------------------------------------------------------
+
+async fn ask(args: AskArgs) -> Result<(), Failure> {
+    let spec = existing(&args.index, &args.embedder)?;
+    match &spec {
+        EmbedderSpec::Azure { deployment, dimensions, send_dimensions } => {
+            let session = session(args.deployment.as_deref(), DEFAULT_CHAT_DEPLOYMENT).await?;
+            let chat = session.deployment(args.deployment.clone(), DEFAULT_CHAT_DEPLOYMENT)?;
+            let embedder = azure_embedder(session.client.clone(), deployment, *dimensions, *send_dimensions)?;
+            let index = open(&args.index, embedder)?;
+            answer(session.client.clone(), &chat, index, &args).await
+        }
+        EmbedderSpec::Local => Err(local_unavailable()),
+    }
+}
+
+async fn answer<R: Retriever>(client: Client, chat: &str, retriever: R, args: &AskArgs) -> Result<(), Failure> {
+    let question = args.question.join(" ");
+    let answerer = GroundedAnswerer::builder(client, chat, retriever)
+        .k(args.k as usize)
+        .mode(args.mode.into())
+        .source_budget(args.source_budget as usize)
+        .encoding(Encoding::for_model(chat))
+        .build()
+        .map_err(rag_failure)?;
+    let answer = if args.json {
+        let answer = answerer.ask(&question).await.map_err(rag_failure)?;
+        let text = serde_json::to_string_pretty(&answer)
+            .map_err(|error| Failure::Other(format!("cannot print the answer: {error}")))?;
+        print(&format!("{text}\n"))?;
+        answer
+    } else {
+        let mut stream = answerer.ask_stream(&question).await.map_err(rag_failure)?;
+        let mut done = None;
+        while let Some(event) = stream.next().await {
+            match event.map_err(rag_failure)? {
+                AnswerEvent::Delta(text) => print(&text)?,
+                AnswerEvent::Done(answer) => done = Some(*answer),
+                _ => {}
+            }
+        }
+        let answer = done.ok_or_else(|| Failure::Other("the answer stream ended without an answer".to_owned()))?;
+        print(&sources_list(&answer))?;
+        answer
+    };
+    if !answer.dropped.is_empty() {
+        eprintln!(
+            "note: {} retrieved chunk(s) did not fit in the source budget of {} tokens and were left out",
+            answer.dropped.len(),
+            args.source_budget
+        );
+    }
+    if !answer.unknown_citations.is_empty() {
+        let unknown: Vec<String> = answer.unknown_citations.iter().map(|n| format!("[doc{n}]")).collect();
+        eprintln!(
+            "warning: the answer cites {}, which no given source has ({} sources were given)",
+            unknown.join(", "),
+            answer.sources.len()
+        );
+    }
+    if answer.cites_nothing_given {
+        eprintln!("warning: the answer cites none of the {} given sources", answer.sources.len());
+    }
+    Ok(())
+}
+
+/// The numbered source list printed after the answer.
+fn sources_list(answer: &aoai_rag::Answer) -> String {
+    let mut out = String::from("\n\nSources:\n");
+    if answer.sources.is_empty() {
+        out.push_str("  (none were found)\n");
+    }
+    for source in &answer.sources {
+        let chunk = &source.chunk;
+        let cited = answer.citations.iter().any(|citation| citation.n == source.n);
+        let _ = write!(out, "[doc{}] {}", source.n, chunk.source);
+        if !chunk.headings.is_empty() {
+            let _ = write!(out, " > {}", chunk.headings.join(" > "));
+        }
+        let _ = writeln!(out, " [{}..{}]{}", chunk.start, chunk.end, if cited { " (cited)" } else { "" });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn specs_round_trip_and_read_identities() {
+        let spec = EmbedderSpec::Azure { deployment: "embed".into(), dimensions: 256, send_dimensions: true };
+        assert_eq!(EmbedderSpec::from_json(&spec.to_json()), Some(spec.clone()));
+        assert_eq!(EmbedderSpec::from_identity("azure:embed:256", 256), Some(spec));
+        assert_eq!(
+            EmbedderSpec::from_identity("azure:my:dep:1536", 1536),
+            Some(EmbedderSpec::Azure { deployment: "my:dep".into(), dimensions: 1536, send_dimensions: false })
+        );
+        assert_eq!(EmbedderSpec::from_identity("other", 3), None);
+    }
+
+    #[test]
+    fn sources_are_named_without_dot_components() {
+        assert_eq!(source_name(Path::new("./docs/./a.md")), source_name(Path::new("docs/a.md")));
+    }
+
+    #[test]
+    fn snippets_are_one_short_line() {
+        assert_eq!(snippet("a\n\n b  c"), "a b c");
+        let long = "é".repeat(400);
+        assert_eq!(snippet(&long).chars().count(), SNIPPET_CHARS + 1);
+    }
+}
