@@ -20,6 +20,9 @@ pub enum Error {
     /// The index was built with another embedder or vector size.
     #[error(transparent)]
     Mismatch(MismatchError),
+    /// An Azure AI Search call failed, or some documents of a batch were refused.
+    #[error(transparent)]
+    Search(SearchError),
 }
 
 /// Settings that cannot work (see [`Error::Config`]).
@@ -137,5 +140,69 @@ impl MismatchError {
     #[must_use]
     pub fn given(&self) -> &str {
         &self.given
+    }
+}
+
+/// One document Azure AI Search refused in a batch (see [`SearchError::failed`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedDocument {
+    /// The chunk id.
+    pub chunk_id: String,
+    /// The per-document status code (e.g. 404 for a merge of a missing document).
+    pub status: u16,
+    /// The service's message.
+    pub message: String,
+}
+
+/// An Azure AI Search call failed (see [`Error::Search`]).
+#[derive(Debug, thiserror::Error)]
+#[error("Azure AI Search index {index}: {message}")]
+pub struct SearchError {
+    index: String,
+    message: String,
+    failed: Vec<FailedDocument>,
+    #[source]
+    source: Option<Box<aoai_core::Error>>,
+}
+
+impl SearchError {
+    #[cfg_attr(not(feature = "azure-search"), allow(dead_code))]
+    pub(crate) fn new(
+        index: impl Into<String>,
+        message: impl Into<String>,
+        failed: Vec<FailedDocument>,
+        source: Option<aoai_core::Error>,
+    ) -> Self {
+        Self { index: index.into(), message: message.into(), failed, source: source.map(Box::new) }
+    }
+
+    /// The index name.
+    #[must_use]
+    pub fn index(&self) -> &str {
+        &self.index
+    }
+
+    /// What went wrong.
+    #[must_use]
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The documents the service refused, when a batch partly failed (empty otherwise).
+    #[must_use]
+    pub fn failed(&self) -> &[FailedDocument] {
+        &self.failed
+    }
+
+    /// The client's error, when the call itself failed.
+    #[must_use]
+    pub fn client_error(&self) -> Option<&aoai_core::Error> {
+        self.source.as_deref()
+    }
+
+    /// The HTTP status of the failed call, if there was one.
+    #[must_use]
+    pub fn status(&self) -> Option<u16> {
+        self.client_error().and_then(aoai_core::Error::status)
     }
 }

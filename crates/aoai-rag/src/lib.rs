@@ -1,6 +1,8 @@
 #![doc = include_str!("../README.md")]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+#[cfg(feature = "azure-search")]
+pub mod azure_search;
 pub mod chunk;
 pub mod embed;
 pub mod error;
