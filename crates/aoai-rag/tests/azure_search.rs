@@ -176,11 +176,17 @@ async fn merges_and_deletes_with_partial_failures_reported() {
     index.upload(chunks.clone()).await.unwrap();
 
     // Merge new tags into an existing chunk; a missing chunk is refused, and named.
+    // One document per batch: the refusal in the first batch does not stop the second.
+    let one_by_one =
+        AzureSearchIndex::builder(search_client(&emulator, "search-admin-key"), "merged", embedder(&emulator))
+            .batch_size(1)
+            .build()
+            .unwrap();
     let mut retagged = chunks[0].clone();
     retagged.tags.insert("reviewed".to_owned(), "yes".to_owned());
     let mut missing = chunks[1].clone();
     missing.id = "docs/missing.md#0".to_owned();
-    let error = index.merge(&[retagged.clone(), missing]).await.unwrap_err();
+    let error = one_by_one.merge(&[missing, retagged.clone()]).await.unwrap_err();
     let Error::Search(search) = &error else { panic!("{error}") };
     assert_eq!(search.failed().len(), 1);
     assert_eq!(search.failed()[0].chunk_id, "docs/missing.md#0");
