@@ -210,6 +210,10 @@ async fn document_batches_report_each_document_and_207_on_partial_failure() {
     assert_eq!(call(addr, "GET", &format!("/indexes/docs/docs/2?{VERSION}"), &Value::Null).await.status, 404);
     let count = call(addr, "GET", &format!("/indexes/docs/docs/$count?{VERSION}"), &Value::Null).await;
     assert_eq!(count.text(), "3");
+    // GET search is not emulated: a clear 405, not "no document with the key 'search'".
+    let get_search =
+        call(addr, "GET", &format!("/indexes/docs/docs/search?{VERSION}&search=cache"), &Value::Null).await;
+    assert_eq!(get_search.status, 405);
     // The merged document is searchable under its new content, the deleted one gone.
     assert_eq!(keys(&search(addr, json!({"search": "quotas"})).await), ["4"]);
     assert!(keys(&search(addr, json!({"search": "journal"})).await).is_empty());

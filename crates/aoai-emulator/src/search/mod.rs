@@ -537,6 +537,13 @@ async fn get_document(
                 .body(Body::from(count))
                 .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response()));
         }
+        if key == "search" || key == "index" {
+            return Err(reply(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "MethodNotAllowed",
+                format!("docs/{key} takes POST in the emulator (GET search with query parameters is not emulated)."),
+            ));
+        }
         let fields = selection(&index.definition, query_parameter(&uri, "$select").as_deref())?;
         let record = index.engine.get(&key).ok_or_else(|| {
             reply(StatusCode::NOT_FOUND, "DocumentNotFound", format!("No document with the key '{key}' was found."))
