@@ -25,6 +25,10 @@ use crate::secret::Secret;
 /// The Entra ID scope for Azure OpenAI.
 pub const COGNITIVE_SERVICES_SCOPE: &str = "https://cognitiveservices.azure.com/.default";
 
+/// The Entra ID scope for Azure AI Search (use it with a token provider's
+/// `with_scope`, or fetch a token for it and send it as a [`BearerToken`]).
+pub const SEARCH_SCOPE: &str = "https://search.azure.com/.default";
+
 /// One header to add to a request. The value is a secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthHeader {

@@ -22,6 +22,9 @@ pub const DEFAULT_API_VERSION: &str = "2024-10-01-preview";
 /// The Azure AI Content Safety API version used when none is configured.
 pub const CONTENT_SAFETY_API_VERSION: &str = "2024-09-01";
 
+/// The Azure AI Search API version used when none is configured.
+pub const SEARCH_API_VERSION: &str = "2025-09-01";
+
 /// Where requests go.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -47,6 +50,14 @@ pub enum Endpoint {
     /// `/contentsafety/` with `api-version`; there are no deployments.
     ContentSafety {
         /// `https://{resource}.cognitiveservices.azure.com` (any path is ignored).
+        base: Url,
+        /// The `api-version` query parameter.
+        api_version: String,
+    },
+    /// An Azure AI Search service: resource-scoped paths at the root
+    /// (`indexes/{name}/docs/search`) with `api-version`; there are no deployments.
+    Search {
+        /// `https://{service}.search.windows.net` (any path is ignored).
         base: Url,
         /// The `api-version` query parameter.
         api_version: String,
@@ -139,6 +150,31 @@ impl Endpoint {
         Ok(Self::ContentSafety { base: origin_of(&url, ""), api_version: api_version.to_owned() })
     }
 
+    /// An Azure AI Search service with [`SEARCH_API_VERSION`]. Resource routes
+    /// go below the root; authenticate with [`ApiKey`](crate::auth::ApiKey)
+    /// (the `api-key` header) or a bearer token for the Search scope:
+    ///
+    /// ```
+    /// use aoai_core::routing::{Endpoint, Route};
+    /// let endpoint = Endpoint::search("https://my-search.search.windows.net/")?;
+    /// let url = endpoint.url(Route::Resource { path: "indexes/docs/docs/search" })?;
+    /// assert_eq!(
+    ///     url.as_str(),
+    ///     "https://my-search.search.windows.net/indexes/docs/docs/search?api-version=2025-09-01"
+    /// );
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn search(base: &str) -> Result<Self, ConfigError> {
+        Self::search_with_version(base, SEARCH_API_VERSION)
+    }
+
+    /// An Azure AI Search service with an explicit API version.
+    pub fn search_with_version(base: &str, api_version: &str) -> Result<Self, ConfigError> {
+        let url = parse_base("AZURE_SEARCH_ENDPOINT", base)?;
+        validate_api_version(api_version)?;
+        Ok(Self::Search { base: origin_of(&url, ""), api_version: api_version.to_owned() })
+    }
+
     /// Whether the deployment travels as `"model"` in the body (v1 and OpenAI)
     /// rather than in the path (classic Azure).
     #[must_use]
@@ -162,7 +198,9 @@ impl Endpoint {
     #[must_use]
     pub fn api_version(&self) -> Option<&str> {
         match self {
-            Self::Azure { api_version, .. } | Self::ContentSafety { api_version, .. } => Some(api_version),
+            Self::Azure { api_version, .. }
+            | Self::ContentSafety { api_version, .. }
+            | Self::Search { api_version, .. } => Some(api_version),
             _ => None,
         }
     }
@@ -172,7 +210,8 @@ impl Endpoint {
             Self::Azure { base, .. }
             | Self::AzureV1 { base }
             | Self::OpenAi { base }
-            | Self::ContentSafety { base, .. } => base,
+            | Self::ContentSafety { base, .. }
+            | Self::Search { base, .. } => base,
         }
     }
 
@@ -198,6 +237,11 @@ impl Endpoint {
                     }
                     segments.push("contentsafety");
                 }
+                Self::Search { .. } => {
+                    if let Route::Deployment { .. } = route {
+                        return Err(InvalidRequestError::new("a Search endpoint has no deployments"));
+                    }
+                }
             }
             match route {
                 Route::Deployment { deployment, path } => {
@@ -210,7 +254,10 @@ impl Endpoint {
                 Route::Resource { path } => push_path(&mut segments, path)?,
             }
         }
-        if let Self::Azure { api_version, .. } | Self::ContentSafety { api_version, .. } = self {
+        if let Self::Azure { api_version, .. }
+        | Self::ContentSafety { api_version, .. }
+        | Self::Search { api_version, .. } = self
+        {
             url.query_pairs_mut().append_pair("api-version", api_version);
         }
         Ok(url)

@@ -73,6 +73,11 @@
 //! api-version `2024-09-01`, key in `Ocp-Apim-Subscription-Key`); see
 //! [`content_safety`].
 //!
+//! Azure AI Search is served too, under `/indexes` (indexes, document
+//! batches, lookups, counts, keyword/vector/hybrid search with an OData
+//! filter subset, api-version `2025-09-01`, key in `api-key`), backed by
+//! `aoai-index`; see [`search`].
+//!
 //! ## Azure's behaviour
 //!
 //! - **Auth**: `api-key` or `Authorization: Bearer`, else 401 with Azure's body.
@@ -104,6 +109,7 @@ pub mod content_safety;
 pub mod faults;
 pub mod generate;
 pub mod quota;
+pub mod search;
 pub mod stats;
 
 mod batches;

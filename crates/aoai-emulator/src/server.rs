@@ -167,6 +167,7 @@ pub(crate) struct AppState {
     pub(crate) batches: batches::BatchStore,
     pub(crate) batch_step: Duration,
     pub(crate) content_safety: ContentSafetyStore,
+    pub(crate) search: crate::search::SearchStore,
 }
 
 impl AppState {
@@ -200,6 +201,7 @@ impl AppState {
             batches: batches::BatchStore::default(),
             batch_step: config.batch_step,
             content_safety: ContentSafetyStore::new(jailbreak_patterns),
+            search: crate::search::SearchStore::default(),
         })
     }
 
@@ -1139,6 +1141,7 @@ fn router(app: Arc<AppState>) -> Router {
     }
     router
         .merge(crate::content_safety::routes())
+        .merge(crate::search::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

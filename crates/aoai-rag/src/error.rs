@@ -21,9 +21,15 @@ pub enum Error {
     /// The index was built with another embedder or vector size.
     #[error(transparent)]
     Mismatch(MismatchError),
+<<<<<<< HEAD
     /// The chat call of a grounded answer failed.
     #[error(transparent)]
     Chat(ChatError),
+=======
+    /// An Azure AI Search call failed, or some documents of a batch were refused.
+    #[error(transparent)]
+    Search(SearchError),
+>>>>>>> search
 }
 
 /// Settings that cannot work (see [`Error::Config`]).
@@ -144,16 +150,38 @@ impl MismatchError {
     }
 }
 
+<<<<<<< HEAD
 /// The chat call of a grounded answer failed (see [`Error::Chat`]).
 #[derive(Debug, thiserror::Error)]
 #[error("asking {deployment} failed: {message}")]
 pub struct ChatError {
     deployment: String,
     message: String,
+=======
+/// One document Azure AI Search refused in a batch (see [`SearchError::failed`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedDocument {
+    /// The chunk id.
+    pub chunk_id: String,
+    /// The per-document status code (e.g. 404 for a merge of a missing document).
+    pub status: u16,
+    /// The service's message.
+    pub message: String,
+}
+
+/// An Azure AI Search call failed (see [`Error::Search`]).
+#[derive(Debug, thiserror::Error)]
+#[error("Azure AI Search index {index}: {message}")]
+pub struct SearchError {
+    index: String,
+    message: String,
+    failed: Vec<FailedDocument>,
+>>>>>>> search
     #[source]
     source: Option<Box<aoai_core::Error>>,
 }
 
+<<<<<<< HEAD
 impl ChatError {
     pub(crate) fn new(deployment: &str, message: impl Into<String>, source: Option<aoai_core::Error>) -> Self {
         Self { deployment: deployment.to_owned(), message: message.into(), source: source.map(Box::new) }
@@ -163,6 +191,23 @@ impl ChatError {
     #[must_use]
     pub fn deployment(&self) -> &str {
         &self.deployment
+=======
+impl SearchError {
+    #[cfg_attr(not(feature = "azure-search"), allow(dead_code))]
+    pub(crate) fn new(
+        index: impl Into<String>,
+        message: impl Into<String>,
+        failed: Vec<FailedDocument>,
+        source: Option<aoai_core::Error>,
+    ) -> Self {
+        Self { index: index.into(), message: message.into(), failed, source: source.map(Box::new) }
+    }
+
+    /// The index name.
+    #[must_use]
+    pub fn index(&self) -> &str {
+        &self.index
+>>>>>>> search
     }
 
     /// What went wrong.
@@ -171,9 +216,28 @@ impl ChatError {
         &self.message
     }
 
+<<<<<<< HEAD
     /// The client's error, when the service call failed.
+=======
+    /// The documents the service refused, when a batch partly failed (empty otherwise).
+    #[must_use]
+    pub fn failed(&self) -> &[FailedDocument] {
+        &self.failed
+    }
+
+    /// The client's error, when the call itself failed.
+>>>>>>> search
     #[must_use]
     pub fn client_error(&self) -> Option<&aoai_core::Error> {
         self.source.as_deref()
     }
+<<<<<<< HEAD
+=======
+
+    /// The HTTP status of the failed call, if there was one.
+    #[must_use]
+    pub fn status(&self) -> Option<u16> {
+        self.client_error().and_then(aoai_core::Error::status)
+    }
+>>>>>>> search
 }

@@ -2,6 +2,8 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod answer;
+#[cfg(feature = "azure-search")]
+pub mod azure_search;
 pub mod chunk;
 pub mod embed;
 pub mod error;
