@@ -21,15 +21,12 @@ pub enum Error {
     /// The index was built with another embedder or vector size.
     #[error(transparent)]
     Mismatch(MismatchError),
-<<<<<<< HEAD
     /// The chat call of a grounded answer failed.
     #[error(transparent)]
     Chat(ChatError),
-=======
     /// An Azure AI Search call failed, or some documents of a batch were refused.
     #[error(transparent)]
     Search(SearchError),
->>>>>>> search
 }
 
 /// Settings that cannot work (see [`Error::Config`]).
@@ -150,14 +147,40 @@ impl MismatchError {
     }
 }
 
-<<<<<<< HEAD
 /// The chat call of a grounded answer failed (see [`Error::Chat`]).
 #[derive(Debug, thiserror::Error)]
 #[error("asking {deployment} failed: {message}")]
 pub struct ChatError {
     deployment: String,
     message: String,
-=======
+    #[source]
+    source: Option<Box<aoai_core::Error>>,
+}
+
+impl ChatError {
+    pub(crate) fn new(deployment: &str, message: impl Into<String>, source: Option<aoai_core::Error>) -> Self {
+        Self { deployment: deployment.to_owned(), message: message.into(), source: source.map(Box::new) }
+    }
+
+    /// The chat deployment asked.
+    #[must_use]
+    pub fn deployment(&self) -> &str {
+        &self.deployment
+    }
+
+    /// What went wrong.
+    #[must_use]
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The client's error, when the service call failed.
+    #[must_use]
+    pub fn client_error(&self) -> Option<&aoai_core::Error> {
+        self.source.as_deref()
+    }
+}
+
 /// One document Azure AI Search refused in a batch (see [`SearchError::failed`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FailedDocument {
@@ -176,22 +199,10 @@ pub struct SearchError {
     index: String,
     message: String,
     failed: Vec<FailedDocument>,
->>>>>>> search
     #[source]
     source: Option<Box<aoai_core::Error>>,
 }
 
-<<<<<<< HEAD
-impl ChatError {
-    pub(crate) fn new(deployment: &str, message: impl Into<String>, source: Option<aoai_core::Error>) -> Self {
-        Self { deployment: deployment.to_owned(), message: message.into(), source: source.map(Box::new) }
-    }
-
-    /// The chat deployment asked.
-    #[must_use]
-    pub fn deployment(&self) -> &str {
-        &self.deployment
-=======
 impl SearchError {
     #[cfg_attr(not(feature = "azure-search"), allow(dead_code))]
     pub(crate) fn new(
@@ -207,7 +218,6 @@ impl SearchError {
     #[must_use]
     pub fn index(&self) -> &str {
         &self.index
->>>>>>> search
     }
 
     /// What went wrong.
@@ -216,9 +226,6 @@ impl SearchError {
         &self.message
     }
 
-<<<<<<< HEAD
-    /// The client's error, when the service call failed.
-=======
     /// The documents the service refused, when a batch partly failed (empty otherwise).
     #[must_use]
     pub fn failed(&self) -> &[FailedDocument] {
@@ -226,18 +233,14 @@ impl SearchError {
     }
 
     /// The client's error, when the call itself failed.
->>>>>>> search
     #[must_use]
     pub fn client_error(&self) -> Option<&aoai_core::Error> {
         self.source.as_deref()
     }
-<<<<<<< HEAD
-=======
 
     /// The HTTP status of the failed call, if there was one.
     #[must_use]
     pub fn status(&self) -> Option<u16> {
         self.client_error().and_then(aoai_core::Error::status)
     }
->>>>>>> search
 }
