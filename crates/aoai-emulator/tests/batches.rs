@@ -259,8 +259,11 @@ async fn invalid_input_fails_the_batch() {
         Some(json!({"input_file_id": file_id, "endpoint": "/chat/completions", "completion_window": "24h"})),
     )
     .await;
+    // Created in `validating`; with a 1 ms step a loaded machine may poll
+    // only after it failed, so the polls see `failed` with or without it.
+    assert_eq!(created["status"], "validating");
     let (seen, batch) = wait_for_batch(&client, created["id"].as_str().unwrap()).await;
-    assert_eq!(seen, vec!["validating", "failed"]);
+    assert!(seen == ["validating", "failed"] || seen == ["failed"], "{seen:?}");
     assert!(batch["failed_at"].as_u64().is_some());
     let errors = batch["errors"]["data"].as_array().unwrap();
     assert_eq!(errors.len(), 2);
