@@ -102,6 +102,23 @@ pub trait Retriever: Send + Sync {
     async fn search(&self, query: &str, k: usize, mode: SearchMode, filter: &Filter) -> Result<Vec<Hit>>;
 }
 
+/// A borrowed retriever is one, so an index can serve a `GroundedAnswerer`
+/// and other searches without being moved in.
+#[async_trait]
+impl<T: Retriever + ?Sized> Retriever for &T {
+    async fn search(&self, query: &str, k: usize, mode: SearchMode, filter: &Filter) -> Result<Vec<Hit>> {
+        (**self).search(query, k, mode, filter).await
+    }
+}
+
+/// A shared retriever is one (several tasks, one index).
+#[async_trait]
+impl<T: Retriever + ?Sized> Retriever for std::sync::Arc<T> {
+    async fn search(&self, query: &str, k: usize, mode: SearchMode, filter: &Filter) -> Result<Vec<Hit>> {
+        (**self).search(query, k, mode, filter).await
+    }
+}
+
 /// The weights of the lists in hybrid search (both 1 by default).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct FusionWeights {

@@ -12,7 +12,7 @@ use aoai_emulator::{DeploymentConfig, Emulator, EmulatorHandle};
 use aoai_rag::answer::{AnswerEvent, GroundedAnswerer};
 use aoai_rag::chunk::{Chunker, ChunkerConfig, Document, Format, TokenChunker};
 use aoai_rag::embed::AzureEmbedder;
-use aoai_rag::{EmbeddedIndex, Error, SearchMode};
+use aoai_rag::{EmbeddedIndex, Error, Filter, Retriever as _, SearchMode};
 use futures_util::StreamExt as _;
 
 const DOCS: &[(&str, &str)] = &[
@@ -105,9 +105,15 @@ async fn streaming_gives_the_same_answer() {
     let emulator = emulator().await;
     let directory = tempfile::tempdir().unwrap();
     let index = index(&emulator, directory.path()).await;
-    let answerer = GroundedAnswerer::builder(emulator.client().unwrap(), "chat", index).k(3).build().unwrap();
+    // Borrowed: the index still serves other searches beside the answerer.
+    let answerer = GroundedAnswerer::builder(emulator.client().unwrap(), "chat", &index).k(3).build().unwrap();
     let question = "Where does Redis share cached answers?";
     let whole = answerer.ask(question).await.unwrap();
+    let direct = index.search(question, 3, SearchMode::Hybrid, &Filter::none()).await.unwrap();
+    let given: Vec<&str> = whole.sources.iter().map(|source| source.chunk.id.as_str()).collect();
+    let found: Vec<&str> = direct.iter().map(|hit| hit.chunk.id.as_str()).collect();
+    assert_eq!(whole.sources.len() + whole.dropped.len(), found.len());
+    assert!(given.iter().all(|id| found.contains(id)), "{given:?} ⊄ {found:?}");
 
     let mut stream = answerer.ask_stream(question).await.unwrap();
     let mut deltas = String::new();
