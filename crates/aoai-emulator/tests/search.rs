@@ -289,6 +289,7 @@ async fn keyword_search_pages_counts_selects_and_filters() {
         (json!({"queryType": "semantic", "search": "cache"}), "no semantic ranker"),
         (json!({"queryType": "full", "search": "cache"}), "queryType"),
         (json!({"search": "cache", "orderby": "rank desc"}), "orderby"),
+        (json!({"search": "cache", "scoringProfile": "none"}), "scoring profile"),
         (json!({"search": "cache", "searchFields": "rank"}), "searchFields"),
         (json!({"select": "secret"}), "not retrievable"),
         (json!({"top": -1}), "top"),
@@ -372,5 +373,109 @@ async fn vector_and_hybrid_search_score_as_azure_does() {
         let response = search(addr, body.clone()).await;
         assert_eq!(response.status, 400, "{body}: {}", response.text());
         assert!(error_message(&response).contains(needle), "{body}: {}", response.text());
+    }
+}
+
+#[tokio::test]
+async fn escaped_operators_are_text_and_unescaped_ones_are_refused() {
+    let (_emulator, addr) = setup().await;
+    // Every special character escaped: plain punctuation, split like any other.
+    let escaped = r#"\"crashed\" \-batch \(journal\)\* \+\+ \| a\~ \\ \/ \? \: \[x\] \{y\} \^ \! \&"#;
+    let response = search(addr, json!({"search": escaped})).await;
+    assert_eq!(response.status, 200, "{}", response.text());
+    assert_eq!(keys(&response)[0], "2");
+    // An escaped operator word is a word.
+    let response = search(addr, json!({"search": r"\AND cache"})).await;
+    assert_eq!(response.status, 200, "{}", response.text());
+    assert_eq!(keys(&response), ["1", "3"]);
+    // Unescaped operators, or an escape at the very end, are still refused.
+    for text in [r#""crashed batch""#, "-batch", "journal*", "a | b", r"cache \", r"\-cache -batch", "(cache)"] {
+        let response = search(addr, json!({"search": text})).await;
+        assert_eq!(response.status, 400, "{text}: {}", response.text());
+    }
+}
+
+#[tokio::test]
+async fn scoring_profiles_weigh_text_fields() {
+    let emulator = emulator().await;
+    let addr = emulator.addr();
+    let mut definition = json!({
+        "name": "profiled",
+        "fields": [
+            {"name": "id", "type": "Edm.String", "key": true},
+            {"name": "title", "type": "Edm.String"},
+            {"name": "content", "type": "Edm.String"},
+            {"name": "embedding", "type": "Collection(Edm.Single)", "dimensions": 2, "vectorSearchProfile": "p"},
+        ],
+        "vectorSearch": {"algorithms": [{"name": "h", "kind": "hnsw"}], "profiles": [{"name": "p", "algorithm": "h"}]},
+        "scoringProfiles": [{"name": "titles", "text": {"weights": {"title": 2}}}],
+    });
+    let created = call(addr, "PUT", &format!("/indexes/profiled?{VERSION}"), &definition).await;
+    assert_eq!(created.status, 201, "{}", created.text());
+    assert_eq!(created.json()["scoringProfiles"][0]["name"], "titles");
+    // "quota" is the title of 1 and thrice in the body of 2; 3 is unrelated.
+    let documents = json!({"value": [
+        {"@search.action": "upload", "id": "1", "title": "quota", "content": "limits per region",
+         "embedding": [1.0, 0.0]},
+        {"@search.action": "upload", "id": "2", "title": "scheduler", "content": "quota quota quota",
+         "embedding": [0.0, 1.0]},
+        {"@search.action": "upload", "id": "3", "title": "cache", "content": "stores answers", "embedding": [0.6, 0.8]},
+    ]});
+    let indexed = call(addr, "POST", &format!("/indexes/profiled/docs/index?{VERSION}"), &documents).await;
+    assert_eq!(indexed.status, 200, "{}", indexed.text());
+    let search = |body: Value| async move {
+        let response = call(addr, "POST", &format!("/indexes/profiled/docs/search?{VERSION}"), &body).await;
+        assert_eq!(response.status, 200, "{}", response.text());
+        let scores: Vec<(String, f64)> = response.json()["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|doc| (doc["id"].as_str().unwrap().to_owned(), doc["@search.score"].as_f64().unwrap()))
+            .collect();
+        scores
+    };
+    let plain = search(json!({"search": "quota"})).await;
+    let profiled = search(json!({"search": "quota", "scoringProfile": "titles"})).await;
+    // Without the profile the body's three mentions win; with it the title, at twice its own score.
+    assert_eq!(plain.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>(), ["2", "1"]);
+    assert_eq!(profiled.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>(), ["1", "2"]);
+    let score = |list: &[(String, f64)], id: &str| list.iter().find(|(key, _)| key == id).unwrap().1;
+    assert!((score(&profiled, "1") - 2.0 * score(&plain, "1")).abs() < 1e-4, "{plain:?} {profiled:?}");
+    assert!((score(&profiled, "2") - score(&plain, "2")).abs() < 1e-4, "{plain:?} {profiled:?}");
+    // Hybrid under the profile: reciprocal-rank fusion of the weighted keyword list and the vector list.
+    let hybrid = search(json!({"search": "quota", "scoringProfile": "titles",
+        "vectorQueries": [{"kind": "vector", "vector": [1.0, 0.0], "fields": "embedding", "k": 3}]}))
+    .await;
+    assert_eq!(hybrid[0].0, "1");
+    assert!((hybrid[0].1 - 2.0 / 61.0).abs() < 1e-9, "{hybrid:?}");
+
+    // The index's default profile applies when a query names none.
+    definition["defaultScoringProfile"] = json!("titles");
+    let updated = call(addr, "PUT", &format!("/indexes/profiled?{VERSION}"), &definition).await;
+    assert_eq!(updated.status, 200, "{}", updated.text());
+    let defaulted = search(json!({"search": "quota"})).await;
+    assert_eq!(defaulted.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>(), ["1", "2"]);
+
+    let unknown = call(
+        addr,
+        "POST",
+        &format!("/indexes/profiled/docs/search?{VERSION}"),
+        &json!({"search": "quota", "scoringProfile": "nope"}),
+    )
+    .await;
+    assert_eq!(unknown.status, 400, "{}", unknown.text());
+    assert!(error_message(&unknown).contains("nope"));
+    for (profile, needle) in [
+        (json!({"name": "f", "functions": [{"type": "freshness", "fieldName": "title", "boost": 2}]}), "functions"),
+        (json!({"name": "w", "text": {"weights": {"embedding": 2}}}), "embedding"),
+        (json!({"name": "z", "text": {"weights": {"title": 0}}}), "positive"),
+    ] {
+        let mut bad = definition.clone();
+        bad["name"] = json!("bad");
+        bad["defaultScoringProfile"] = Value::Null;
+        bad["scoringProfiles"] = json!([profile]);
+        let response = call(addr, "PUT", &format!("/indexes/bad?{VERSION}"), &bad).await;
+        assert_eq!(response.status, 400, "{}", response.text());
+        assert!(error_message(&response).contains(needle), "{}", response.text());
     }
 }

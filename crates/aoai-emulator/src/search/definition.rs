@@ -62,11 +62,34 @@ pub(crate) struct Definition {
     pub(crate) key: String,
     /// The definition as answered: the request's JSON (unknown members kept) with defaults filled in.
     pub(crate) json: Map<String, Value>,
+    /// `scoringProfiles`: text weights only.
+    pub(crate) scoring_profiles: Vec<ScoringProfile>,
+    /// `defaultScoringProfile`, used when a query names none.
+    pub(crate) default_scoring_profile: Option<String>,
+}
+
+/// A scoring profile: per-field weights on the keyword score (`text.weights`).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ScoringProfile {
+    pub(crate) name: String,
+    /// Field name → weight (a positive number); fields not listed weigh 1.
+    pub(crate) weights: Vec<(String, f64)>,
+}
+
+impl ScoringProfile {
+    /// The weight of `field` (1 unless listed).
+    pub(crate) fn weight(&self, field: &str) -> f64 {
+        self.weights.iter().find(|(name, _)| name == field).map_or(1.0, |(_, weight)| *weight)
+    }
 }
 
 impl Definition {
     pub(crate) fn field(&self, name: &str) -> Option<&FieldDef> {
         self.fields.iter().find(|field| field.name == name)
+    }
+
+    pub(crate) fn scoring_profile(&self, name: &str) -> Option<&ScoringProfile> {
+        self.scoring_profiles.iter().find(|profile| profile.name == name)
     }
 }
 
@@ -180,7 +203,69 @@ pub(crate) fn parse(body: Map<String, Value>, path_name: Option<&str>) -> Result
         return Err(format!("The index needs exactly one key field; it has {}.", keys.len()));
     };
     let key = key.name.clone();
-    Ok(Definition { name, fields, key, json })
+    let scoring_profiles = scoring_profiles(&json, &fields)?;
+    let default_scoring_profile = match json.get("defaultScoringProfile") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(profile)) if scoring_profiles.iter().any(|defined| &defined.name == profile) => {
+            Some(profile.clone())
+        }
+        Some(other) => {
+            return Err(format!("The default scoring profile {other} is not one of the index's scoring profiles."));
+        }
+    };
+    Ok(Definition { name, fields, key, json, scoring_profiles, default_scoring_profile })
+}
+
+/// `scoringProfiles`: each a `name` and `text.weights` over searchable string fields. Scoring
+/// functions are refused (not emulated).
+fn scoring_profiles(json: &Map<String, Value>, fields: &[FieldDef]) -> Result<Vec<ScoringProfile>, String> {
+    let raw = match json.get("scoringProfiles") {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(raw)) => raw,
+        Some(_) => return Err("'scoringProfiles' must be an array.".to_owned()),
+    };
+    let mut profiles: Vec<ScoringProfile> = Vec::new();
+    for profile in raw {
+        let Value::Object(profile) = profile else { return Err("Each scoring profile must be an object.".to_owned()) };
+        let name = profile.get("name").and_then(Value::as_str).unwrap_or_default().to_owned();
+        if !valid_field_name(&name) {
+            return Err(format!("Invalid scoring profile name '{name}'."));
+        }
+        if profiles.iter().any(|existing| existing.name == name) {
+            return Err(format!("The scoring profile '{name}' is defined twice."));
+        }
+        if profile.get("functions").and_then(Value::as_array).is_some_and(|functions| !functions.is_empty()) {
+            return Err(format!(
+                "The scoring profile '{name}' has scoring functions, which the emulator does not implement (only                  text weights)."
+            ));
+        }
+        let mut weights = Vec::new();
+        let raw_weights = profile.get("text").and_then(|text| text.get("weights"));
+        match raw_weights {
+            None | Some(Value::Null) => {}
+            Some(Value::Object(raw_weights)) => {
+                for (field_name, weight) in raw_weights {
+                    let searchable = fields.iter().any(|field| {
+                        &field.name == field_name
+                            && field.searchable
+                            && matches!(field.kind, FieldType::String | FieldType::Strings)
+                    });
+                    if !searchable {
+                        return Err(format!(
+                            "The scoring profile '{name}' weighs the field '{field_name}', which is not a searchable                              string field."
+                        ));
+                    }
+                    let weight = weight.as_f64().filter(|weight| weight.is_finite() && *weight > 0.0).ok_or_else(|| {
+                        format!("The scoring profile '{name}' gives '{field_name}' a weight that is not a positive number.")
+                    })?;
+                    weights.push((field_name.clone(), weight));
+                }
+            }
+            Some(_) => return Err(format!("The scoring profile '{name}' has 'text.weights' that is not an object.")),
+        }
+        profiles.push(ScoringProfile { name, weights });
+    }
+    Ok(profiles)
 }
 
 /// Vector search profiles: (name, algorithm name).

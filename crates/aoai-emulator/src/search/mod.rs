@@ -29,11 +29,17 @@
 //!
 //! **Search**: `search` is plain words, OR-ed, BM25 over `searchFields`
 //! (default: every searchable field), tantivy's default analyzer; absent
-//! or `*` matches every document (score 1). Simple-query operators (quotes,
-//! `+`, `|`, a leading `-`, suffix `*` or `~`, parentheses), `queryType:
+//! or `*` matches every document (score 1). A backslash makes the next
+//! character ordinary text (`C\+\+` searches the word `c`, as punctuation
+//! splits words). Unescaped simple-query operators (quotes, `+`, `|`, a
+//! leading `-`, suffix `*` or `~`, parentheses, AND/OR/NOT), `queryType:
 //! full`, `searchMode: all`, `orderby`, `facets`, `highlight`,
-//! `scoringProfile` and `vectorFilterMode: postFilter` are refused with a
-//! 400 rather than answered differently from Azure. `queryType: semantic`
+//! `scoringParameters` and `vectorFilterMode: postFilter` are refused with a
+//! 400 rather than answered differently from Azure. **Scoring profiles**:
+//! `scoringProfiles` with `text.weights` (scoring functions are refused);
+//! `scoringProfile` (else the index's `defaultScoringProfile`) multiplies
+//! each field's BM25 score by its weight before they are summed; an unknown
+//! profile is a 400. `queryType: semantic`
 //! is refused too: the emulator has no semantic ranker. `filter` is the
 //! OData subset described in `search/filter.rs` (comparisons, `and or not`,
 //! parentheses, literals, `search.in`, `any`/`all` over string collections). `vectorQueries` of `kind:
@@ -574,19 +580,48 @@ fn count_member(body: &Map<String, Value>, name: &str, default: usize) -> Result
     }
 }
 
-/// Refuses search text using simple-query operators the emulator does not implement.
-fn check_search_text(text: &str) -> Result<(), ErrorReply> {
-    let unsupported = text.contains(['"', '|', '(', ')'])
-        || text.split_whitespace().any(|word| {
-            word.starts_with(['+', '-']) || word.ends_with(['*', '~']) || word == "AND" || word == "OR" || word == "NOT"
-        });
+/// The words of `search` as plain text: a backslash makes the next character an ordinary one
+/// (removed, the character kept, so the tokenizer treats it like any punctuation); unescaped
+/// simple-query operators the emulator does not implement are refused.
+fn plain_search_text(text: &str) -> Result<String, ErrorReply> {
+    // Words of (character, escaped), split on unescaped whitespace.
+    let mut words: Vec<Vec<(char, bool)>> = Vec::new();
+    let mut word: Vec<(char, bool)> = Vec::new();
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            let escaped = chars.next().ok_or_else(|| {
+                bad_request("The 'search' text ends with a backslash, which escapes nothing (write \\\\ for one).")
+            })?;
+            word.push((escaped, true));
+        } else if c.is_whitespace() {
+            if !word.is_empty() {
+                words.push(std::mem::take(&mut word));
+            }
+        } else {
+            word.push((c, false));
+        }
+    }
+    if !word.is_empty() {
+        words.push(word);
+    }
+    let unescaped =
+        |item: Option<&(char, bool)>, set: &[char]| item.is_some_and(|(c, escaped)| !escaped && set.contains(c));
+    let unsupported = words.iter().any(|word| {
+        word.iter().any(|item| unescaped(Some(item), &['"', '|', '(', ')']))
+            || unescaped(word.first(), &['+', '-'])
+            || unescaped(word.last(), &['*', '~'])
+            || (word.iter().all(|(_, escaped)| !escaped)
+                && ["AND", "OR", "NOT"].iter().any(|operator| word.iter().map(|(c, _)| *c).eq(operator.chars())))
+    });
     if unsupported {
         return Err(bad_request(
             "The emulator supports plain words in 'search' (OR-ed, as searchMode any): quotes, +, |, -, *, ~, \
-             parentheses and AND/OR/NOT are not implemented.",
+             parentheses and AND/OR/NOT are not implemented; escape them with a backslash to search them as text.",
         ));
     }
-    Ok(())
+    let words: Vec<String> = words.iter().map(|word| word.iter().map(|(c, _)| *c).collect()).collect();
+    Ok(words.join(" "))
 }
 
 struct VectorList {
@@ -676,16 +711,24 @@ async fn search(
             )));
         }
         for unsupported in
-            ["orderby", "facets", "highlight", "scoringProfile", "semanticConfiguration", "answers", "captions"]
+            ["orderby", "facets", "highlight", "scoringParameters", "semanticConfiguration", "answers", "captions"]
         {
             if body.get(unsupported).is_some_and(|value| !value.is_null()) {
                 return Err(bad_request(format!("'{unsupported}' is not supported by the emulator.")));
             }
         }
-        let text = string_member(&body, "search")?.map(str::trim).filter(|text| !text.is_empty() && *text != "*");
-        if let Some(text) = text {
-            check_search_text(text)?;
-        }
+        let text = match string_member(&body, "search")?.map(str::trim).filter(|text| !text.is_empty() && *text != "*")
+        {
+            Some(text) => Some(plain_search_text(text)?),
+            None => None,
+        };
+        let text = text.as_deref();
+        let profile = match string_member(&body, "scoringProfile")? {
+            Some(name) => Some(definition.scoring_profile(name).ok_or_else(|| {
+                bad_request(format!("Unknown scoring profile '{name}'. Parameter name: scoringProfile"))
+            })?),
+            None => definition.default_scoring_profile.as_deref().and_then(|name| definition.scoring_profile(name)),
+        };
         let search_fields: Option<Vec<String>> = match string_member(&body, "searchFields")? {
             None => None,
             Some(fields) => Some(
@@ -733,8 +776,19 @@ async fn search(
         let accepts = |record: &Record| filter.as_ref().is_none_or(|filter| filter.matches(&record.fields));
         let snapshot = index.engine.snapshot();
         // (document, score) in result order.
+        let weighted = profile.filter(|profile| !profile.weights.is_empty());
         let ranked: Vec<(Arc<Record>, f64)> = if text.is_none() && vectors.is_empty() {
             snapshot.records().filter(|record| accepts(record)).map(|record| (Arc::clone(record), 1.0)).collect()
+        } else if let (Some(text), Some(profile)) = (text, weighted) {
+            let fields: Vec<String> = search_fields.clone().unwrap_or_else(|| {
+                definition
+                    .fields
+                    .iter()
+                    .filter(|field| field.searchable && matches!(field.kind, FieldType::String | FieldType::Strings))
+                    .map(|field| field.name.clone())
+                    .collect()
+            });
+            profiled_ranking(&snapshot, &accepts, text, &fields, profile, &vectors)?
         } else {
             let all = snapshot.len().max(1);
             let mut query = Query::new(all).filter(&accepts);
@@ -791,6 +845,67 @@ async fn search(
         response.insert("value".to_owned(), Value::Array(value));
         Ok(json_response(StatusCode::OK, &Value::Object(response)))
     })())
+}
+
+/// A search under a scoring profile's text weights: the keyword score is the sum over fields of
+/// `weight(field) × BM25(field)` — what one query with per-field boosts computes, as the engine's
+/// boosted fields do — so each field is searched alone and the scores combined; with vector lists,
+/// the lists are fused by reciprocal rank as in [`aoai_index::Snapshot::search`].
+fn profiled_ranking(
+    snapshot: &aoai_index::Snapshot,
+    accepts: &(dyn Fn(&Record) -> bool + Send + Sync),
+    text: &str,
+    fields: &[String],
+    profile: &definition::ScoringProfile,
+    vectors: &[VectorList],
+) -> Result<Vec<(Arc<Record>, f64)>, ErrorReply> {
+    let engine_error =
+        |error: aoai_index::Error| reply(StatusCode::BAD_REQUEST, "InvalidRequestParameter", error.to_string());
+    let all = snapshot.len().max(1);
+    let mut keyword: HashMap<String, (Arc<Record>, f64)> = HashMap::new();
+    for field in fields {
+        let query = Query::new(all).filter(accepts).text(TextQuery {
+            text,
+            fields: Some(vec![field.clone()]),
+            candidates: all,
+            weight: 1.0,
+        });
+        let weight = profile.weight(field);
+        for hit in snapshot.search(&query).map_err(engine_error)? {
+            let score = hit.text.map_or(0.0, |list| f64::from(list.score)) * weight;
+            keyword.entry(hit.record.id.clone()).or_insert_with(|| (Arc::clone(&hit.record), 0.0)).1 += score;
+        }
+    }
+    let by_score = |left: &(Arc<Record>, f64), right: &(Arc<Record>, f64)| {
+        right.1.total_cmp(&left.1).then_with(|| left.0.id.cmp(&right.0.id))
+    };
+    let mut keyword: Vec<(Arc<Record>, f64)> = keyword.into_values().collect();
+    keyword.sort_by(by_score);
+    if vectors.is_empty() {
+        return Ok(keyword);
+    }
+    keyword.truncate(TEXT_RECALL);
+    let mut fused: HashMap<String, (Arc<Record>, f64)> = HashMap::new();
+    let mut add = |list: Vec<Arc<Record>>, weight: f64| {
+        for (position, record) in list.into_iter().enumerate() {
+            let contribution = weight / (aoai_index::RRF_K + (position + 1) as f64);
+            fused.entry(record.id.clone()).or_insert_with(|| (Arc::clone(&record), 0.0)).1 += contribution;
+        }
+    };
+    add(keyword.into_iter().map(|(record, _)| record).collect(), 1.0);
+    for list in vectors {
+        let query = Query::new(all).filter(accepts).vector(VectorQuery {
+            field: &list.field,
+            vector: &list.vector,
+            k: list.k,
+            weight: list.weight,
+        });
+        let hits = snapshot.search(&query).map_err(engine_error)?;
+        add(hits.into_iter().map(|hit| hit.record).collect(), list.weight);
+    }
+    let mut fused: Vec<(Arc<Record>, f64)> = fused.into_values().collect();
+    fused.sort_by(by_score);
+    Ok(fused)
 }
 
 fn app_base(headers: &HeaderMap) -> String {
