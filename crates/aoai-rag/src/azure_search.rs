@@ -40,8 +40,23 @@
 //! fused score times the keyword weight, which is the same sum; Azure does
 //! not say where each hit ranked in each list, so `keyword` and `vector`
 //! are `None` in hybrid hits. A zero weight degrades hybrid to the other
-//! mode. Azure's BM25 has no title boost here (the embedded index boosts
-//! titles ×2).
+//! mode.
+//!
+//! # Title boost
+//!
+//! As the embedded index boosts title and headings ×2, the index is created
+//! with the scoring profile [`SCORING_PROFILE`], whose text weights are
+//! `title: 2, headings: 2` (content 1), and queries name it in
+//! `scoringProfile` (turn that off with
+//! [`title_boost(false)`](AzureSearchIndexBuilder::title_boost)). Azure
+//! multiplies each field's BM25 score by its weight.
+//!
+//! # Query text
+//!
+//! The question is sent as plain words: every character Azure's query
+//! syntax gives meaning to (`+ - & | ! ( ) { } [ ] ^ " ~ * ? : \ /`) is
+//! escaped with a backslash ([`escape_query`]), so `what is C++ / "ownership"?`
+//! is not an exclusion, a phrase or a prefix query.
 //!
 //! With a [semantic configuration](AzureSearchIndexBuilder::semantic_configuration)
 //! the index is created with it and queries ask for `queryType: semantic`;
@@ -70,6 +85,11 @@ pub const VECTOR_ALGORITHM: &str = "aoai-hnsw";
 pub const MAX_BATCH: usize = 1000;
 /// The longest source (bytes) whose prefixes are stored for prefix filters.
 pub const MAX_SOURCE_BYTES: usize = 512;
+/// The scoring profile the index is created with: title and headings weigh 2, as in the embedded index.
+pub const SCORING_PROFILE: &str = "aoai_title_boost";
+/// The characters Azure AI Search's query syntax (simple and full Lucene) gives meaning to.
+pub const QUERY_SPECIAL: &[char] =
+    &['+', '-', '&', '|', '!', '(', ')', '{', '}', '[', ']', '^', '"', '~', '*', '?', ':', '\\', '/'];
 
 const SELECT: &str = "key,chunk_id,content,title,headings,source,chunk_index,start,end,tokens,tags";
 const SEARCH_FIELDS: &str = "content,title,headings";
@@ -83,6 +103,7 @@ pub struct AzureSearchIndex<E> {
     candidates: usize,
     batch_size: usize,
     semantic: Option<String>,
+    title_boost: bool,
 }
 
 impl<E: Embedder> fmt::Debug for AzureSearchIndex<E> {
@@ -95,6 +116,7 @@ impl<E: Embedder> fmt::Debug for AzureSearchIndex<E> {
             .field("candidates", &self.candidates)
             .field("batch_size", &self.batch_size)
             .field("semantic", &self.semantic)
+            .field("title_boost", &self.title_boost)
             .finish_non_exhaustive()
     }
 }
@@ -137,6 +159,14 @@ impl<E: Embedder> AzureSearchIndexBuilder<E> {
     #[must_use]
     pub fn semantic_configuration(mut self, name: impl Into<String>) -> Self {
         self.index.semantic = Some(name.into());
+        self
+    }
+
+    /// Whether queries name the [`SCORING_PROFILE`] (title and headings ×2); on by default. The
+    /// index is created with the profile either way.
+    #[must_use]
+    pub fn title_boost(mut self, title_boost: bool) -> Self {
+        self.index.title_boost = title_boost;
         self
     }
 
@@ -185,6 +215,7 @@ impl<E: Embedder> AzureSearchIndex<E> {
                 candidates: 50,
                 batch_size: MAX_BATCH,
                 semantic: None,
+                title_boost: true,
             },
         }
     }
@@ -242,6 +273,10 @@ impl<E: Embedder> AzureSearchIndex<E> {
                 }],
                 "profiles": [{"name": VECTOR_PROFILE, "algorithm": VECTOR_ALGORITHM}],
             },
+            "scoringProfiles": [{
+                "name": SCORING_PROFILE,
+                "text": {"weights": {"title": TITLE_WEIGHT, "headings": TITLE_WEIGHT}},
+            }],
         });
         if let (Some(name), Value::Object(map)) = (&self.semantic, &mut definition) {
             map.insert(
@@ -467,8 +502,11 @@ impl<E: Embedder> Retriever for AzureSearchIndex<E> {
             body.insert("filter".to_owned(), json!(filter));
         }
         if mode != SearchMode::Vector {
-            body.insert("search".to_owned(), json!(query));
+            body.insert("search".to_owned(), json!(escape_query(query)));
             body.insert("searchFields".to_owned(), json!(SEARCH_FIELDS));
+            if self.title_boost {
+                body.insert("scoringProfile".to_owned(), json!(SCORING_PROFILE));
+            }
         }
         if mode != SearchMode::Keyword {
             let vector = self.query_vector(query).await?;
@@ -531,6 +569,24 @@ fn cosine_of(score: f64) -> f32 {
 fn excerpt(value: &Value) -> String {
     let text = value.to_string();
     text.chars().take(200).collect()
+}
+
+/// The weight of title and headings in [`SCORING_PROFILE`], the embedded index's title boost.
+const TITLE_WEIGHT: f64 = 2.0;
+
+/// `text` as plain words for Azure AI Search's `search`: a backslash before
+/// each of [`QUERY_SPECIAL`], so no operator, phrase, prefix or field query
+/// is read in it.
+#[must_use]
+pub fn escape_query(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len() + text.len() / 4);
+    for c in text.chars() {
+        if QUERY_SPECIAL.contains(&c) {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
 }
 
 /// Escapes a string for an OData literal.
@@ -692,7 +748,35 @@ mod tests {
         assert!(encode_key("a?b>c~").chars().all(|c| c.is_ascii_alphanumeric() || "-_=".contains(c)));
     }
 
+    /// Undoes [`escape_query`]: a backslash makes the next character literal; `None` for a
+    /// special character that is not escaped or a trailing backslash.
+    fn unescape(text: &str) -> Option<String> {
+        let mut out = String::new();
+        let mut chars = text.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => out.push(chars.next()?),
+                c if QUERY_SPECIAL.contains(&c) => return None,
+                c => out.push(c),
+            }
+        }
+        Some(out)
+    }
+
+    #[test]
+    fn queries_are_escaped() {
+        assert_eq!(escape_query(r#"what is C++ / "ownership"?"#), r#"what is C\+\+ \/ \"ownership\"\?"#);
+        assert_eq!(escape_query(r"a\b -c"), r"a\\b \-c");
+        assert_eq!(escape_query("plain words, é"), "plain words, é");
+    }
+
     proptest! {
+        #[test]
+        fn escaped_queries_unescape_to_the_input(text in r#"[-+&|!(){}\[\]^"~*?:\\/ a-zé]{0,40}|\PC{0,40}"#) {
+            let escaped = escape_query(&text);
+            prop_assert_eq!(unescape(&escaped), Some(text));
+        }
+
         #[test]
         fn keys_round_trip(id in "\\PC{0,40}") {
             let key = encode_key(&id);

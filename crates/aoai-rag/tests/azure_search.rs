@@ -240,3 +240,65 @@ async fn a_wrong_key_and_the_semantic_ranker_are_typed_errors() {
     chunk.tags.insert("a=b".to_owned(), "c".to_owned());
     assert!(matches!(semantic.upload(vec![chunk]).await, Err(Error::Config(_))));
 }
+
+#[tokio::test]
+async fn questions_full_of_query_syntax_are_searched_as_plain_words() {
+    let emulator = emulator().await;
+    let index = index(&emulator, "syntax");
+    index.create_or_update_index().await.unwrap();
+    index.upload(chunks()).await.unwrap();
+    // Unescaped, this would be a phrase, an exclusion, a group, a prefix and a field query.
+    let question = r#"how does a "crashed" batch -resume (from its) journal* file? C++ / [x] {y} ^2 ~ ! & | lang:en \"#;
+    for mode in [SearchMode::Keyword, SearchMode::Hybrid] {
+        let hits = index.search(question, 3, mode, &Filter::none()).await.unwrap();
+        assert_eq!(hits[0].chunk.id, "docs/batch.md#1", "{mode:?}");
+    }
+}
+
+fn boost_chunks() -> Vec<Chunk> {
+    let chunker = TokenChunker::new(ChunkerConfig::default()).unwrap();
+    // Plain text: "quota" is only the first document's title, and three times the second's body.
+    [
+        ("docs/quota.txt", "Quota", "Limits apply per region and deployment."),
+        ("docs/scheduler.txt", "Scheduler", "Quota, quota, quota: the scheduler spends it."),
+        ("docs/cache.txt", "Cache", "The cache stores answers."),
+    ]
+    .iter()
+    .flat_map(|(source, title, text)| chunker.chunk(&Document::new(*source, *text, Format::Text).with_title(*title)))
+    .collect()
+}
+
+#[tokio::test]
+async fn titles_weigh_twice_through_the_scoring_profile() {
+    let emulator = emulator().await;
+    let index = index(&emulator, "boosted");
+    let definition = index.definition();
+    assert_eq!(
+        definition["scoringProfiles"],
+        serde_json::json!([{"name": "aoai_title_boost", "text": {"weights": {"title": 2.0, "headings": 2.0}}}])
+    );
+    index.create_or_update_index().await.unwrap();
+    index.upload(boost_chunks()).await.unwrap();
+    let boosted = index.search("quota", 3, SearchMode::Keyword, &Filter::none()).await.unwrap();
+    assert_eq!(ids(&boosted), ["docs/quota.txt#0", "docs/scheduler.txt#0"]);
+
+    // The same index queried without the profile: the body's three mentions outrank the title.
+    let unboosted =
+        AzureSearchIndex::builder(search_client(&emulator, "search-admin-key"), "boosted", embedder(&emulator))
+            .title_boost(false)
+            .build()
+            .unwrap();
+    let plain = unboosted.search("quota", 3, SearchMode::Keyword, &Filter::none()).await.unwrap();
+    assert_eq!(ids(&plain), ["docs/scheduler.txt#0", "docs/quota.txt#0"]);
+    let score = |hits: &[Hit], id: &str| hits.iter().find(|hit| hit.chunk.id == id).unwrap().keyword.unwrap().score;
+    // Only the title holds "quota": the boosted score is twice the plain one.
+    let ratio = score(&boosted, "docs/quota.txt#0") / score(&plain, "docs/quota.txt#0");
+    assert!((ratio - 2.0).abs() < 1e-3, "{ratio}");
+
+    // The embedded index, whose title field is boosted ×2, also puts the title match first.
+    let directory = tempfile::tempdir().unwrap();
+    let embedded = EmbeddedIndex::open(directory.path(), embedder(&emulator)).unwrap();
+    embedded.add(boost_chunks()).await.unwrap();
+    let local = embedded.search("quota", 3, SearchMode::Keyword, &Filter::none()).await.unwrap();
+    assert_eq!(ids(&local)[0], "docs/quota.txt#0");
+}

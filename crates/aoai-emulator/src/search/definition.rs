@@ -228,8 +228,15 @@ fn scoring_profiles(json: &Map<String, Value>, fields: &[FieldDef]) -> Result<Ve
     for profile in raw {
         let Value::Object(profile) = profile else { return Err("Each scoring profile must be an object.".to_owned()) };
         let name = profile.get("name").and_then(Value::as_str).unwrap_or_default().to_owned();
-        if !valid_field_name(&name) {
-            return Err(format!("Invalid scoring profile name '{name}'."));
+        // Azure's naming rules: 1-128 letters, digits or underscores, starting with a letter or digit.
+        let valid = (1..=128).contains(&name.len())
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && name.starts_with(|c: char| c.is_ascii_alphanumeric());
+        if !valid {
+            return Err(format!(
+                "Invalid scoring profile name '{name}': use 1 to 128 letters, digits or underscores, starting with a \
+                 letter or digit."
+            ));
         }
         if profiles.iter().any(|existing| existing.name == name) {
             return Err(format!("The scoring profile '{name}' is defined twice."));
