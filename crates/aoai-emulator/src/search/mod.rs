@@ -32,7 +32,7 @@
 //! or `*` matches every document (score 1). A backslash makes the next
 //! character ordinary text (`C\+\+` searches the word `c`, as punctuation
 //! splits words). Unescaped simple-query operators (quotes, `+`, `|`, a
-//! leading `-`, suffix `*` or `~`, parentheses, AND/OR/NOT), `queryType:
+//! leading `-`, suffix `*` or `~`, parentheses), `queryType:
 //! full`, `searchMode: all`, `orderby`, `facets`, `highlight`,
 //! `scoringParameters` and `vectorFilterMode: postFilter` are refused with a
 //! 400 rather than answered differently from Azure. **Scoring profiles**:
@@ -611,13 +611,11 @@ fn plain_search_text(text: &str) -> Result<String, ErrorReply> {
         word.iter().any(|item| unescaped(Some(item), &['"', '|', '(', ')']))
             || unescaped(word.first(), &['+', '-'])
             || unescaped(word.last(), &['*', '~'])
-            || (word.iter().all(|(_, escaped)| !escaped)
-                && ["AND", "OR", "NOT"].iter().any(|operator| word.iter().map(|(c, _)| *c).eq(operator.chars())))
     });
     if unsupported {
         return Err(bad_request(
             "The emulator supports plain words in 'search' (OR-ed, as searchMode any): quotes, +, |, -, *, ~, \
-             parentheses and AND/OR/NOT are not implemented; escape them with a backslash to search them as text.",
+             and parentheses are not implemented; escape them with a backslash to search them as text.",
         ));
     }
     let words: Vec<String> = words.iter().map(|word| word.iter().map(|(c, _)| *c).collect()).collect();
