@@ -6,3 +6,5 @@
 //! backend is tested against the same engine that serves local retrieval.
 //!
 //! Work in progress: the engine moves here from `aoai-rag::index`.
+
+pub mod hnsw;
