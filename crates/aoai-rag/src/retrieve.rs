@@ -14,8 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::chunk::Chunk;
 use crate::error::Result;
 
-/// The `k` of reciprocal-rank fusion: each list contributes `weight / (RRF_K + rank)`.
-pub const RRF_K: f64 = 60.0;
+pub use aoai_index::{ListScore, RRF_K, reciprocal_rank_fusion};
 
 /// Which lists a search ranks by.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -67,15 +66,16 @@ impl Filter {
         self.source_prefix.as_ref().is_none_or(|prefix| chunk.source.starts_with(prefix.as_str()))
             && self.tags.iter().all(|(key, value)| chunk.tags.get(key) == Some(value))
     }
-}
 
-/// A chunk's place in one ranked list.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct ListScore {
-    /// Its rank, from 1.
-    pub rank: usize,
-    /// The list's own score: BM25, or cosine similarity.
-    pub score: f32,
+    /// Whether a chunk stored as JSON fields (`source`, `tags`) passes.
+    pub(crate) fn matches_fields(&self, fields: &serde_json::Map<String, serde_json::Value>) -> bool {
+        let source = fields.get("source").and_then(serde_json::Value::as_str).unwrap_or_default();
+        let tags = fields.get("tags");
+        self.source_prefix.as_ref().is_none_or(|prefix| source.starts_with(prefix.as_str()))
+            && self.tags.iter().all(|(key, value)| {
+                tags.and_then(|tags| tags.get(key)).and_then(serde_json::Value::as_str) == Some(value.as_str())
+            })
+    }
 }
 
 /// One search result.
@@ -115,30 +115,6 @@ impl Default for FusionWeights {
     fn default() -> Self {
         Self { keyword: 1.0, vector: 1.0 }
     }
-}
-
-/// Fuses ranked lists of ids (best first) by reciprocal rank: each id gets
-/// `weight / (60 + rank)` from each list it is in, rank from 1. Ties keep
-/// the order of first appearance (keyword list first).
-#[must_use]
-pub fn reciprocal_rank_fusion<'a>(lists: &[(&'a [String], f64)]) -> Vec<(&'a str, f64)> {
-    let mut order: Vec<&'a str> = Vec::new();
-    let mut scores: std::collections::HashMap<&'a str, f64> = std::collections::HashMap::new();
-    for (list, weight) in lists {
-        for (position, id) in list.iter().enumerate() {
-            let contribution = weight / (RRF_K + (position + 1) as f64);
-            let entry = scores.entry(id.as_str()).or_insert_with(|| {
-                order.push(id.as_str());
-                0.0
-            });
-            *entry += contribution;
-        }
-    }
-    let mut fused: Vec<(&'a str, f64)> =
-        order.into_iter().map(|id| (id, scores.get(id).copied().unwrap_or_default())).collect();
-    // A stable sort keeps first appearance among equal scores.
-    fused.sort_by(|left, right| right.1.total_cmp(&left.1));
-    fused
 }
 
 #[cfg(test)]

@@ -1,0 +1,88 @@
+//! Reciprocal-rank fusion, as Azure AI Search fuses hybrid results.
+//!
+//! An item at rank `r` (from 1) of a list with weight `w` gets `w / (60 + r)`
+//! from that list; its fused score is the sum over the lists it appears in.
+//! Items in only one list still count.
+
+use std::collections::HashMap;
+
+/// The `k` of reciprocal-rank fusion: each list contributes `weight / (RRF_K + rank)`.
+pub const RRF_K: f64 = 60.0;
+
+/// What an item at `rank` (from 1) of a list with `weight` contributes to its fused score.
+#[must_use]
+pub fn contribution(weight: f64, rank: usize) -> f64 {
+    weight / (RRF_K + rank as f64)
+}
+
+/// Fuses ranked lists of ids (best first) by reciprocal rank: each id gets
+/// `weight / (60 + rank)` from each list it is in, rank from 1. Ties keep
+/// the order of first appearance (first list first).
+#[must_use]
+pub fn reciprocal_rank_fusion<'a>(lists: &[(&'a [String], f64)]) -> Vec<(&'a str, f64)> {
+    let mut order: Vec<&'a str> = Vec::new();
+    let mut scores: HashMap<&'a str, f64> = HashMap::new();
+    for (list, weight) in lists {
+        for (position, id) in list.iter().enumerate() {
+            let entry = scores.entry(id.as_str()).or_insert_with(|| {
+                order.push(id.as_str());
+                0.0
+            });
+            *entry += contribution(*weight, position + 1);
+        }
+    }
+    let mut fused: Vec<(&'a str, f64)> =
+        order.into_iter().map(|id| (id, scores.get(id).copied().unwrap_or_default())).collect();
+    // A stable sort keeps first appearance among equal scores.
+    fused.sort_by(|left, right| right.1.total_cmp(&left.1));
+    fused
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn sums_weighted_reciprocal_ranks() {
+        let keyword: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
+        let vector: Vec<String> = ["c", "a", "d"].map(String::from).to_vec();
+        let fused = reciprocal_rank_fusion(&[(&keyword, 1.0), (&vector, 1.0)]);
+        assert_eq!(fused.iter().map(|(id, _)| *id).collect::<Vec<_>>(), vec!["a", "c", "b", "d"]);
+        assert!((fused[0].1 - (1.0 / 61.0 + 1.0 / 62.0)).abs() < 1e-12);
+        let fused = reciprocal_rank_fusion(&[(&keyword, 1.0), (&vector, 3.0)]);
+        assert_eq!(fused[0].0, "c");
+    }
+
+    proptest! {
+        /// Every id of every list appears once, scores are the sums of
+        /// contributions, and the output is sorted by score.
+        #[test]
+        fn fused_scores_are_sums_and_sorted(
+            first in proptest::collection::vec(0_u8..20, 0..15),
+            second in proptest::collection::vec(0_u8..20, 0..15),
+            weight in 0.0_f64..4.0,
+        ) {
+            let dedup = |list: Vec<u8>| {
+                let mut seen = Vec::new();
+                for item in list {
+                    let id = item.to_string();
+                    if !seen.contains(&id) { seen.push(id); }
+                }
+                seen
+            };
+            let (first, second) = (dedup(first), dedup(second));
+            let fused = reciprocal_rank_fusion(&[(&first, 1.0), (&second, weight)]);
+            let mut all: Vec<&String> = first.iter().chain(&second).collect();
+            all.sort();
+            all.dedup();
+            prop_assert_eq!(fused.len(), all.len());
+            for (id, score) in &fused {
+                let expected = first.iter().position(|x| x == id).map_or(0.0, |p| contribution(1.0, p + 1))
+                    + second.iter().position(|x| x == id).map_or(0.0, |p| contribution(weight, p + 1));
+                prop_assert!((score - expected).abs() < 1e-12);
+            }
+            prop_assert!(fused.windows(2).all(|pair| pair[0].1 >= pair[1].1));
+        }
+    }
+}
