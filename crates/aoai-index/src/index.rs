@@ -16,7 +16,7 @@ use tantivy::{IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument,
 use crate::ann::{self, Graph};
 use crate::error::{Error, InvalidError, Result, StorageError};
 use crate::fusion::contribution;
-use crate::hnsw::HnswConfig;
+use crate::hnsw::{HnswConfig, dot};
 use crate::schema::{Record, Schema};
 use crate::storage;
 
@@ -881,10 +881,6 @@ pub fn normalize(vector: &mut [f32]) {
     if norm > 0.0 {
         vector.iter_mut().for_each(|x| *x = (f64::from(*x) / norm) as f32);
     }
-}
-
-fn dot(left: &[f32], right: &[f32]) -> f32 {
-    left.iter().zip(right).map(|(a, b)| a * b).sum()
 }
 
 /// Each vector field's graph for a snapshot just read from storage: loaded
