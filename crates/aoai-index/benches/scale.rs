@@ -200,7 +200,9 @@ fn main() {
     };
 
     let dir = tempfile::tempdir().unwrap();
-    let options = Options::default().vector_search(VectorSearch::hnsw());
+    // Threshold 0: a graph whatever --size is (the default threshold is 10,000).
+    let options = Options::default()
+        .vector_search(VectorSearch::Hnsw { config: aoai_index::hnsw::HnswConfig::default(), threshold: 0 });
     let index = Index::open_with(Storage::Directory(dir.path().into()), schema(), options).unwrap();
     let start = Instant::now();
     index.upsert(corpus.records.clone()).unwrap();
