@@ -326,7 +326,7 @@ impl Hnsw {
         let mut entries = vec![entry];
         for layer in (0..=level.min(top)).rev() {
             let found = self.search_layer(vector, &entries, self.config.ef_construction, layer, None);
-            let chosen = self.select(vector, &found, self.capacity(layer), Some(id));
+            let chosen = self.select(&found, self.capacity(layer), Some(id));
             if let Some(slot) = self.links.get_mut(id as usize).and_then(|layers| layers.get_mut(layer)) {
                 *slot = chosen.iter().map(|scored| scored.id).collect();
             }
@@ -368,9 +368,10 @@ impl Hnsw {
         }
     }
 
-    /// The heuristic: of `found` (any order), at most `capacity` nodes, each
-    /// closer to `query` than to any node chosen before it.
-    fn select(&self, _query: &[f32], found: &[Scored], capacity: usize, exclude: Option<u32>) -> Vec<Scored> {
+    /// The heuristic: of `found` (any order, scored against the node being
+    /// linked), at most `capacity` nodes, each closer to that node than to
+    /// any node chosen before it.
+    fn select(&self, found: &[Scored], capacity: usize, exclude: Option<u32>) -> Vec<Scored> {
         let mut sorted = found.to_vec();
         sorted.sort_by(|a, b| b.cmp(a));
         self.select_sorted(&sorted, capacity, exclude)
