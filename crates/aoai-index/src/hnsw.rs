@@ -405,7 +405,8 @@ impl Hnsw {
         // `keepPrunedConnections`): fewer dead ends in tight clusters. When
         // shrinking an overfull list, fill only to three quarters, so the
         // next links append without another shrink: a full list would be
-        // re-pruned on every insert nearby (5 times slower builds measured).
+        // re-pruned on every insert nearby (100,000 384-d vectors: 322 s to
+        // build that way, 218 s this way, on a loaded 2-core machine).
         let fill = if keep_pruned { capacity } else { capacity * 3 / 4 };
         for candidate in pruned {
             if chosen.len() >= fill {
