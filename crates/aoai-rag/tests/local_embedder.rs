@@ -7,7 +7,10 @@
 
 use std::sync::OnceLock;
 
+use std::collections::BTreeMap;
+
 use aoai_rag::local::{FETCH_COMMAND, LocalEmbedder, LocalEmbedderError};
+use aoai_rag::{Chunk, EmbeddedIndex, Embedder, Filter, Retriever, SearchMode};
 use serde::Deserialize;
 
 /// The bound: every component within 1e-4 of sentence-transformers'.
@@ -122,25 +125,84 @@ fn a_missing_model_names_the_fetch_command() {
     assert!(error.to_string().contains(FETCH_COMMAND), "{error}");
 }
 
-/// Throughput on this machine (not a check): `cargo nextest run -p aoai-rag
-/// --features local-embeddings --run-ignored only --no-capture -E 'test(throughput)'`.
+/// The async [`Embedder`] seam: the same vectors as the synchronous call,
+/// an identity naming the model and size, inside and outside a runtime.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_embedder_trait_runs_the_model_off_the_runtime() {
+    let embedder = embedder().clone();
+    assert_eq!(Embedder::identity(&embedder), "local:all-MiniLM-L6-v2:384");
+    assert_eq!(Embedder::dimensions(&embedder), 384);
+    let texts = vec!["A cat sits on the mat.".to_owned(), "Quarterly revenue grew by 4%.".to_owned()];
+    let through_trait = Embedder::embed(&embedder, &texts).await.unwrap();
+    let direct = embedder.embed(&["A cat sits on the mat.", "Quarterly revenue grew by 4%."]).unwrap();
+    for (a, b) in through_trait.iter().zip(&direct) {
+        assert!(max_abs_difference(a, b) <= 1e-6);
+    }
+    assert!(Embedder::embed(&embedder, &[]).await.unwrap().is_empty());
+}
+
 #[test]
-#[ignore = "a measurement, not a check"]
-#[allow(clippy::disallowed_methods, reason = "measures wall-clock time; no logic depends on it")]
-fn throughput() {
-    let sentences: Vec<String> = (0..128)
-        .map(|i| format!("Sentence number {i} is a short line of about fifteen words about retrieval and embeddings."))
-        .collect();
-    let texts: Vec<&str> = sentences.iter().map(String::as_str).collect();
-    let embedder = embedder();
-    embedder.embed(&texts[..8]).unwrap();
-    let start = std::time::Instant::now();
-    let vectors = embedder.embed(&texts).unwrap();
-    let seconds = start.elapsed().as_secs_f64();
-    let tokens = embedder.tokenizer().encode(texts[0]).len();
-    eprintln!(
-        "{} sentences of {tokens} tokens in {seconds:.2} s: {:.0} sentences/s",
-        vectors.len(),
-        vectors.len() as f64 / seconds
-    );
+fn the_embedder_trait_works_without_a_runtime() {
+    let embedder = embedder().clone();
+    let texts = vec!["A kitten rests on a rug.".to_owned()];
+    let vectors = futures_lite_block_on(Embedder::embed(&embedder, &texts)).unwrap();
+    assert_eq!(vectors.len(), 1);
+    assert!(max_abs_difference(&vectors[0], &embedder.embed(&["A kitten rests on a rug."]).unwrap()[0]) <= 1e-6);
+}
+
+/// Polls a future to completion on this thread, with no tokio runtime.
+fn futures_lite_block_on<F: std::future::Future>(future: F) -> F::Output {
+    use std::task::{Context, Poll, Waker};
+    let mut future = std::pin::pin!(future);
+    let mut context = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut context) {
+            return output;
+        }
+    }
+}
+
+fn chunk(source: &str, title: &str, text: &str) -> Chunk {
+    Chunk {
+        id: format!("{source}#0"),
+        source: source.to_owned(),
+        index: 0,
+        title: Some(title.to_owned()),
+        headings: vec![title.to_owned()],
+        text: text.to_owned(),
+        start: 0,
+        end: text.len(),
+        tokens: 0,
+        tags: BTreeMap::new(),
+    }
+}
+
+/// Vector search through the embedded index finds a chunk that shares no
+/// word with the query; keyword search cannot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vector_search_with_the_local_embedder_finds_meaning_without_shared_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = EmbeddedIndex::open(dir.path(), embedder().clone()).unwrap();
+    index
+        .add(vec![
+            chunk("pets.md", "Pets", "Felines enjoy napping in warm sunlight near windows."),
+            chunk("finance.md", "Finance", "Quarterly revenue increased four percent compared with last year."),
+            chunk("weather.md", "Weather", "Heavy rainfall and strong winds are expected along the coast tonight."),
+            chunk("cooking.md", "Cooking", "Simmer the tomatoes with garlic and basil for twenty minutes."),
+        ])
+        .await
+        .unwrap();
+    let query = "my cat likes to sleep on the sofa";
+    let hits = index.search(query, 2, SearchMode::Vector, &Filter::none()).await.unwrap();
+    assert_eq!(hits[0].chunk.source, "pets.md", "{hits:#?}");
+    let stormy = index.search("a storm is coming", 1, SearchMode::Vector, &Filter::none()).await.unwrap();
+    assert_eq!(stormy[0].chunk.source, "weather.md");
+    let keyword = index.search(query, 2, SearchMode::Keyword, &Filter::none()).await.unwrap();
+    assert!(keyword.iter().all(|hit| hit.chunk.source != "pets.md"), "{keyword:#?}");
+    // Reopening with the same model is accepted; the manifest names it.
+    drop(index);
+    let manifest = std::fs::read_to_string(dir.path().join("manifest.json")).unwrap();
+    assert!(manifest.contains("local:all-MiniLM-L6-v2:384"), "{manifest}");
+    let reopened = EmbeddedIndex::open(dir.path(), embedder().clone()).unwrap();
+    assert_eq!(reopened.len(), 4);
 }

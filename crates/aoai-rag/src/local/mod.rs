@@ -33,6 +33,9 @@ mod wordpiece;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
@@ -40,6 +43,7 @@ use serde::Deserialize;
 
 use self::bert::{Bert, BertConfig};
 pub use self::wordpiece::WordPiece;
+use crate::error::{EmbedError, Error};
 
 /// The environment variable that overrides where the model files are.
 pub const MODEL_DIR_ENV: &str = "AOAI_MINILM_DIR";
@@ -125,12 +129,30 @@ struct SentenceBertConfig {
     max_seq_length: usize,
 }
 
+/// The name in [`LocalEmbedder`]'s [`identity`](crate::Embedder::identity).
+pub const MODEL_NAME: &str = "all-MiniLM-L6-v2";
+
+/// Texts handed to one blocking task by the async [`Embedder`](crate::Embedder)
+/// implementation: the runtime gets its thread back between groups.
+const TASK_TEXTS: usize = BATCH_SIZE * 8;
+
 /// all-MiniLM-L6-v2 on the CPU: texts to 384-dimensional unit vectors.
-#[derive(Debug)]
+///
+/// Cloning is cheap (the weights are shared). Besides the synchronous
+/// [`embed`](Self::embed) it implements the crate's async
+/// [`Embedder`](crate::Embedder), which runs the model on tokio's blocking
+/// threads (or inline outside a tokio runtime) with the identity
+/// `local:all-MiniLM-L6-v2:384`.
+#[derive(Debug, Clone)]
 pub struct LocalEmbedder {
+    inner: Arc<Model>,
+    dimensions: usize,
+}
+
+#[derive(Debug)]
+struct Model {
     tokenizer: WordPiece,
     model: Bert,
-    dimensions: usize,
     device: Device,
 }
 
@@ -175,7 +197,7 @@ impl LocalEmbedder {
         let vb = if prefixed { vb.pp("bert") } else { vb };
         let model =
             Bert::load(&config, vb).map_err(|error| LocalEmbedderError::bad_file(&weights_path, error.to_string()))?;
-        Ok(Self { tokenizer, model, dimensions: config.hidden_size, device })
+        Ok(Self { inner: Arc::new(Model { tokenizer, model, device }), dimensions: config.hidden_size })
     }
 
     /// The length of every vector: 384.
@@ -185,36 +207,92 @@ impl LocalEmbedder {
 
     /// The tokenizer (ids as the model sees them, truncation included).
     pub fn tokenizer(&self) -> &WordPiece {
-        &self.tokenizer
+        &self.inner.tokenizer
     }
 
     /// One L2-normalised vector per text, in order. Texts longer than 256
     /// tokens are truncated, as sentence-transformers does.
+    ///
+    /// Texts run through the model in batches of 32 of similar length (the
+    /// texts are sorted by token count first), so little time goes into
+    /// padding; the vectors come back in input order.
     pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, LocalEmbedderError> {
-        let mut vectors = Vec::with_capacity(texts.len());
-        for batch in texts.chunks(BATCH_SIZE) {
-            vectors.extend(self.embed_batch(batch)?);
+        let encoded: Vec<Vec<u32>> = texts.iter().map(|text| self.inner.tokenizer.encode(text)).collect();
+        let mut order: Vec<usize> = (0..encoded.len()).collect();
+        order.sort_by_key(|position| encoded.get(*position).map_or(0, Vec::len));
+        let mut slots: Vec<Vec<f32>> = vec![Vec::new(); encoded.len()];
+        for batch in order.chunks(BATCH_SIZE) {
+            let sequences: Vec<&[u32]> =
+                batch.iter().map(|position| encoded.get(*position).map_or(&[][..], Vec::as_slice)).collect();
+            for (position, vector) in batch.iter().zip(self.embed_batch(&sequences)?) {
+                if let Some(slot) = slots.get_mut(*position) {
+                    *slot = vector;
+                }
+            }
         }
-        Ok(vectors)
+        Ok(slots)
     }
 
-    fn embed_batch(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, LocalEmbedderError> {
-        let encoded: Vec<Vec<u32>> = texts.iter().map(|text| self.tokenizer.encode(text)).collect();
-        let len = encoded.iter().map(Vec::len).max().unwrap_or(0);
+    fn embed_batch(&self, encoded: &[&[u32]]) -> Result<Vec<Vec<f32>>, LocalEmbedderError> {
+        let len = encoded.iter().map(|sequence| sequence.len()).max().unwrap_or(0);
         if len == 0 {
             return Ok(Vec::new());
         }
-        let mut ids = Vec::with_capacity(texts.len() * len);
-        let mut mask = Vec::with_capacity(texts.len() * len);
-        for sequence in &encoded {
+        let mut ids = Vec::with_capacity(encoded.len() * len);
+        let mut mask = Vec::with_capacity(encoded.len() * len);
+        for sequence in encoded {
             ids.extend_from_slice(sequence);
             ids.resize(ids.len() + len - sequence.len(), 0);
             mask.extend(std::iter::repeat_n(1u32, sequence.len()));
             mask.resize(mask.len() + len - sequence.len(), 0);
         }
-        let ids = Tensor::from_vec(ids, (texts.len(), len), &self.device)?;
-        let mask = Tensor::from_vec(mask, (texts.len(), len), &self.device)?;
-        Ok(self.model.embed(&ids, &mask)?.to_vec2::<f32>()?)
+        let device = &self.inner.device;
+        let ids = Tensor::from_vec(ids, (encoded.len(), len), device)?;
+        let mask = Tensor::from_vec(mask, (encoded.len(), len), device)?;
+        Ok(self.inner.model.embed(&ids, &mask)?.to_vec2::<f32>()?)
+    }
+
+    fn embed_owned(&self, texts: &[String]) -> crate::Result<Vec<Vec<f32>>> {
+        let borrowed: Vec<&str> = texts.iter().map(String::as_str).collect();
+        self.embed(&borrowed).map_err(|error| self.embed_error(&error))
+    }
+
+    fn embed_error(&self, error: &dyn std::error::Error) -> Error {
+        let mut message = error.to_string();
+        let mut source = error.source();
+        while let Some(cause) = source {
+            message.push_str(": ");
+            message.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        Error::Embed(EmbedError::new(crate::Embedder::identity(self), message, None))
+    }
+}
+
+#[async_trait]
+impl crate::Embedder for LocalEmbedder {
+    /// Runs the model on tokio's blocking threads, 256 texts per
+    /// task, or inline when no tokio runtime is running.
+    async fn embed(&self, texts: &[String]) -> crate::Result<Vec<Vec<f32>>> {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return self.embed_owned(texts);
+        };
+        let mut vectors = Vec::with_capacity(texts.len());
+        for group in texts.chunks(TASK_TEXTS) {
+            let embedder = self.clone();
+            let group = group.to_vec();
+            let task = runtime.spawn_blocking(move || embedder.embed_owned(&group));
+            vectors.extend(task.await.map_err(|error| self.embed_error(&error))??);
+        }
+        Ok(vectors)
+    }
+
+    fn dimensions(&self) -> usize {
+        self.dimensions
+    }
+
+    fn identity(&self) -> String {
+        format!("local:{MODEL_NAME}:{}", self.dimensions)
     }
 }
 
