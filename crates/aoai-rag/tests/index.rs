@@ -288,3 +288,41 @@ async fn html_hits_cite_the_source_bytes() {
         (Some("Runbook"), vec!["Runbook".to_owned(), "Failover".to_owned()])
     );
 }
+
+#[tokio::test]
+async fn an_hnsw_index_answers_as_the_exact_scan_and_keeps_its_graph_across_reopening() {
+    let emulator = emulator().await;
+    let exact_directory = tempfile::tempdir().unwrap();
+    let graph_directory = tempfile::tempdir().unwrap();
+    let exact = EmbeddedIndex::open(exact_directory.path(), embedder(&emulator, 64)).unwrap();
+    // A graph from the first chunk on (the default waits for 10,000).
+    let hnsw = aoai_index::VectorSearch::Hnsw { config: aoai_index::hnsw::HnswConfig::default(), threshold: 1 };
+    let config = IndexConfig { vector_search: hnsw, ..IndexConfig::default() };
+    let graph = EmbeddedIndex::open_with(graph_directory.path(), embedder(&emulator, 64), config).unwrap();
+    build(&exact).await;
+    build(&graph).await;
+    assert!(
+        std::fs::read_dir(graph_directory.path()).unwrap().any(|entry| entry
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .ends_with(".hnsw")),
+        "the graph is saved beside the rows"
+    );
+    for query in ["redis shares answers", "crashed batch journal", "forbidden words"] {
+        for mode in [SearchMode::Vector, SearchMode::Hybrid] {
+            let want = exact.search(query, 4, mode, &Filter::none()).await.unwrap();
+            let got = graph.search(query, 4, mode, &Filter::none()).await.unwrap();
+            // Six chunks: the graph reaches every one, so it finds what the scan finds.
+            assert_eq!(ids(&got), ids(&want), "{query} {mode:?}");
+        }
+        let filter = Filter::none().tag("lang", "en");
+        let got = graph.search(query, 4, SearchMode::Vector, &filter).await.unwrap();
+        assert!(got.iter().all(|hit| hit.chunk.tags.get("lang").map(String::as_str) == Some("en")));
+    }
+    drop(graph);
+    let reopened = EmbeddedIndex::open_with(graph_directory.path(), embedder(&emulator, 64), config).unwrap();
+    let want = exact.search("redis shares answers", 4, SearchMode::Vector, &Filter::none()).await.unwrap();
+    let got = reopened.search("redis shares answers", 4, SearchMode::Vector, &Filter::none()).await.unwrap();
+    assert_eq!(ids(&got), ids(&want));
+}
