@@ -348,16 +348,20 @@ fn open<E: Embedder>(directory: &Path, embedder: E) -> Result<EmbeddedIndex<E>, 
     EmbeddedIndex::open(directory, embedder).map_err(rag_failure)
 }
 
+/// all-MiniLM-L6-v2 from `AOAI_MINILM_DIR` or the workspace's
+/// `target/aoai-models` (a missing model names `cargo xtask fetch-model`).
+#[cfg(feature = "local-embeddings")]
+fn local_embedder() -> Result<aoai_rag::local::LocalEmbedder, Failure> {
+    aoai_rag::local::LocalEmbedder::from_default_location()
+        .map_err(|error| Failure::Other(format!("cannot load the local embedder: {error}")))
+}
+
+#[cfg(not(feature = "local-embeddings"))]
 fn local_unavailable() -> Failure {
-    if cfg!(feature = "local-embeddings") {
-        // aoai-rag's `LocalEmbedder` does not implement `Embedder` on this branch yet.
-        Failure::Usage("the local embedder is not wired into `aoai rag` yet: use --embedder azure".to_owned())
-    } else {
-        Failure::Usage(
-            "built without local embeddings: rebuild aoai-cli with `--features local-embeddings`, or use --embedder azure"
-                .to_owned(),
-        )
-    }
+    Failure::Usage(
+        "built without local embeddings: rebuild aoai-cli with `--features local-embeddings`, or use --embedder azure"
+            .to_owned(),
+    )
 }
 
 fn rag_failure(error: aoai_rag::Error) -> Failure {
@@ -470,6 +474,16 @@ async fn index(args: IndexArgs) -> Result<(), Failure> {
             write_spec(&args.index, &spec)?;
             index_files(&index, &chunker, &files, &time).await
         }
+        #[cfg(feature = "local-embeddings")]
+        EmbedderSpec::Local => {
+            let embedder = local_embedder()?;
+            std::fs::create_dir_all(&args.index)
+                .map_err(|error| Failure::Other(format!("cannot create {}: {error}", args.index.display())))?;
+            let index = open(&args.index, embedder)?;
+            write_spec(&args.index, &spec)?;
+            index_files(&index, &chunker, &files, &aoai_core::clock::Time::system()).await
+        }
+        #[cfg(not(feature = "local-embeddings"))]
         EmbedderSpec::Local => Err(local_unavailable()),
     }
 }
@@ -554,6 +568,12 @@ async fn search(args: SearchArgs) -> Result<(), Failure> {
             let index = open(&args.index, embedder)?;
             print_hits(&index, &query, args.k as usize, args.mode, args.json).await
         }
+        #[cfg(feature = "local-embeddings")]
+        EmbedderSpec::Local => {
+            let index = open(&args.index, local_embedder()?)?;
+            print_hits(&index, &query, args.k as usize, args.mode, args.json).await
+        }
+        #[cfg(not(feature = "local-embeddings"))]
         EmbedderSpec::Local => Err(local_unavailable()),
     }
 }
@@ -630,6 +650,14 @@ async fn ask(args: AskArgs) -> Result<(), Failure> {
             let index = open(&args.index, embedder)?;
             answer(session.client.clone(), &chat, index, &args).await
         }
+        #[cfg(feature = "local-embeddings")]
+        EmbedderSpec::Local => {
+            let index = open(&args.index, local_embedder()?)?;
+            let session = session(args.deployment.as_deref(), DEFAULT_CHAT_DEPLOYMENT).await?;
+            let chat = session.deployment(args.deployment.clone(), DEFAULT_CHAT_DEPLOYMENT)?;
+            answer(session.client.clone(), &chat, index, &args).await
+        }
+        #[cfg(not(feature = "local-embeddings"))]
         EmbedderSpec::Local => Err(local_unavailable()),
     }
 }
