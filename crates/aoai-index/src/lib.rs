@@ -47,3 +47,4 @@ pub use index::{
     VectorSearch, normalize,
 };
 pub use schema::{Record, Schema, TextField, VectorField};
+pub use storage::write_atomic;

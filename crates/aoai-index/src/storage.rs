@@ -54,16 +54,24 @@ fn error(dir: &Path, operation: &'static str, message: impl ToString) -> Error {
     Error::Storage(StorageError::new(dir.display().to_string(), operation, message))
 }
 
-/// Writes `name` in `dir` through a temporary file and a rename.
-fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
+/// Writes `name` in `dir` through a temporary file (synced) and a rename, so
+/// a crash leaves the old file or the new one, never half of one. Public for
+/// layers that keep their own small files beside the engine's (aoai-rag's
+/// manifest).
+///
+/// # Errors
+///
+/// The I/O error of the create, write, sync or rename.
+pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
     let temporary = dir.join(format!("{name}.tmp"));
-    let write = || -> std::io::Result<()> {
-        let mut file = fs::File::create(&temporary)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        fs::rename(&temporary, dir.join(name))
-    };
-    write().map_err(|cause| error(dir, "write", format!("{name}: {cause}")))
+    let mut file = fs::File::create(&temporary)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    fs::rename(&temporary, dir.join(name))
+}
+
+fn write_engine_file(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
+    write_atomic(dir, name, bytes).map_err(|cause| error(dir, "write", format!("{name}: {cause}")))
 }
 
 /// Persists one generation.
@@ -99,8 +107,8 @@ pub(crate) fn write_rows(
         serde_json::to_writer(&mut record_bytes, &stored).map_err(|cause| error(dir, "write", cause))?;
         record_bytes.push(b'\n');
     }
-    write_atomic(dir, "vectors.f32", &vector_bytes)?;
-    write_atomic(dir, "records.jsonl", &record_bytes)
+    write_engine_file(dir, "vectors.f32", &vector_bytes)?;
+    write_engine_file(dir, "records.jsonl", &record_bytes)
 }
 
 /// Reads the directory; `None` when it holds no index yet.

@@ -43,7 +43,6 @@
 use std::collections::HashSet;
 use std::fmt;
 use std::fs;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 
@@ -382,16 +381,9 @@ fn engine_error(path: &Path, error: aoai_index::Error) -> Error {
     }
 }
 
-/// Writes `name` in `dir` through a temporary file and a rename.
+/// Writes `name` in `dir` atomically (aoai-index's temporary file + rename).
 fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
-    let temporary = dir.join(format!("{name}.tmp"));
-    let write = || -> std::io::Result<()> {
-        let mut file = fs::File::create(&temporary)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        fs::rename(&temporary, dir.join(name))
-    };
-    write().map_err(|error| index_error(dir, "write", format!("{name}: {error}")))
+    aoai_index::write_atomic(dir, name, bytes).map_err(|error| index_error(dir, "write", format!("{name}: {error}")))
 }
 
 fn read_manifest(path: &Path) -> Result<Option<Manifest>> {
