@@ -302,3 +302,44 @@ async fn titles_weigh_twice_through_the_scoring_profile() {
     let local = embedded.search("quota", 3, SearchMode::Keyword, &Filter::none()).await.unwrap();
     assert_eq!(ids(&local)[0], "docs/quota.txt#0");
 }
+
+/// Entra ID: a refreshing bearer credential instead of the admin key (the
+/// emulator takes the admin key as the bearer token); the token is fetched
+/// once and reused across index creation, uploads and queries.
+#[tokio::test]
+async fn a_bearer_credential_works_in_place_of_the_admin_key() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::{Duration, SystemTime};
+
+    use aoai_core::auth::{AccessToken, RefreshingCredential, TokenProvider};
+    use aoai_core::error::CredentialError;
+
+    #[derive(Debug)]
+    struct Tokens(Arc<AtomicUsize>);
+
+    #[async_trait::async_trait]
+    impl TokenProvider for Tokens {
+        async fn fetch_token(&self) -> Result<AccessToken, CredentialError> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Ok(AccessToken {
+                token: "search-admin-key".into(),
+                expires_at: SystemTime::now() + Duration::from_secs(3600),
+            })
+        }
+    }
+
+    let emulator = emulator().await;
+    let fetched = Arc::new(AtomicUsize::new(0));
+    let client = Client::builder(Endpoint::search(emulator.base_url()).unwrap())
+        .credential(RefreshingCredential::new(Tokens(Arc::clone(&fetched))))
+        .retry(RetryPolicy::none())
+        .build()
+        .unwrap();
+    let index = AzureSearchIndex::builder(client, "entra", embedder(&emulator)).build().unwrap();
+    index.create_or_update_index().await.unwrap();
+    index.upload(chunks()).await.unwrap();
+    let hits = index.search("crashed batch journal", 2, SearchMode::Hybrid, &Filter::none()).await.unwrap();
+    assert_eq!(hits[0].chunk.source, "docs/batch.md");
+    assert_eq!(fetched.load(Ordering::SeqCst), 1, "one token for every call");
+}
