@@ -50,8 +50,12 @@ mod tests {
         let fused = reciprocal_rank_fusion(&[(&keyword, 1.0), (&vector, 1.0)]);
         assert_eq!(fused.iter().map(|(id, _)| *id).collect::<Vec<_>>(), vec!["a", "c", "b", "d"]);
         assert!((fused[0].1 - (1.0 / 61.0 + 1.0 / 62.0)).abs() < 1e-12);
+        assert!((fused[1].1 - (1.0 / 63.0 + 1.0 / 61.0)).abs() < 1e-12);
+        assert!((fused[2].1 - 1.0 / 62.0).abs() < 1e-12);
+        // A heavy vector list puts its first item first.
         let fused = reciprocal_rank_fusion(&[(&keyword, 1.0), (&vector, 3.0)]);
         assert_eq!(fused[0].0, "c");
+        assert!((fused[0].1 - (1.0 / 63.0 + 3.0 / 61.0)).abs() < 1e-12);
     }
 
     proptest! {

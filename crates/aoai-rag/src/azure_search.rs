@@ -68,6 +68,7 @@ use std::fmt;
 
 use aoai_core::Client;
 use aoai_core::routing::Route;
+use aoai_index::fusion::contribution;
 use async_trait::async_trait;
 use http::Method;
 use serde_json::{Map, Value, json};
@@ -75,7 +76,7 @@ use serde_json::{Map, Value, json};
 use crate::chunk::Chunk;
 use crate::embed::Embedder;
 use crate::error::{ConfigError, EmbedError, Error, FailedDocument, Result, SearchError};
-use crate::retrieve::{Filter, FusionWeights, Hit, ListScore, RRF_K, Retriever, SearchMode};
+use crate::retrieve::{Filter, FusionWeights, Hit, ListScore, Retriever, SearchMode};
 
 /// The vector search profile the index is created with.
 pub const VECTOR_PROFILE: &str = "aoai-vector-profile";
@@ -543,13 +544,13 @@ impl<E: Embedder> Retriever for AzureSearchIndex<E> {
                 let hit = match mode {
                     SearchMode::Keyword => Hit {
                         chunk,
-                        score: weights.keyword / (RRF_K + rank as f64),
+                        score: contribution(weights.keyword, rank),
                         keyword: Some(ListScore { rank, score: azure as f32 }),
                         vector: None,
                     },
                     SearchMode::Vector => Hit {
                         chunk,
-                        score: weights.vector / (RRF_K + rank as f64),
+                        score: contribution(weights.vector, rank),
                         keyword: None,
                         vector: Some(ListScore { rank, score: cosine_of(azure) }),
                     },

@@ -139,23 +139,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn fusion_sums_weighted_reciprocal_ranks() {
-        let keyword: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
-        let vector: Vec<String> = ["c", "a", "d"].map(String::from).to_vec();
-        let fused = reciprocal_rank_fusion(&[(&keyword, 1.0), (&vector, 1.0)]);
-        let expected_a = 1.0 / 61.0 + 1.0 / 62.0;
-        let expected_c = 1.0 / 63.0 + 1.0 / 61.0;
-        assert_eq!(fused.iter().map(|(id, _)| *id).collect::<Vec<_>>(), vec!["a", "c", "b", "d"]);
-        assert!((fused[0].1 - expected_a).abs() < 1e-12);
-        assert!((fused[1].1 - expected_c).abs() < 1e-12);
-        assert!((fused[2].1 - 1.0 / 62.0).abs() < 1e-12);
-        // A heavy vector list puts its first item first.
-        let fused = reciprocal_rank_fusion(&[(&keyword, 1.0), (&vector, 3.0)]);
-        assert_eq!(fused[0].0, "c");
-        assert!((fused[0].1 - (1.0 / 63.0 + 3.0 / 61.0)).abs() < 1e-12);
-    }
-
-    #[test]
     fn filters_by_prefix_and_tags() {
         let chunk = Chunk {
             id: "docs/a.md#0".into(),

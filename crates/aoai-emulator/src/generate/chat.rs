@@ -111,7 +111,7 @@ impl Conversation {
             keywords: text::keywords(&last_user),
             proper_nouns: text::proper_nouns(&last_user),
             tool_results: pending_tool_results(messages),
-            grounding: Grounding::of(messages),
+            grounding: Grounding::of(messages, &last_user),
             last_user,
         }
     }

@@ -47,9 +47,10 @@ pub(crate) struct Grounding {
 }
 
 impl Grounding {
-    /// The sources and question of `messages`, when some message carries a
-    /// `<documents>` block with at least one numbered source.
-    pub(crate) fn of(messages: &[ChatMessage]) -> Option<Grounding> {
+    /// The sources and question of `messages` (`last_user` is the text of
+    /// the last user message), when some message carries a `<documents>`
+    /// block with at least one numbered source.
+    pub(crate) fn of(messages: &[ChatMessage], last_user: &str) -> Option<Grounding> {
         let mut sources = Vec::new();
         for message in messages {
             if !matches!(message, ChatMessage::System(_) | ChatMessage::Developer(_) | ChatMessage::User(_)) {
@@ -63,12 +64,6 @@ impl Grounding {
         if sources.is_empty() {
             return None;
         }
-        let last_user = messages
-            .iter()
-            .rev()
-            .find(|message| matches!(message, ChatMessage::User(_)))
-            .and_then(ChatMessage::text)
-            .unwrap_or_default();
         let question = match last_user.find(OPEN) {
             Some(open) => {
                 let after =
@@ -78,7 +73,7 @@ impl Grounding {
                 question.push_str(after.and_then(|after| last_user.get(after..)).unwrap_or_default());
                 question
             }
-            None => last_user,
+            None => last_user.to_owned(),
         };
         Some(Grounding { sources, question })
     }
@@ -160,14 +155,15 @@ fn sentences(text: &str) -> impl Iterator<Item = &str> {
 mod tests {
     use super::*;
 
-    fn conversation(user: &str) -> Vec<ChatMessage> {
-        vec![ChatMessage::system("Answer only from the sources."), ChatMessage::user(user)]
+    /// The grounding of a system message and one user message, `user`.
+    fn grounding(user: &str) -> Option<Grounding> {
+        Grounding::of(&[ChatMessage::system("Answer only from the sources."), ChatMessage::user(user)], user)
     }
 
     #[test]
     fn quotes_the_best_sentence_of_the_best_sources() {
         let user = "<documents>\n[doc1] title: Batching | source: docs/batch.md\nThe scheduler drives a deployment at its quota. It never loses work.\n\n[doc2] title: Resume | source: docs/resume.md\n# Resume\nA crashed batch resumes from its journal. The journal is a file.\n</documents>\n\nQuestion: how does a crashed batch resume?";
-        let grounding = Grounding::of(&conversation(user)).unwrap();
+        let grounding = grounding(user).unwrap();
         assert_eq!(grounding.sources.len(), 2);
         assert_eq!(grounding.sources[0].n, 1);
         assert!(!grounding.question.contains("scheduler"));
@@ -178,13 +174,13 @@ mod tests {
     fn an_uncovered_question_cites_nothing() {
         let user =
             "<documents>\n[doc1] source: a.md\nRivers flow to the sea.\n</documents>\nWhat is the price of zinc?";
-        assert_eq!(Grounding::of(&conversation(user)).unwrap().answer(), NO_ANSWER);
+        assert_eq!(grounding(user).unwrap().answer(), NO_ANSWER);
     }
 
     #[test]
     fn no_block_no_grounding() {
-        assert_eq!(Grounding::of(&conversation("Tell me about [doc1] rivers.")), None);
-        assert_eq!(Grounding::of(&conversation("<documents>\nno numbered source\n</documents>")), None);
+        assert_eq!(grounding("Tell me about [doc1] rivers."), None);
+        assert_eq!(grounding("<documents>\nno numbered source\n</documents>"), None);
     }
 
     #[test]

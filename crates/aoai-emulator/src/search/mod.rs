@@ -886,7 +886,7 @@ fn profiled_ranking(
     let mut fused: HashMap<String, (Arc<Record>, f64)> = HashMap::new();
     let mut add = |list: Vec<Arc<Record>>, weight: f64| {
         for (position, record) in list.into_iter().enumerate() {
-            let contribution = weight / (aoai_index::RRF_K + (position + 1) as f64);
+            let contribution = aoai_index::fusion::contribution(weight, position + 1);
             fused.entry(record.id.clone()).or_insert_with(|| (Arc::clone(&record), 0.0)).1 += contribution;
         }
     };
