@@ -105,6 +105,10 @@ pub struct TextQuery<'a> {
     pub text: &'a str,
     /// The text fields to search; all when `None`.
     pub fields: Option<Vec<String>>,
+    /// Per-query field boosts (finite, > 0) in place of the schema's for the
+    /// fields named: the keyword score is then the sum over fields of
+    /// `boost × BM25(field)` (e.g. an Azure scoring profile's text weights).
+    pub boosts: Option<Vec<(String, f32)>>,
     /// How many records the list holds at most.
     pub candidates: usize,
     /// The list's weight in fusion.
@@ -112,10 +116,10 @@ pub struct TextQuery<'a> {
 }
 
 impl<'a> TextQuery<'a> {
-    /// All text fields, 50 candidates, weight 1.
+    /// All text fields at the schema's boosts, 50 candidates, weight 1.
     #[must_use]
     pub fn new(text: &'a str) -> Self {
-        Self { text, fields: None, candidates: 50, weight: 1.0 }
+        Self { text, fields: None, boosts: None, candidates: 50, weight: 1.0 }
     }
 }
 
@@ -394,17 +398,23 @@ impl Snapshot {
     /// The keyword list: rows with BM25 scores, best first.
     fn keyword_list(&self, query: &TextQuery<'_>, allowed: Option<&[bool]>) -> Result<Vec<(usize, f32)>> {
         let shared = &self.shared;
+        let known = |name: &String| shared.schema.text.iter().any(|field| &field.name == name);
+        let boosted = query.boosts.iter().flatten();
+        if let Some(unknown) =
+            query.fields.iter().flatten().chain(boosted.clone().map(|(name, _)| name)).find(|name| !known(name))
+        {
+            return Err(Error::Invalid(InvalidError::new("query", format!("no text field {unknown:?}"))));
+        }
+        if let Some((name, boost)) = boosted.clone().find(|(_, boost)| !(boost.is_finite() && *boost > 0.0)) {
+            return Err(Error::Invalid(InvalidError::new("query", format!("boost {boost} of {name:?} is not > 0"))));
+        }
         let mut fields = Vec::new();
         for (field, tantivy_field) in shared.schema.text.iter().zip(&shared.text) {
             if query.fields.as_ref().is_none_or(|names| names.contains(&field.name)) {
-                fields.push((*tantivy_field, field.boost));
+                let boost =
+                    boosted.clone().find(|(name, _)| *name == field.name).map_or(field.boost, |(_, boost)| *boost);
+                fields.push((*tantivy_field, boost));
             }
-        }
-        if let Some(names) = &query.fields
-            && let Some(unknown) =
-                names.iter().find(|name| !shared.schema.text.iter().any(|field| &field.name == *name))
-        {
-            return Err(Error::Invalid(InvalidError::new("query", format!("no text field {unknown:?}"))));
         }
         let mut analyzer = shared.analyzer.clone();
         let mut words: Vec<String> = Vec::new();

@@ -293,3 +293,22 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn per_query_boosts_replace_the_schema_boost_and_are_checked() {
+    let index = Index::in_memory(schema()).unwrap();
+    index.upsert(records()).unwrap();
+    let score = |query: TextQuery<'_>| index.search(&Query::new(10).text(query)).unwrap()[0].text.unwrap().score;
+    // "safety" is only in record c's title (schema boost 2).
+    let schema_boost = score(TextQuery::new("safety"));
+    let boosted = score(TextQuery { boosts: Some(vec![("title".to_owned(), 6.0)]), ..TextQuery::new("safety") });
+    let unboosted = score(TextQuery { boosts: Some(vec![("title".to_owned(), 1.0)]), ..TextQuery::new("safety") });
+    assert!((boosted / schema_boost - 3.0).abs() < 1e-4, "{boosted} / {schema_boost}");
+    assert!((schema_boost / unboosted - 2.0).abs() < 1e-4, "{schema_boost} / {unboosted}");
+    // A boost on an unknown field, or one that is not > 0, is refused.
+    for boosts in [vec![("nope".to_owned(), 2.0)], vec![("title".to_owned(), 0.0)], vec![("body".to_owned(), f32::NAN)]]
+    {
+        let query = TextQuery { boosts: Some(boosts), ..TextQuery::new("safety") };
+        assert!(matches!(index.search(&Query::new(3).text(query)), Err(Error::Invalid(_))));
+    }
+}

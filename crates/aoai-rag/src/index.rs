@@ -352,7 +352,7 @@ impl<E: Embedder> Retriever for EmbeddedIndex<E> {
         let mut engine_query = aoai_index::Query::new(k).filter(&accepts);
         if mode != SearchMode::Vector {
             engine_query =
-                engine_query.text(TextQuery { text: query, fields: None, candidates: limit, weight: weights.keyword });
+                engine_query.text(TextQuery { candidates: limit, weight: weights.keyword, ..TextQuery::new(query) });
         }
         if let Some(vector) = &query_vector {
             engine_query =

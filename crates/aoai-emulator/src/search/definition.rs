@@ -76,13 +76,6 @@ pub(crate) struct ScoringProfile {
     pub(crate) weights: Vec<(String, f64)>,
 }
 
-impl ScoringProfile {
-    /// The weight of `field` (1 unless listed).
-    pub(crate) fn weight(&self, field: &str) -> f64 {
-        self.weights.iter().find(|(name, _)| name == field).map_or(1.0, |(_, weight)| *weight)
-    }
-}
-
 impl Definition {
     pub(crate) fn field(&self, name: &str) -> Option<&FieldDef> {
         self.fields.iter().find(|field| field.name == name)

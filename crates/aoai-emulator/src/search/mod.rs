@@ -37,8 +37,9 @@
 //! `scoringParameters` and `vectorFilterMode: postFilter` are refused with a
 //! 400 rather than answered differently from Azure. **Scoring profiles**:
 //! `scoringProfiles` with `text.weights` (scoring functions are refused);
-//! `scoringProfile` (else the index's `defaultScoringProfile`) multiplies
-//! each field's BM25 score by its weight before they are summed; an unknown
+//! `scoringProfile` (else the index's `defaultScoringProfile`) passes its
+//! weights to the engine as per-query field boosts, so each field's BM25
+//! score is multiplied by its weight before they are summed; an unknown
 //! profile is a 400. `queryType: semantic`
 //! is refused too: the emulator has no semantic ranker. `filter` is the
 //! OData subset described in `search/filter.rs` (comparisons, `and or not`,
@@ -777,23 +778,18 @@ async fn search(
         let weighted = profile.filter(|profile| !profile.weights.is_empty());
         let ranked: Vec<(Arc<Record>, f64)> = if text.is_none() && vectors.is_empty() {
             snapshot.records().filter(|record| accepts(record)).map(|record| (Arc::clone(record), 1.0)).collect()
-        } else if let (Some(text), Some(profile)) = (text, weighted) {
-            let fields: Vec<String> = search_fields.clone().unwrap_or_else(|| {
-                definition
-                    .fields
-                    .iter()
-                    .filter(|field| field.searchable && matches!(field.kind, FieldType::String | FieldType::Strings))
-                    .map(|field| field.name.clone())
-                    .collect()
-            });
-            profiled_ranking(&snapshot, &accepts, text, &fields, profile, &vectors)?
         } else {
             let all = snapshot.len().max(1);
             let mut query = Query::new(all).filter(&accepts);
             let lists = vectors.len() + usize::from(text.is_some());
             if let Some(text) = text {
                 let candidates = if vectors.is_empty() { all } else { TEXT_RECALL };
-                query = query.text(TextQuery { text, fields: search_fields.clone(), candidates, weight: 1.0 });
+                // A scoring profile's text weights are per-query field boosts: the keyword score
+                // is the sum over fields of `weight × BM25(field)`.
+                let boosts = weighted.map(|profile| {
+                    profile.weights.iter().map(|(name, weight)| (name.clone(), *weight as f32)).collect()
+                });
+                query = query.text(TextQuery { text, fields: search_fields.clone(), boosts, candidates, weight: 1.0 });
             }
             for list in &vectors {
                 query = query.vector(VectorQuery {
@@ -843,67 +839,6 @@ async fn search(
         response.insert("value".to_owned(), Value::Array(value));
         Ok(json_response(StatusCode::OK, &Value::Object(response)))
     })())
-}
-
-/// A search under a scoring profile's text weights: the keyword score is the sum over fields of
-/// `weight(field) × BM25(field)` — what one query with per-field boosts computes, as the engine's
-/// boosted fields do — so each field is searched alone and the scores combined; with vector lists,
-/// the lists are fused by reciprocal rank as in [`aoai_index::Snapshot::search`].
-fn profiled_ranking(
-    snapshot: &aoai_index::Snapshot,
-    accepts: &(dyn Fn(&Record) -> bool + Send + Sync),
-    text: &str,
-    fields: &[String],
-    profile: &definition::ScoringProfile,
-    vectors: &[VectorList],
-) -> Result<Vec<(Arc<Record>, f64)>, ErrorReply> {
-    let engine_error =
-        |error: aoai_index::Error| reply(StatusCode::BAD_REQUEST, "InvalidRequestParameter", error.to_string());
-    let all = snapshot.len().max(1);
-    let mut keyword: HashMap<String, (Arc<Record>, f64)> = HashMap::new();
-    for field in fields {
-        let query = Query::new(all).filter(accepts).text(TextQuery {
-            text,
-            fields: Some(vec![field.clone()]),
-            candidates: all,
-            weight: 1.0,
-        });
-        let weight = profile.weight(field);
-        for hit in snapshot.search(&query).map_err(engine_error)? {
-            let score = hit.text.map_or(0.0, |list| f64::from(list.score)) * weight;
-            keyword.entry(hit.record.id.clone()).or_insert_with(|| (Arc::clone(&hit.record), 0.0)).1 += score;
-        }
-    }
-    let by_score = |left: &(Arc<Record>, f64), right: &(Arc<Record>, f64)| {
-        right.1.total_cmp(&left.1).then_with(|| left.0.id.cmp(&right.0.id))
-    };
-    let mut keyword: Vec<(Arc<Record>, f64)> = keyword.into_values().collect();
-    keyword.sort_by(by_score);
-    if vectors.is_empty() {
-        return Ok(keyword);
-    }
-    keyword.truncate(TEXT_RECALL);
-    let mut fused: HashMap<String, (Arc<Record>, f64)> = HashMap::new();
-    let mut add = |list: Vec<Arc<Record>>, weight: f64| {
-        for (position, record) in list.into_iter().enumerate() {
-            let contribution = aoai_index::fusion::contribution(weight, position + 1);
-            fused.entry(record.id.clone()).or_insert_with(|| (Arc::clone(&record), 0.0)).1 += contribution;
-        }
-    };
-    add(keyword.into_iter().map(|(record, _)| record).collect(), 1.0);
-    for list in vectors {
-        let query = Query::new(all).filter(accepts).vector(VectorQuery {
-            field: &list.field,
-            vector: &list.vector,
-            k: list.k,
-            weight: list.weight,
-        });
-        let hits = snapshot.search(&query).map_err(engine_error)?;
-        add(hits.into_iter().map(|hit| hit.record).collect(), list.weight);
-    }
-    let mut fused: Vec<(Arc<Record>, f64)> = fused.into_values().collect();
-    fused.sort_by(by_score);
-    Ok(fused)
 }
 
 fn app_base(headers: &HeaderMap) -> String {
