@@ -90,6 +90,77 @@ impl Timeouts {
     }
 }
 
+/// Options of a resource-scoped call beyond method, route and body: query
+/// parameters, extra headers, the minimum API version the operation needs on
+/// a classic Azure endpoint, and the operation's name in spans and metrics.
+///
+/// ```
+/// use aoai_core::RequestOptions;
+/// let options = RequestOptions::new("vector_stores.list").query("limit", "100").assistants_beta();
+/// assert_eq!(options.operation(), "vector_stores.list");
+/// ```
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct RequestOptions {
+    operation: &'static str,
+    query: Vec<(String, String)>,
+    headers: Vec<(http::HeaderName, http::HeaderValue)>,
+    min_api_version: Option<&'static str>,
+}
+
+impl RequestOptions {
+    /// Options for the operation named `operation` (a short stable name such
+    /// as `responses.create`), with nothing else set.
+    pub fn new(operation: &'static str) -> Self {
+        Self { operation, query: Vec::new(), headers: Vec::new(), min_api_version: None }
+    }
+
+    /// Appends a query parameter (repeat a name for lists, e.g. `include[]`).
+    pub fn query(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.query.push((name.into(), value.into()));
+        self
+    }
+
+    /// Appends a query parameter when `value` is `Some`.
+    pub fn query_opt(self, name: impl Into<String>, value: Option<impl Into<String>>) -> Self {
+        match value {
+            Some(value) => self.query(name, value),
+            None => self,
+        }
+    }
+
+    /// Adds a header. Only for non-secret values: credentials go through
+    /// [`Credential`]. Names and values are checked by `http`.
+    pub fn header(mut self, name: http::HeaderName, value: http::HeaderValue) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+
+    /// Adds `OpenAI-Beta: assistants=v2`, which Assistants-era calls (vector
+    /// stores, their files and batches) carry.
+    pub fn assistants_beta(self) -> Self {
+        self.header(http::HeaderName::from_static("openai-beta"), http::HeaderValue::from_static("assistants=v2"))
+    }
+
+    /// On a classic Azure endpoint configured with an older dated
+    /// `api-version`, send this one instead (see [`Endpoint::url_with`]).
+    pub fn min_api_version(mut self, version: &'static str) -> Self {
+        self.min_api_version = Some(version);
+        self
+    }
+
+    /// The operation's name.
+    #[must_use]
+    pub fn operation(&self) -> &'static str {
+        self.operation
+    }
+
+    fn url(&self, endpoint: &Endpoint, route: Route<'_>) -> Result<Url> {
+        let query: Vec<(&str, &str)> = self.query.iter().map(|(name, value)| (name.as_str(), value.as_str())).collect();
+        Ok(endpoint.url_with(route, &query, self.min_api_version)?)
+    }
+}
+
 /// A client for Azure OpenAI or an OpenAI-compatible server. Cheap to clone;
 /// clones share connections, credentials and metrics.
 ///
@@ -441,7 +512,7 @@ impl Client {
         let call = Call { operation: Operation::Other("request"), name: "request", deployment: None, stream: false };
         let url = self.inner.endpoint.url(route)?;
         let body = encode(&body)?;
-        decode_json(self.execute_typed(&call, method, url, Some(body), content_type).await?).await
+        decode_json(self.execute_typed(&call, method, url, Some(body), content_type, &[]).await?).await
     }
 
     /// Like [`Client::request_json`] but returns the raw body bytes (file downloads).
@@ -491,8 +562,142 @@ impl Client {
         let url = self.inner.endpoint.url(route)?;
         let form = crate::multipart::encode(&[("purpose", purpose)], "file", filename, &content)?;
         drop(content);
-        let answer = self.execute_typed(&call, Method::POST, url, Some(form.body), &form.content_type).await?;
+        let answer = self.execute_typed(&call, Method::POST, url, Some(form.body), &form.content_type, &[]).await?;
         decode_json(answer).await
+    }
+
+    /// Like [`Client::upload_file`] with [`RequestOptions`] (extra headers,
+    /// a minimum API version, the operation's name in metrics).
+    pub async fn upload_file_with<T: DeserializeOwned>(
+        &self,
+        route: Route<'_>,
+        purpose: &str,
+        filename: &str,
+        content: Bytes,
+        options: &RequestOptions,
+    ) -> Result<Response<T>> {
+        let call = Call {
+            operation: Operation::Other(options.operation),
+            name: options.operation,
+            deployment: None,
+            stream: false,
+        };
+        let url = options.url(&self.inner.endpoint, route)?;
+        let form = crate::multipart::encode(&[("purpose", purpose)], "file", filename, &content)?;
+        drop(content);
+        let started = self.inner.time.clock.now();
+        let result = match self
+            .execute_typed(&call, Method::POST, url, Some(form.body), &form.content_type, &options.headers)
+            .await
+        {
+            Ok(answer) => decode_json(answer).await,
+            Err(error) => Err(error),
+        };
+        self.finish(
+            &call,
+            started,
+            result.as_ref().map(|response: &Response<T>| &response.meta),
+            TokenUsage::default(),
+        );
+        result
+    }
+
+    /// Sends a JSON request (or none) to `route` with [`RequestOptions`]
+    /// (query parameters, extra headers such as `OpenAI-Beta`, a minimum API
+    /// version, the operation's name in metrics) and decodes the JSON answer,
+    /// with the same authorisation, retries and errors as the typed calls.
+    /// The Responses, Files, Vector Stores and Conversations modules go
+    /// through it; so can higher layers for operations aoai-core does not model.
+    pub async fn request_json_with<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        route: Route<'_>,
+        body: Option<&Value>,
+        options: &RequestOptions,
+    ) -> Result<Response<T>> {
+        let call = Call {
+            operation: Operation::Other(options.operation),
+            name: options.operation,
+            deployment: None,
+            stream: false,
+        };
+        let url = options.url(&self.inner.endpoint, route)?;
+        let body = body.map(encode).transpose()?;
+        let started = self.inner.time.clock.now();
+        let result = match self.execute_typed(&call, method, url, body, "application/json", &options.headers).await {
+            Ok(answer) => decode_json(answer).await,
+            Err(error) => Err(error),
+        };
+        self.finish(
+            &call,
+            started,
+            result.as_ref().map(|response: &Response<T>| &response.meta),
+            TokenUsage::default(),
+        );
+        result
+    }
+
+    /// Sends a request whose answer is an event stream and hands back the
+    /// response metadata and the raw body, once the headers have arrived
+    /// (retries happen only before that). `operation` names the call in
+    /// spans and metrics. The caller parses the body (see
+    /// [`EventStream`](crate::stream::EventStream)).
+    pub async fn request_event_stream(
+        &self,
+        method: Method,
+        route: Route<'_>,
+        body: Option<&Value>,
+        options: &RequestOptions,
+    ) -> Result<(ResponseMeta, crate::stream::ByteStream)> {
+        let call = Call {
+            operation: Operation::Other(options.operation),
+            name: options.operation,
+            deployment: None,
+            stream: true,
+        };
+        let url = options.url(&self.inner.endpoint, route)?;
+        let body = body.map(encode).transpose()?;
+        let started = self.inner.time.clock.now();
+        match self.execute_typed(&call, method, url, body, "application/json", &options.headers).await {
+            Ok((meta, Success::Stream(response))) => {
+                let bytes = response
+                    .bytes_stream()
+                    .map(|chunk| chunk.map_err(|error| Box::new(error.without_url()) as crate::error::BoxError));
+                Ok((meta, Box::pin(bytes)))
+            }
+            Ok((meta, Success::Body(_))) => Err(Error::Decode(DecodeError {
+                status: meta.status,
+                request_id: meta.request_id,
+                message: "expected an event stream, got a complete body".to_owned(),
+                source: None,
+            })),
+            Err(error) => {
+                self.finish(&call, started, Err(&error), TokenUsage::default());
+                Err(error)
+            }
+        }
+    }
+
+    /// The stream idle timeout (for callers that build their own streams
+    /// over [`Client::request_event_stream`]).
+    #[must_use]
+    pub fn stream_idle_timeout(&self) -> Option<Duration> {
+        self.inner.timeouts.stream_idle
+    }
+
+    /// Records a finished call in the metrics recorder and the current span,
+    /// for operations whose usage is known only after the answer is read
+    /// (the Responses API).
+    pub(crate) fn record_call(
+        &self,
+        operation: &'static str,
+        deployment: Option<&str>,
+        started: std::time::Instant,
+        outcome: Result<&ResponseMeta, &Error>,
+        usage: TokenUsage,
+    ) {
+        let call = Call { operation: Operation::Other(operation), name: operation, deployment, stream: false };
+        self.finish(&call, started, outcome, usage);
     }
 
     fn operation_span(&self, call: &Call<'_>, model: Option<&str>) -> tracing::Span {
@@ -550,7 +755,7 @@ impl Client {
         url: Url,
         body: Option<Bytes>,
     ) -> Result<(ResponseMeta, Success)> {
-        self.execute_typed(call, method, url, body, "application/json").await
+        self.execute_typed(call, method, url, body, "application/json", &[]).await
     }
 
     /// The retry loop. Returns the successful response's metadata and its body
@@ -563,6 +768,7 @@ impl Client {
         url: Url,
         body: Option<Bytes>,
         content_type: &str,
+        headers: &[(http::HeaderName, http::HeaderValue)],
     ) -> Result<(ResponseMeta, Success)> {
         let inner = &self.inner;
         let clock = &inner.time.clock;
@@ -603,6 +809,9 @@ impl Client {
             }
             request = request
                 .header(http::header::ACCEPT, if call.stream { "text/event-stream" } else { "application/json" });
+            for (name, value) in headers {
+                request = request.header(name.clone(), value.clone());
+            }
             if let Some(body) = &body {
                 request = request.header(http::header::CONTENT_TYPE, content_type).body(body.clone());
             }

@@ -27,7 +27,7 @@ mod multipart;
 mod open_enum;
 
 pub use api::{ChatApi, EmbeddingsApi};
-pub use client::{Client, ClientBuilder, Timeouts};
+pub use client::{Client, ClientBuilder, RequestOptions, Timeouts};
 pub use error::{Error, Result};
 pub use response::Response;
 pub use secret::Secret;

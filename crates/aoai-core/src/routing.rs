@@ -25,6 +25,14 @@ pub const CONTENT_SAFETY_API_VERSION: &str = "2024-09-01";
 /// The Azure AI Search API version used when none is configured.
 pub const SEARCH_API_VERSION: &str = "2025-09-01";
 
+/// The dated API version the Responses API and Conversations are called with
+/// on a classic [`Endpoint::Azure`] whose configured version predates them
+/// (the first dated version with `/openai/responses` is `2025-03-01-preview`).
+pub const RESPONSES_API_VERSION: &str = "2025-04-01-preview";
+
+/// The first dated API version that serves the Responses API.
+pub const FIRST_RESPONSES_API_VERSION: &str = "2025-03-01-preview";
+
 /// Where requests go.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -215,6 +223,49 @@ impl Endpoint {
         }
     }
 
+    /// The URL of an operation with query parameters appended (each value
+    /// percent-encoded; repeated names such as `include[]` are allowed).
+    /// `min_api_version` raises a classic Azure endpoint's `api-version` for
+    /// operations that newer versions introduced: when the configured version
+    /// is a dated one older than `min_api_version`, `min_api_version` is sent
+    /// instead (named versions such as `preview` are kept as configured).
+    ///
+    /// ```
+    /// use aoai_core::routing::{Endpoint, Route, RESPONSES_API_VERSION};
+    /// let endpoint = Endpoint::azure("https://res.openai.azure.com")?;
+    /// let url = endpoint.url_with(
+    ///     Route::Resource { path: "responses/resp_1/input_items" },
+    ///     &[("limit", "20"), ("order", "asc")],
+    ///     Some(RESPONSES_API_VERSION),
+    /// )?;
+    /// assert_eq!(
+    ///     url.as_str(),
+    ///     "https://res.openai.azure.com/openai/responses/resp_1/input_items?api-version=2025-04-01-preview&limit=20&order=asc"
+    /// );
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn url_with(
+        &self,
+        route: Route<'_>,
+        query: &[(&str, &str)],
+        min_api_version: Option<&str>,
+    ) -> Result<Url, InvalidRequestError> {
+        let mut url = self.url(route)?;
+        if let (Self::Azure { api_version, .. }, Some(minimum)) = (self, min_api_version)
+            && is_older_dated_version(api_version, minimum)
+        {
+            url.set_query(None);
+            url.query_pairs_mut().append_pair("api-version", minimum);
+        }
+        if !query.is_empty() {
+            let mut pairs = url.query_pairs_mut();
+            for (name, value) in query {
+                pairs.append_pair(name, value);
+            }
+        }
+        Ok(url)
+    }
+
     /// The URL of an operation. Deployment names and path segments are
     /// validated and percent-encoded; the URL never carries a key.
     pub fn url(&self, route: Route<'_>) -> Result<Url, InvalidRequestError> {
@@ -261,6 +312,23 @@ impl Endpoint {
             url.query_pairs_mut().append_pair("api-version", api_version);
         }
         Ok(url)
+    }
+}
+
+/// Whether `configured` is a dated version (`YYYY-MM-DD[-suffix]`) from
+/// before `minimum`'s date. Named versions (`preview`, `latest`, `v1`) are
+/// never older.
+fn is_older_dated_version(configured: &str, minimum: &str) -> bool {
+    let date = |version: &str| -> Option<String> {
+        let head = version.get(..10)?;
+        head.bytes()
+            .enumerate()
+            .all(|(index, byte)| if index == 4 || index == 7 { byte == b'-' } else { byte.is_ascii_digit() })
+            .then(|| head.to_owned())
+    };
+    match (date(configured), date(minimum)) {
+        (Some(configured), Some(minimum)) => configured < minimum,
+        _ => false,
     }
 }
 
@@ -409,6 +477,40 @@ mod tests {
         assert!(endpoint.url(chat("d")).is_err());
         assert!(endpoint.url(Route::Resource { path: "text/blocklists/.." }).is_err());
         assert!(!endpoint.deployment_in_body() && !endpoint.is_azure());
+    }
+
+    #[test]
+    fn query_and_minimum_versions() {
+        let old = Endpoint::azure("https://res.openai.azure.com").unwrap();
+        let responses = Route::Resource { path: "responses" };
+        assert_eq!(
+            old.url_with(responses, &[], Some(RESPONSES_API_VERSION)).unwrap().as_str(),
+            "https://res.openai.azure.com/openai/responses?api-version=2025-04-01-preview"
+        );
+        let newer = Endpoint::azure_with_version("https://res.openai.azure.com", "2025-06-01-preview").unwrap();
+        assert_eq!(
+            newer
+                .url_with(responses, &[("include[]", "file_search_call.results")], Some(RESPONSES_API_VERSION))
+                .unwrap()
+                .as_str(),
+            "https://res.openai.azure.com/openai/responses?api-version=2025-06-01-preview&include%5B%5D=file_search_call.results"
+        );
+        let named = Endpoint::azure_with_version("https://res.openai.azure.com", "preview").unwrap();
+        assert!(
+            named
+                .url_with(responses, &[], Some(RESPONSES_API_VERSION))
+                .unwrap()
+                .as_str()
+                .ends_with("api-version=preview")
+        );
+        let v1 = Endpoint::azure_v1("https://res.openai.azure.com").unwrap();
+        assert_eq!(
+            v1.url_with(responses, &[("after", "a b")], Some(RESPONSES_API_VERSION)).unwrap().as_str(),
+            "https://res.openai.azure.com/openai/v1/responses?after=a+b"
+        );
+        // Never a deployment-scoped Responses path.
+        assert!(!v1.url_with(responses, &[], None).unwrap().path().contains("deployments"));
+        assert!(!old.url_with(responses, &[], None).unwrap().path().contains("deployments"));
     }
 
     #[test]

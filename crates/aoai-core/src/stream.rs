@@ -77,6 +77,11 @@ pub enum Terminator {
     DoneEvent,
     /// Either of the two.
     Either,
+    /// No terminating event: the body's end is the stream's end, as the
+    /// Responses API streams end (after a `response.completed`,
+    /// `response.incomplete` or `response.failed` event, which the layer
+    /// above checks for). A last event missing only its blank line is yielded.
+    EndOfBody,
 }
 
 impl Terminator {
@@ -89,6 +94,7 @@ impl Terminator {
             Self::DoneData => done_data,
             Self::DoneEvent => done_event,
             Self::Either => done_data || done_event,
+            Self::EndOfBody => false,
         }
     }
 }
@@ -195,6 +201,17 @@ impl EventStream {
 
     /// The byte stream ended: success only if what was left is the terminator.
     fn on_body_end(&mut self) -> Poll<Option<Result<SseEvent, Error>>> {
+        if self.terminator == Terminator::EndOfBody {
+            let last = self.parser.finish().and_then(|partial| {
+                partial.data_with_unterminated_line().map(|data| SseEvent {
+                    event: partial.event,
+                    data,
+                    ..SseEvent::default()
+                })
+            });
+            self.end(State::Done);
+            return Poll::Ready(last.map(Ok));
+        }
         let Some(partial) = self.parser.finish() else {
             return self.fail(self.stream_error(StreamErrorKind::EndedWithoutDone, String::new(), None));
         };
