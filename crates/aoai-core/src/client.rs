@@ -534,6 +534,35 @@ impl Client {
         }
     }
 
+    /// Like [`Client::request_bytes`] with [`RequestOptions`] (query
+    /// parameters, extra headers, a minimum API version, the operation's
+    /// name in metrics).
+    pub async fn request_bytes_with(
+        &self,
+        method: Method,
+        route: Route<'_>,
+        options: &RequestOptions,
+    ) -> Result<Response<Bytes>> {
+        let call = Call {
+            operation: Operation::Other(options.operation),
+            name: options.operation,
+            deployment: None,
+            stream: false,
+        };
+        let url = options.url(&self.inner.endpoint, route)?;
+        let started = self.inner.time.clock.now();
+        let result = match self.execute_typed(&call, method, url, None, "application/json", &options.headers).await {
+            Ok((meta, Success::Body(bytes))) => Ok(Response { body: bytes, meta }),
+            Ok((meta, Success::Stream(response))) => match response.bytes().await {
+                Ok(bytes) => Ok(Response { body: bytes, meta }),
+                Err(error) => Err(read_error(&meta, error)),
+            },
+            Err(error) => Err(error),
+        };
+        self.finish(&call, started, result.as_ref().map(|response| &response.meta), TokenUsage::default());
+        result
+    }
+
     /// Uploads `content` as `multipart/form-data` — a `purpose` field and a
     /// `file` field named `filename` — to `route` (the Files API is
     /// `Route::Resource { path: "files" }`) and decodes the JSON answer, with

@@ -108,6 +108,14 @@ impl Error {
         }
     }
 
+    /// Whether the service answered 404: an unknown id (file, vector store,
+    /// conversation…), or, on `/conversations`, a resource that does not
+    /// serve the operation at all.
+    #[must_use]
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Self::Api(error) if error.status() == 404)
+    }
+
     /// The service's error code (`"429"`, `"content_filter"`, `"DeploymentNotFound"`),
     /// numbers normalised to strings.
     #[must_use]

@@ -5,7 +5,7 @@
 //! | Request | Answer |
 //! |---|---|
 //! | `POST /openai/files` (multipart: `purpose`, `file`) | the file object, `status: processed` |
-//! | `GET /openai/files[?purpose=…&limit=…&after=…]` | `{"object":"list","data":[…]}`, newest first |
+//! | `GET /openai/files[?purpose=…&limit=…&after=…&order=asc\|desc]` | `{"object":"list","data":[…]}`, newest first by default |
 //! | `GET /openai/files/{id}` | the file object |
 //! | `GET /openai/files/{id}/content` | the bytes |
 //! | `DELETE /openai/files/{id}` | `{"id":…,"object":"file","deleted":true}` |
@@ -97,11 +97,21 @@ pub(crate) struct ListQuery {
     pub(crate) limit: Option<usize>,
     #[serde(default)]
     pub(crate) after: Option<String>,
+    /// `asc` (oldest first) or `desc` (newest first, the default).
+    #[serde(default)]
+    pub(crate) order: Option<String>,
 }
 
-/// Applies `after` (an id cursor) and `limit` to a newest-first list and
-/// wraps it as `{"object":"list",…}`.
-pub(crate) fn page<T: Serialize>(items: Vec<T>, id_of: impl Fn(&T) -> &str, query: &ListQuery) -> serde_json::Value {
+/// Applies `order`, `after` (an id cursor) and `limit` to a newest-first
+/// list and wraps it as `{"object":"list",…}`.
+pub(crate) fn page<T: Serialize>(
+    mut items: Vec<T>,
+    id_of: impl Fn(&T) -> &str,
+    query: &ListQuery,
+) -> serde_json::Value {
+    if query.order.as_deref() == Some("asc") {
+        items.reverse();
+    }
     let start = match &query.after {
         Some(after) => items.iter().position(|item| id_of(item) == after).map_or(items.len(), |index| index + 1),
         None => 0,
@@ -236,11 +246,11 @@ mod tests {
         assert_eq!(store.get(&second.id).unwrap().1.len(), 6);
         let listed = store.list();
         assert_eq!(listed[0].id, second.id, "newest first");
-        let query = ListQuery { purpose: None, limit: Some(1), after: None };
+        let query = ListQuery { purpose: None, limit: Some(1), after: None, order: None };
         let one = page(listed.clone(), |file| &file.id, &query);
         assert_eq!(one["has_more"], true);
         assert_eq!(one["data"][0]["id"], second.id.as_str());
-        let query = ListQuery { purpose: None, limit: None, after: Some(second.id.clone()) };
+        let query = ListQuery { purpose: None, limit: None, after: Some(second.id.clone()), order: None };
         let rest = page(listed, |file| &file.id, &query);
         assert_eq!(rest["data"].as_array().unwrap().len(), 1);
         assert_eq!(rest["last_id"], first.id.as_str());

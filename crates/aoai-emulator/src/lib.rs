@@ -62,6 +62,8 @@
 //! | `GET models` | the models behind the deployments |
 //! | `files`, `files/{id}`, `files/{id}/content` | the Files API, in memory |
 //! | `batches`, `batches/{id}`, `batches/{id}/cancel` | the Batch API, statuses and output files |
+//! | `vector_stores…` (stores, files, file batches, `search`) | vector stores with real chunking and BM25 retrieval |
+//! | `conversations`, `conversations/{id}`, `conversations/{id}/items[/{item_id}]` | Conversations, in memory |
 //!
 //! and `GET /_emulator/stats` (see [`stats`]). Every response carries
 //! `apim-request-id` and `x-request-id` (the same unique id), `x-ms-region`,
@@ -113,10 +115,12 @@ pub mod search;
 pub mod stats;
 
 mod batches;
+mod conversations;
 mod error;
 mod files;
 mod server;
 mod sse;
+mod vector_stores;
 
 pub use config::{DeploymentConfig, EmulatorConfig};
 pub use error::EmulatorError;

@@ -168,10 +168,12 @@ pub(crate) struct AppState {
     pub(crate) batch_step: Duration,
     pub(crate) content_safety: ContentSafetyStore,
     pub(crate) search: crate::search::SearchStore,
+    pub(crate) vector_stores: crate::vector_stores::VectorStores,
+    pub(crate) conversations: crate::conversations::Conversations,
 }
 
 impl AppState {
-    fn new(config: &EmulatorConfig, fixtures: Option<Fixtures>) -> Result<Self, EmulatorError> {
+    pub(crate) fn new(config: &EmulatorConfig, fixtures: Option<Fixtures>) -> Result<Self, EmulatorError> {
         let order: Vec<Arc<Deployment>> = config
             .effective_deployments()
             .into_iter()
@@ -202,6 +204,8 @@ impl AppState {
             batch_step: config.batch_step,
             content_safety: ContentSafetyStore::new(jailbreak_patterns),
             search: crate::search::SearchStore::default(),
+            vector_stores: crate::vector_stores::VectorStores::default(),
+            conversations: crate::conversations::Conversations::default(),
         })
     }
 
@@ -386,7 +390,7 @@ fn api_version(uri: &Uri) -> Option<&str> {
 /// An error answer: status, JSON body, extra headers.
 #[derive(Debug)]
 pub(crate) struct ErrorReply {
-    status: StatusCode,
+    pub(crate) status: StatusCode,
     body: Value,
     headers: Vec<(HeaderName, HeaderValue)>,
 }
@@ -1139,6 +1143,8 @@ fn router(app: Arc<AppState>) -> Router {
             .route(&format!("{prefix}/batches/{{id}}"), get(batches::retrieve))
             .route(&format!("{prefix}/batches/{{id}}/cancel"), post(batches::cancel));
     }
+    router = crate::vector_stores::routes(router);
+    router = crate::conversations::routes(router);
     router
         .merge(crate::content_safety::routes())
         .merge(crate::search::routes())
