@@ -276,3 +276,32 @@ fn spec_shaped_models_tolerate_unknown_values() {
     assert_eq!(file.status.as_str(), "quarantined");
     assert_eq!(file.bytes, Some(4));
 }
+
+#[tokio::test]
+async fn listing_follows_the_cursors_over_several_pages() {
+    use aoai_core::page::ListQuery;
+    use futures_util::TryStreamExt as _;
+
+    let emulator = Emulator::builder().batch_step(Duration::from_millis(5)).start().await.unwrap();
+    let batches = BatchClient::new(emulator.client().unwrap());
+    let input = BatchInput::parse(jsonl(&[chat_line("a", "gpt-4o-mini", "Hi")])).unwrap();
+    let file = batches.upload("in.jsonl", &input).await.unwrap();
+    let mut created = Vec::new();
+    for _ in 0..5 {
+        created.push(batches.create(&CreateBatch::new(&file.id, "/chat/completions")).await.unwrap().id);
+    }
+    created.reverse(); // newest first
+
+    let first = batches.list_page(&ListQuery::new().limit(2), None).await.unwrap();
+    assert_eq!(first.data.len(), 2);
+    assert!(first.has_more);
+    let second = batches.list_page(&ListQuery::new().limit(2), first.last_id.as_deref()).await.unwrap();
+    assert_eq!(second.data[0].id, created[2]);
+
+    let streamed: Vec<String> =
+        batches.list_stream(&ListQuery::new().limit(2)).map_ok(|batch| batch.id).try_collect().await.unwrap();
+    assert_eq!(streamed, created, "every batch once, in order, over three pages");
+    let all = batches.list().await.unwrap();
+    assert_eq!(all.data.iter().map(|batch| batch.id.clone()).collect::<Vec<_>>(), created);
+    assert!(!all.has_more);
+}

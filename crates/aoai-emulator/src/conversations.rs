@@ -125,7 +125,7 @@ fn normalise(item: &Value, param: &str) -> Result<Value, ErrorReply> {
         }
         map.entry("status").or_insert_with(|| Value::String("completed".to_owned()));
     }
-    if !map.get("id").is_some_and(|id| id.as_str().is_some_and(|id| !id.is_empty())) {
+    if map.get("id").is_none_or(|id| id.as_str().is_none_or(str::is_empty)) {
         let prefix = if kind == "message" { "msg" } else { "item" };
         map.insert("id".to_owned(), Value::String(format!("{prefix}_{}", crate::stats::random_hex(32))));
     }

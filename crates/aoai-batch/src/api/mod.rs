@@ -39,9 +39,10 @@
 use std::path::Path;
 use std::time::Duration;
 
-use aoai_core::Client;
 use aoai_core::clock::Time;
+use aoai_core::page::{ListQuery, Page, paginate};
 use aoai_core::routing::Route;
+use aoai_core::{Client, RequestOptions};
 use bytes::Bytes;
 use http::Method;
 
@@ -57,6 +58,15 @@ pub use model::{
     RequestCounts,
 };
 pub use results::{BatchResult, BatchResults, ResultError, ResultLine, ResultResponse};
+
+/// Every batch of a list, one at a time (see [`BatchClient::list_stream`]).
+pub type BatchStream = std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<Batch, ApiError>> + Send>>;
+
+impl aoai_core::page::Cursor for Batch {
+    fn cursor(&self) -> Option<&str> {
+        Some(self.id.as_str()).filter(|id| !id.is_empty())
+    }
+}
 
 /// How [`BatchClient::wait`] polls.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -207,13 +217,75 @@ impl BatchClient {
         self.get_json(&path, format!("retrieve batch {batch_id}")).await
     }
 
-    /// The first page of batches, newest first (the service's default page size).
+    /// Every batch, newest first: all pages, following the `after` cursors
+    /// (earlier versions returned the first page only). The answer is one
+    /// [`BatchPage`] holding every batch, `has_more: false`, `first_id` and
+    /// `last_id` of the whole list. For large accounts prefer
+    /// [`list_stream`](Self::list_stream), which holds one page at a time.
+    ///
+    /// # Errors
+    ///
+    /// [`ApiError::Service`] for the first page that fails (or a server that
+    /// repeats a cursor, see [`aoai_core::page`]).
+    pub async fn list(&self) -> Result<BatchPage, ApiError> {
+        use futures_util::StreamExt as _;
+        let mut stream = self.list_stream(&ListQuery::new().limit(100));
+        let mut data = Vec::new();
+        while let Some(batch) = stream.next().await {
+            data.push(batch?);
+        }
+        Ok(BatchPage {
+            object: "list".to_owned(),
+            first_id: data.first().map(|batch| batch.id.clone()),
+            last_id: data.last().map(|batch| batch.id.clone()),
+            has_more: false,
+            data,
+            extra: serde_json::Map::new(),
+        })
+    }
+
+    /// One page of batches (`limit`, `after` from `query`, or `cursor` when
+    /// given), newest first.
     ///
     /// # Errors
     ///
     /// [`ApiError::Service`].
-    pub async fn list(&self) -> Result<BatchPage, ApiError> {
-        self.get_json("batches", "list batches".to_owned()).await
+    pub async fn list_page(&self, query: &ListQuery, cursor: Option<&str>) -> Result<BatchPage, ApiError> {
+        let page = self.fetch_page(query, cursor).await.map_err(ApiError::service("list batches"))?;
+        let page = page.body;
+        Ok(BatchPage {
+            object: page.object,
+            data: page.data,
+            first_id: page.first_id,
+            last_id: page.last_id,
+            has_more: page.has_more,
+            extra: page.extra,
+        })
+    }
+
+    /// Every batch, newest first, as a stream that follows the `after`
+    /// cursors page by page (bounded as [`aoai_core::page::paginate`] is).
+    pub fn list_stream(&self, query: &ListQuery) -> BatchStream {
+        use futures_util::StreamExt as _;
+        let this = self.clone();
+        let query = query.clone();
+        let pages = paginate(query.after.clone(), move |cursor| {
+            let this = this.clone();
+            let query = query.clone();
+            async move { this.fetch_page(&query, cursor.as_deref()).await }
+        });
+        Box::pin(pages.map(|item| item.map_err(ApiError::service("list batches"))))
+    }
+
+    async fn fetch_page(
+        &self,
+        query: &ListQuery,
+        cursor: Option<&str>,
+    ) -> aoai_core::Result<aoai_core::Response<Page<Batch>>> {
+        let options = RequestOptions::new("batches.list")
+            .query_opt("limit", query.limit.map(|limit| limit.to_string()))
+            .query_opt("after", cursor.or(query.after.as_deref()));
+        self.client.request_json_with(Method::GET, Route::Resource { path: "batches" }, None, &options).await
     }
 
     /// Asks the service to cancel a batch; it moves to `cancelling`, then

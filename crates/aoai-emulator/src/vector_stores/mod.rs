@@ -269,15 +269,37 @@ fn batch_not_found(id: &str) -> ErrorReply {
     ErrorReply::azure(StatusCode::NOT_FOUND, "NotFound", format!("File batch {id} was not found."))
 }
 
-/// The `chunking_strategy` of a request: `(max_tokens, overlap, echo)`.
-fn parse_chunking(value: Option<&Value>, param: &str) -> Result<(usize, usize, Value), ErrorReply> {
+/// A file's chunk sizes, and the `chunking_strategy` echoed back for it.
+#[derive(Debug, Clone)]
+struct Chunking {
+    max_tokens: usize,
+    overlap: usize,
+    echo: Value,
+}
+
+/// A file to add to a store.
+#[derive(Debug, Clone)]
+struct NewFile {
+    file_id: String,
+    attributes: Option<Map<String, Value>>,
+    chunking: Chunking,
+}
+
+/// The `chunking_strategy` of a request.
+fn parse_chunking(value: Option<&Value>, param: &str) -> Result<Chunking, ErrorReply> {
     let default = || json!({"type": "static", "static": {"max_chunk_size_tokens": chunk::DEFAULT_MAX_TOKENS, "chunk_overlap_tokens": chunk::DEFAULT_OVERLAP}});
     let Some(value) = value.filter(|value| !value.is_null()) else {
-        return Ok((chunk::DEFAULT_MAX_TOKENS, chunk::DEFAULT_OVERLAP, default()));
+        return Ok(Chunking {
+            max_tokens: chunk::DEFAULT_MAX_TOKENS,
+            overlap: chunk::DEFAULT_OVERLAP,
+            echo: default(),
+        });
     };
     let invalid = |message: String| ErrorReply::invalid(message, Some(param), Some("invalid_value"));
     match value.get("type").and_then(Value::as_str) {
-        Some("auto") => Ok((chunk::DEFAULT_MAX_TOKENS, chunk::DEFAULT_OVERLAP, default())),
+        Some("auto") => {
+            Ok(Chunking { max_tokens: chunk::DEFAULT_MAX_TOKENS, overlap: chunk::DEFAULT_OVERLAP, echo: default() })
+        }
         Some("static") => {
             let sizes = value.get("static").ok_or_else(|| invalid(format!("'{param}.static' is required")))?;
             let max = sizes
@@ -302,11 +324,11 @@ fn parse_chunking(value: Option<&Value>, param: &str) -> Result<(usize, usize, V
                     "'{param}.static.chunk_overlap_tokens' must not exceed half of max_chunk_size_tokens"
                 )));
             }
-            Ok((
-                max,
+            Ok(Chunking {
+                max_tokens: max,
                 overlap,
-                json!({"type": "static", "static": {"max_chunk_size_tokens": max, "chunk_overlap_tokens": overlap}}),
-            ))
+                echo: json!({"type": "static", "static": {"max_chunk_size_tokens": max, "chunk_overlap_tokens": overlap}}),
+            })
         }
         _ => Err(invalid(format!("'{param}.type' must be 'auto' or 'static'"))),
     }
@@ -489,16 +511,11 @@ impl VectorStores {
 
 impl AppState {
     /// Reads, chunks and indexes one file for a store; the entry to record.
-    fn ingest(
-        &self,
-        store_id: &str,
-        file_id: &str,
-        chunking: (usize, usize, Value),
-        attributes: Option<Map<String, Value>>,
-        batch_id: Option<String>,
-    ) -> FileEntry {
+    fn ingest(&self, store_id: &str, file: NewFile, batch_id: Option<String>) -> FileEntry {
         let stores = &self.vector_stores;
-        let (max_tokens, overlap, echo) = chunking;
+        let NewFile { file_id, attributes, chunking } = file;
+        let file_id = file_id.as_str();
+        let Chunking { max_tokens, overlap, echo } = chunking;
         let ready_at = self.time.clock.now() + self.batch_step;
         let mut entry = FileEntry {
             file_id: file_id.to_owned(),
@@ -768,12 +785,7 @@ fn string_list(value: Option<&Value>, param: &str) -> Result<Vec<String>, ErrorR
 }
 
 /// Adds files to a store (ingesting each); a 404 for an unknown store.
-fn add_files(
-    app: &AppState,
-    store_id: &str,
-    files: Vec<(String, Option<Map<String, Value>>, (usize, usize, Value))>,
-    batch_id: Option<&str>,
-) -> Result<(), ErrorReply> {
+fn add_files(app: &AppState, store_id: &str, files: Vec<NewFile>, batch_id: Option<&str>) -> Result<(), ErrorReply> {
     {
         let inner = app.vector_stores.lock();
         let Some(store) = inner.stores.iter().find(|store| store.id == store_id) else {
@@ -787,12 +799,8 @@ fn add_files(
             ));
         }
     }
-    let entries: Vec<FileEntry> = files
-        .into_iter()
-        .map(|(file_id, attributes, chunking)| {
-            app.ingest(store_id, &file_id, chunking, attributes, batch_id.map(str::to_owned))
-        })
-        .collect();
+    let entries: Vec<FileEntry> =
+        files.into_iter().map(|file| app.ingest(store_id, file, batch_id.map(str::to_owned))).collect();
     let mut inner = app.vector_stores.lock();
     let Some(store) = inner.stores.iter_mut().find(|store| store.id == store_id) else {
         // Deleted meanwhile: drop what was indexed.
@@ -843,7 +851,8 @@ pub(crate) async fn create(State(app): State<Arc<AppState>>, request: Request) -
     for old in evicted {
         app.vector_stores.remove_chunks(&old, None);
     }
-    let files = file_ids.into_iter().map(|file_id| (file_id, None, chunking.clone())).collect();
+    let files =
+        file_ids.into_iter().map(|file_id| NewFile { file_id, attributes: None, chunking: chunking.clone() }).collect();
     try_reply!(add_files(&app, &id, files, None));
     respond_store(&app, &id)
 }
@@ -933,7 +942,7 @@ pub(crate) async fn add_file(State(app): State<Arc<AppState>>, Path(id): Path<St
     };
     let chunking = try_reply!(parse_chunking(body.get("chunking_strategy"), "chunking_strategy"));
     let attributes = try_reply!(parse_pairs(body.get("attributes"), "attributes"));
-    try_reply!(add_files(&app, &id, vec![(file_id.clone(), attributes, chunking)], None));
+    try_reply!(add_files(&app, &id, vec![NewFile { file_id: file_id.clone(), attributes, chunking }], None));
     respond_file(&app, &id, &file_id)
 }
 
@@ -1104,7 +1113,7 @@ pub(crate) async fn create_batch(
                 let chunking =
                     try_reply!(parse_chunking(item.get("chunking_strategy"), &format!("{param}.chunking_strategy")));
                 let attributes = try_reply!(parse_pairs(item.get("attributes"), &format!("{param}.attributes")));
-                files.push((file_id.to_owned(), attributes, chunking));
+                files.push(NewFile { file_id: file_id.to_owned(), attributes, chunking });
             }
         }
         Some(Value::Array(_)) => {
@@ -1116,10 +1125,15 @@ pub(crate) async fn create_batch(
             .into_response();
         }
         Some(_) => {
-            return ErrorReply::invalid("'files' must be an array", Some("files"), Some("invalid_type")).into_response();
+            return ErrorReply::invalid("'files' must be an array", Some("files"), Some("invalid_type"))
+                .into_response();
         }
     }
-    files.extend(ids.into_iter().map(|file_id| (file_id, attributes.clone(), chunking.clone())));
+    files.extend(ids.into_iter().map(|file_id| NewFile {
+        file_id,
+        attributes: attributes.clone(),
+        chunking: chunking.clone(),
+    }));
     if files.is_empty() {
         return ErrorReply::missing("file_ids").into_response();
     }
@@ -1374,14 +1388,9 @@ mod tests {
         new_store(&app, "vs_a");
         new_store(&app, "vs_b");
         let chunking = parse_chunking(None, "chunking_strategy").unwrap();
-        add_files(
-            &app,
-            "vs_a",
-            vec![(leave.id.clone(), None, chunking.clone()), (binary.id.clone(), None, chunking.clone())],
-            None,
-        )
-        .unwrap();
-        add_files(&app, "vs_b", vec![(bikes.id.clone(), None, chunking)], None).unwrap();
+        let new = |id: &str| NewFile { file_id: id.to_owned(), attributes: None, chunking: chunking.clone() };
+        add_files(&app, "vs_a", vec![new(&leave.id), new(&binary.id)], None).unwrap();
+        add_files(&app, "vs_b", vec![new(&bikes.id)], None).unwrap();
         let ids = vec!["vs_a".to_owned(), "vs_b".to_owned()];
         assert!(app.file_search(&ids, "paid leave", 5).unwrap().is_empty(), "nothing is searchable while in progress");
         clock.advance(Duration::from_millis(100));
@@ -1443,10 +1452,10 @@ mod tests {
 
     #[test]
     fn chunking_strategies_are_checked() {
-        assert_eq!(parse_chunking(None, "c").unwrap().0, 800);
-        assert_eq!(parse_chunking(Some(&json!({"type": "auto"})), "c").unwrap().1, 400);
+        assert_eq!(parse_chunking(None, "c").unwrap().max_tokens, 800);
+        assert_eq!(parse_chunking(Some(&json!({"type": "auto"})), "c").unwrap().overlap, 400);
         let fixed = json!({"type": "static", "static": {"max_chunk_size_tokens": 200, "chunk_overlap_tokens": 50}});
-        assert_eq!(parse_chunking(Some(&fixed), "c").unwrap().0, 200);
+        assert_eq!(parse_chunking(Some(&fixed), "c").unwrap().max_tokens, 200);
         for bad in [
             json!({"type": "static", "static": {"max_chunk_size_tokens": 50, "chunk_overlap_tokens": 0}}),
             json!({"type": "static", "static": {"max_chunk_size_tokens": 200, "chunk_overlap_tokens": 150}}),
