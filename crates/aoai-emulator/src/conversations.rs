@@ -53,8 +53,14 @@ struct Conversation {
 }
 
 impl Conversation {
-    fn to_json(&self) -> Value {
-        json!({"id": self.id, "object": "conversation", "created_at": self.created_at, "metadata": self.metadata})
+    fn to_wire(&self) -> aoai_core::conversations::Conversation {
+        aoai_core::conversations::Conversation {
+            id: self.id.clone(),
+            object: "conversation".to_owned(),
+            created_at: self.created_at,
+            metadata: Some(self.metadata.clone()),
+            extra: Map::new(),
+        }
     }
 }
 
@@ -231,7 +237,7 @@ pub(crate) async fn create(State(app): State<Arc<AppState>>, request: Request) -
         metadata,
         items,
     };
-    let answer = conversation.to_json();
+    let answer = conversation.to_wire();
     let mut conversations = app.conversations.lock();
     conversations.push(conversation);
     let excess = conversations.len().saturating_sub(MAX_CONVERSATIONS);
@@ -244,7 +250,7 @@ pub(crate) async fn retrieve(State(app): State<Arc<AppState>>, Path(id): Path<St
     try_reply!(app.gate(request.headers(), request.uri()));
     let conversations = app.conversations.lock();
     match conversations.iter().find(|conversation| conversation.id == id) {
-        Some(conversation) => json_response(StatusCode::OK, &conversation.to_json()),
+        Some(conversation) => json_response(StatusCode::OK, &conversation.to_wire()),
         None => not_found(&id).into_response(),
     }
 }
@@ -261,7 +267,7 @@ pub(crate) async fn update(State(app): State<Arc<AppState>>, Path(id): Path<Stri
     match conversations.iter_mut().find(|conversation| conversation.id == id) {
         Some(conversation) => {
             conversation.metadata = metadata;
-            json_response(StatusCode::OK, &conversation.to_json())
+            json_response(StatusCode::OK, &conversation.to_wire())
         }
         None => not_found(&id).into_response(),
     }
@@ -276,7 +282,10 @@ pub(crate) async fn delete(State(app): State<Arc<AppState>>, Path(id): Path<Stri
     if conversations.len() == before {
         return not_found(&id).into_response();
     }
-    json_response(StatusCode::OK, &json!({"id": id, "object": "conversation.deleted", "deleted": true}))
+    json_response(
+        StatusCode::OK,
+        &aoai_core::files::Deleted { id, object: "conversation.deleted".to_owned(), deleted: true },
+    )
 }
 
 /// `POST conversations/{id}/items`.
@@ -289,14 +298,15 @@ pub(crate) async fn add_items(State(app): State<Arc<AppState>>, Path(id): Path<S
         return not_found(&id).into_response();
     };
     push_items(conversation, items.clone());
-    let id_of = |item: &Value| item.get("id").cloned().unwrap_or(Value::Null);
-    let answer = json!({
-        "object": "list",
-        "first_id": items.first().map(id_of),
-        "last_id": items.last().map(id_of),
-        "has_more": false,
-        "data": items,
-    });
+    let id_of = |item: &Value| item.get("id").and_then(Value::as_str).map(str::to_owned);
+    let answer = aoai_core::page::Page {
+        object: "list".to_owned(),
+        first_id: items.first().and_then(id_of),
+        last_id: items.last().and_then(id_of),
+        has_more: false,
+        data: items,
+        extra: Map::new(),
+    };
     json_response(StatusCode::OK, &answer)
 }
 
@@ -338,7 +348,7 @@ pub(crate) async fn delete_item(
     if conversation.items.len() == before {
         return item_not_found(&item_id).into_response();
     }
-    json_response(StatusCode::OK, &conversation.to_json())
+    json_response(StatusCode::OK, &conversation.to_wire())
 }
 
 /// The routes, under both prefixes.

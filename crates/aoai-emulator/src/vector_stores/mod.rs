@@ -48,6 +48,12 @@ use std::ops::Range;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
+use aoai_core::files::Deleted;
+use aoai_core::page::{Cursor, Page};
+use aoai_core::vector_stores::{
+    ChunkingStrategy, ExpiresAfter, FileCounts, IngestionStatus, LastError, LastErrorCode, SearchContent, SearchResult,
+    VectorStore, VectorStoreFile, VectorStoreFileBatch, VectorStoreSearchResults, VectorStoreStatus,
+};
 use aoai_index::{Index, Query, Record, Schema, TextField, TextQuery};
 use axum::extract::{Path, Request, State};
 use axum::http::{StatusCode, Uri};
@@ -101,7 +107,7 @@ struct FileEntry {
     cancelled: bool,
     usage_bytes: u64,
     attributes: Option<Map<String, Value>>,
-    chunking: Value,
+    chunking: ChunkingStrategy,
     batch_id: Option<String>,
 }
 
@@ -111,7 +117,7 @@ struct StoreEntry {
     name: String,
     created_at: u64,
     last_active_at: u64,
-    expires_after: Option<Value>,
+    expires_after: Option<ExpiresAfter>,
     metadata: Option<Map<String, Value>>,
     files: Vec<FileEntry>,
 }
@@ -167,94 +173,93 @@ fn file_status(file: &FileEntry, now: Instant) -> &'static str {
     }
 }
 
-fn counts<'a>(files: impl Iterator<Item = &'a FileEntry>, now: Instant) -> Value {
-    let (mut in_progress, mut completed, mut failed, mut cancelled, mut total) = (0u64, 0u64, 0u64, 0u64, 0u64);
+fn counts<'a>(files: impl Iterator<Item = &'a FileEntry>, now: Instant) -> FileCounts {
+    let mut counts = FileCounts::default();
     for file in files {
-        total += 1;
+        counts.total += 1;
         match file_status(file, now) {
-            "in_progress" => in_progress += 1,
-            "completed" => completed += 1,
-            "failed" => failed += 1,
-            _ => cancelled += 1,
+            "in_progress" => counts.in_progress += 1,
+            "completed" => counts.completed += 1,
+            "failed" => counts.failed += 1,
+            _ => counts.cancelled += 1,
         }
     }
-    json!({"in_progress": in_progress, "completed": completed, "failed": failed, "cancelled": cancelled, "total": total})
+    counts
 }
 
-fn store_json(store: &StoreEntry, now: Instant, unix_now: u64) -> Value {
+fn store_object(store: &StoreEntry, now: Instant, unix_now: u64) -> VectorStore {
     let file_counts = counts(store.files.iter(), now);
-    let expires_at = store
-        .expires_after
-        .as_ref()
-        .and_then(|after| after.get("days"))
-        .and_then(Value::as_u64)
-        .map(|days| store.last_active_at + days * 86_400);
+    let expires_at = store.expires_after.as_ref().map(|after| store.last_active_at + u64::from(after.days) * 86_400);
     let status = if expires_at.is_some_and(|at| unix_now >= at) {
-        "expired"
-    } else if file_counts["in_progress"].as_u64().unwrap_or(0) > 0 {
-        "in_progress"
+        VectorStoreStatus::Expired
+    } else if file_counts.in_progress > 0 {
+        VectorStoreStatus::InProgress
     } else {
-        "completed"
+        VectorStoreStatus::Completed
     };
-    let usage: u64 =
+    let usage_bytes =
         store.files.iter().filter(|file| file_status(file, now) == "completed").map(|file| file.usage_bytes).sum();
-    json!({
-        "id": store.id,
-        "object": "vector_store",
-        "created_at": store.created_at,
-        "name": store.name,
-        "usage_bytes": usage,
-        "file_counts": file_counts,
-        "status": status,
-        "expires_after": store.expires_after,
-        "expires_at": expires_at,
-        "last_active_at": store.last_active_at,
-        "metadata": store.metadata.clone().unwrap_or_default(),
-    })
+    VectorStore {
+        id: store.id.clone(),
+        object: "vector_store".to_owned(),
+        created_at: store.created_at,
+        name: store.name.clone(),
+        status,
+        file_counts,
+        usage_bytes,
+        expires_after: store.expires_after.clone(),
+        expires_at,
+        last_active_at: Some(store.last_active_at),
+        metadata: Some(store.metadata.clone().unwrap_or_default()),
+        extra: Map::new(),
+    }
 }
 
-fn file_json(store_id: &str, file: &FileEntry, now: Instant) -> Value {
+fn file_object(store_id: &str, file: &FileEntry, now: Instant) -> VectorStoreFile {
     let status = file_status(file, now);
     let last_error = match (&file.outcome, status) {
-        (Outcome::Failed { code, message }, "failed") => json!({"code": code, "message": message}),
-        _ => Value::Null,
+        (Outcome::Failed { code, message }, "failed") => {
+            Some(LastError { code: LastErrorCode::from(*code), message: message.clone() })
+        }
+        _ => None,
     };
-    json!({
-        "id": file.file_id,
-        "object": "vector_store.file",
-        "created_at": file.created_at,
-        "vector_store_id": store_id,
-        "status": status,
-        "last_error": last_error,
-        "usage_bytes": if status == "completed" { file.usage_bytes } else { 0 },
-        "chunking_strategy": file.chunking,
-        "attributes": file.attributes.clone().unwrap_or_default(),
-    })
+    VectorStoreFile {
+        id: file.file_id.clone(),
+        object: "vector_store.file".to_owned(),
+        created_at: file.created_at,
+        vector_store_id: store_id.to_owned(),
+        status: IngestionStatus::from(status),
+        last_error,
+        usage_bytes: if status == "completed" { file.usage_bytes } else { 0 },
+        chunking_strategy: Some(file.chunking.clone()),
+        attributes: Some(file.attributes.clone().unwrap_or_default()),
+        extra: Map::new(),
+    }
 }
 
-fn batch_json(batch: &BatchEntry, store: Option<&StoreEntry>, now: Instant) -> Value {
+fn batch_object(batch: &BatchEntry, store: Option<&StoreEntry>, now: Instant) -> VectorStoreFileBatch {
     let files: Vec<&FileEntry> = store
         .map(|store| store.files.iter().filter(|file| file.batch_id.as_deref() == Some(batch.id.as_str())).collect())
         .unwrap_or_default();
     let file_counts = counts(files.iter().copied(), now);
-    let in_progress = file_counts["in_progress"].as_u64().unwrap_or(0);
     let status = if batch.cancelled {
-        "cancelled"
-    } else if in_progress > 0 {
-        "in_progress"
-    } else if !files.is_empty() && file_counts["failed"] == file_counts["total"] {
-        "failed"
+        IngestionStatus::Cancelled
+    } else if file_counts.in_progress > 0 {
+        IngestionStatus::InProgress
+    } else if !files.is_empty() && file_counts.failed == file_counts.total {
+        IngestionStatus::Failed
     } else {
-        "completed"
+        IngestionStatus::Completed
     };
-    json!({
-        "id": batch.id,
-        "object": "vector_store.files_batch",
-        "created_at": batch.created_at,
-        "vector_store_id": batch.store_id,
-        "status": status,
-        "file_counts": file_counts,
-    })
+    VectorStoreFileBatch {
+        id: batch.id.clone(),
+        object: "vector_store.files_batch".to_owned(),
+        created_at: batch.created_at,
+        vector_store_id: batch.store_id.clone(),
+        status,
+        file_counts,
+        extra: Map::new(),
+    }
 }
 
 fn store_not_found(id: &str) -> ErrorReply {
@@ -274,7 +279,7 @@ fn batch_not_found(id: &str) -> ErrorReply {
 struct Chunking {
     max_tokens: usize,
     overlap: usize,
-    echo: Value,
+    echo: ChunkingStrategy,
 }
 
 /// A file to add to a store.
@@ -287,7 +292,7 @@ struct NewFile {
 
 /// The `chunking_strategy` of a request.
 fn parse_chunking(value: Option<&Value>, param: &str) -> Result<Chunking, ErrorReply> {
-    let default = || json!({"type": "static", "static": {"max_chunk_size_tokens": chunk::DEFAULT_MAX_TOKENS, "chunk_overlap_tokens": chunk::DEFAULT_OVERLAP}});
+    let default = || ChunkingStrategy::fixed(chunk::DEFAULT_MAX_TOKENS as u32, chunk::DEFAULT_OVERLAP as u32);
     let Some(value) = value.filter(|value| !value.is_null()) else {
         return Ok(Chunking {
             max_tokens: chunk::DEFAULT_MAX_TOKENS,
@@ -324,11 +329,7 @@ fn parse_chunking(value: Option<&Value>, param: &str) -> Result<Chunking, ErrorR
                     "'{param}.static.chunk_overlap_tokens' must not exceed half of max_chunk_size_tokens"
                 )));
             }
-            Ok(Chunking {
-                max_tokens: max,
-                overlap,
-                echo: json!({"type": "static", "static": {"max_chunk_size_tokens": max, "chunk_overlap_tokens": overlap}}),
-            })
+            Ok(Chunking { max_tokens: max, overlap, echo: ChunkingStrategy::fixed(max as u32, overlap as u32) })
         }
         _ => Err(invalid(format!("'{param}.type' must be 'auto' or 'static'"))),
     }
@@ -346,7 +347,7 @@ fn parse_pairs(value: Option<&Value>, param: &str) -> Result<Option<Map<String, 
     }
 }
 
-fn parse_expires_after(value: Option<&Value>) -> Result<Option<Value>, ErrorReply> {
+fn parse_expires_after(value: Option<&Value>) -> Result<Option<ExpiresAfter>, ErrorReply> {
     match value {
         None | Some(Value::Null) => Ok(None),
         Some(value) => {
@@ -354,7 +355,7 @@ fn parse_expires_after(value: Option<&Value>) -> Result<Option<Value>, ErrorRepl
             let days = value.get("days").and_then(Value::as_u64);
             match (anchor, days) {
                 (Some("last_active_at"), Some(days @ 1..=365)) => {
-                    Ok(Some(json!({"anchor": "last_active_at", "days": days})))
+                    Ok(Some(ExpiresAfter::days_after_last_active(days as u32)))
                 }
                 _ => Err(ErrorReply::invalid(
                     "'expires_after' must be {\"anchor\": \"last_active_at\", \"days\": 1..365}",
@@ -439,32 +440,31 @@ impl ListParams {
 
     /// A page of `items` (given oldest first) in the order asked, after
     /// `after` and before `before`, as `{"object":"list",…}`.
-    pub(crate) fn page(&self, mut items: Vec<Value>) -> Value {
+    pub(crate) fn page<T: Cursor + Clone>(&self, mut items: Vec<T>) -> Page<T> {
         if !self.ascending {
             items.reverse();
         }
-        let id_of = |item: &Value| item.get("id").and_then(Value::as_str).map(str::to_owned);
         let start = match &self.after {
             Some(after) => {
-                items.iter().position(|item| id_of(item).as_deref() == Some(after)).map_or(items.len(), |i| i + 1)
+                items.iter().position(|item| item.cursor() == Some(after.as_str())).map_or(items.len(), |i| i + 1)
             }
             None => 0,
         };
         let end = match &self.before {
-            Some(before) => items.iter().position(|item| id_of(item).as_deref() == Some(before)).unwrap_or(items.len()),
+            Some(before) => items.iter().position(|item| item.cursor() == Some(before.as_str())).unwrap_or(items.len()),
             None => items.len(),
         }
         .max(start);
         let window = &items[start..end];
-        let data: Vec<Value> = window.iter().take(self.limit).cloned().collect();
-        let has_more = window.len() > data.len();
-        json!({
-            "object": "list",
-            "first_id": data.first().and_then(id_of),
-            "last_id": data.last().and_then(id_of),
-            "has_more": has_more,
-            "data": data,
-        })
+        let data: Vec<T> = window.iter().take(self.limit).cloned().collect();
+        Page {
+            object: "list".to_owned(),
+            first_id: data.first().and_then(Cursor::cursor).map(str::to_owned),
+            last_id: data.last().and_then(Cursor::cursor).map(str::to_owned),
+            has_more: window.len() > data.len(),
+            data,
+            extra: Map::new(),
+        }
     }
 }
 
@@ -862,7 +862,7 @@ fn respond_store(app: &AppState, id: &str) -> Response {
     let unix_now = app.unix_now();
     let inner = app.vector_stores.lock();
     match inner.stores.iter().find(|store| store.id == id) {
-        Some(store) => json_response(StatusCode::OK, &store_json(store, now, unix_now)),
+        Some(store) => json_response(StatusCode::OK, &store_object(store, now, unix_now)),
         None => store_not_found(id).into_response(),
     }
 }
@@ -873,8 +873,8 @@ pub(crate) async fn list(State(app): State<Arc<AppState>>, request: Request) -> 
     let params = try_reply!(ListParams::parse(request.uri(), 20, 100));
     let now = app.time.clock.now();
     let unix_now = app.unix_now();
-    let items: Vec<Value> =
-        app.vector_stores.lock().stores.iter().map(|store| store_json(store, now, unix_now)).collect();
+    let items: Vec<VectorStore> =
+        app.vector_stores.lock().stores.iter().map(|store| store_object(store, now, unix_now)).collect();
     json_response(StatusCode::OK, &params.page(items))
 }
 
@@ -929,7 +929,7 @@ pub(crate) async fn delete(State(app): State<Arc<AppState>>, Path(id): Path<Stri
         return store_not_found(&id).into_response();
     }
     app.vector_stores.remove_chunks(&id, None);
-    json_response(StatusCode::OK, &json!({"id": id, "object": "vector_store.deleted", "deleted": true}))
+    json_response(StatusCode::OK, &Deleted { id, object: "vector_store.deleted".to_owned(), deleted: true })
 }
 
 /// `POST vector_stores/{id}/files`.
@@ -953,7 +953,7 @@ fn respond_file(app: &AppState, store_id: &str, file_id: &str) -> Response {
         return store_not_found(store_id).into_response();
     };
     match store.files.iter().find(|file| file.file_id == file_id) {
-        Some(file) => json_response(StatusCode::OK, &file_json(store_id, file, now)),
+        Some(file) => json_response(StatusCode::OK, &file_object(store_id, file, now)),
         None => file_not_found(store_id, file_id).into_response(),
     }
 }
@@ -976,7 +976,7 @@ pub(crate) async fn list_files(State(app): State<Arc<AppState>>, Path(id): Path<
     let params = try_reply!(ListParams::parse(request.uri(), 20, 100));
     let filter = try_reply!(status_filter(&params));
     let now = app.time.clock.now();
-    let items: Vec<Value> = {
+    let items: Vec<VectorStoreFile> = {
         let inner = app.vector_stores.lock();
         let Some(store) = inner.stores.iter().find(|store| store.id == id) else {
             return store_not_found(&id).into_response();
@@ -985,7 +985,7 @@ pub(crate) async fn list_files(State(app): State<Arc<AppState>>, Path(id): Path<
             .files
             .iter()
             .filter(|file| filter.as_deref().is_none_or(|status| file_status(file, now) == status))
-            .map(|file| file_json(&id, file, now))
+            .map(|file| file_object(&id, file, now))
             .collect()
     };
     json_response(StatusCode::OK, &params.page(items))
@@ -1087,7 +1087,10 @@ pub(crate) async fn delete_file(
         }
     }
     app.vector_stores.remove_chunks(&id, Some(&file_id));
-    json_response(StatusCode::OK, &json!({"id": file_id, "object": "vector_store.file.deleted", "deleted": true}))
+    json_response(
+        StatusCode::OK,
+        &Deleted { id: file_id, object: "vector_store.file.deleted".to_owned(), deleted: true },
+    )
 }
 
 /// `POST vector_stores/{id}/file_batches`.
@@ -1165,7 +1168,7 @@ fn respond_batch(app: &AppState, store_id: &str, batch_id: &str) -> Response {
         return batch_not_found(batch_id).into_response();
     };
     let store = inner.stores.iter().find(|store| store.id == store_id);
-    json_response(StatusCode::OK, &batch_json(batch, store, now))
+    json_response(StatusCode::OK, &batch_object(batch, store, now))
 }
 
 /// `GET vector_stores/{id}/file_batches/{batch_id}`.
@@ -1223,7 +1226,7 @@ pub(crate) async fn list_batch_files(
     let params = try_reply!(ListParams::parse(request.uri(), 20, 100));
     let filter = try_reply!(status_filter(&params));
     let now = app.time.clock.now();
-    let items: Vec<Value> = {
+    let items: Vec<VectorStoreFile> = {
         let inner = app.vector_stores.lock();
         if !inner.batches.iter().any(|batch| batch.id == batch_id && batch.store_id == id) {
             return batch_not_found(&batch_id).into_response();
@@ -1236,7 +1239,7 @@ pub(crate) async fn list_batch_files(
             .iter()
             .filter(|file| file.batch_id.as_deref() == Some(batch_id.as_str()))
             .filter(|file| filter.as_deref().is_none_or(|status| file_status(file, now) == status))
-            .map(|file| file_json(&id, file, now))
+            .map(|file| file_object(&id, file, now))
             .collect()
     };
     json_response(StatusCode::OK, &params.page(items))
@@ -1293,29 +1296,27 @@ pub(crate) async fn search(State(app): State<Arc<AppState>>, Path(id): Path<Stri
     };
     let joined = queries.join(" ");
     let passages = try_reply!(app.search_filtered(std::slice::from_ref(&id), &joined, max, filters));
-    let data: Vec<Value> = passages
+    let data: Vec<SearchResult> = passages
         .into_iter()
         .filter(|passage| passage.score >= threshold)
-        .map(|passage| {
-            json!({
-                "file_id": passage.file_id,
-                "filename": passage.filename,
-                "score": passage.score,
-                "attributes": passage.attributes,
-                "content": [{"type": "text", "text": passage.text}],
-            })
+        .map(|passage| SearchResult {
+            file_id: passage.file_id,
+            filename: passage.filename,
+            score: passage.score,
+            attributes: Some(passage.attributes),
+            content: vec![SearchContent { kind: "text".to_owned(), text: passage.text }],
+            extra: Map::new(),
         })
         .collect();
-    json_response(
-        StatusCode::OK,
-        &json!({
-            "object": "vector_store.search_results.page",
-            "search_query": queries,
-            "data": data,
-            "has_more": false,
-            "next_page": null,
-        }),
-    )
+    let results = VectorStoreSearchResults {
+        object: "vector_store.search_results.page".to_owned(),
+        search_query: queries,
+        data,
+        has_more: false,
+        next_page: None,
+        extra: Map::new(),
+    };
+    json_response(StatusCode::OK, &results)
 }
 
 /// The routes, under both prefixes.
@@ -1416,16 +1417,17 @@ mod tests {
     #[test]
     fn list_params_page_both_ways() {
         let items: Vec<Value> = (0..5).map(|i| json!({"id": format!("x{i}")})).collect();
+        let paged = |params: &ListParams, items: Vec<Value>| serde_json::to_value(params.page(items)).unwrap();
         let uri: Uri = "/x?limit=2&order=asc&after=x0".parse().unwrap();
-        let page = ListParams::parse(&uri, 20, 100).unwrap().page(items.clone());
+        let page = paged(&ListParams::parse(&uri, 20, 100).unwrap(), items.clone());
         assert_eq!(page["data"], json!([{"id": "x1"}, {"id": "x2"}]));
         assert_eq!(page["has_more"], true);
         let uri: Uri = "/x?limit=10".parse().unwrap();
-        let page = ListParams::parse(&uri, 20, 100).unwrap().page(items.clone());
+        let page = paged(&ListParams::parse(&uri, 20, 100).unwrap(), items.clone());
         assert_eq!(page["first_id"], "x4", "newest first by default");
         assert_eq!(page["has_more"], false);
         let uri: Uri = "/x?before=x2&order=asc".parse().unwrap();
-        let page = ListParams::parse(&uri, 20, 100).unwrap().page(items);
+        let page = paged(&ListParams::parse(&uri, 20, 100).unwrap(), items);
         assert_eq!(page["data"], json!([{"id": "x0"}, {"id": "x1"}]));
         for bad in ["/x?limit=0", "/x?limit=abc", "/x?limit=101", "/x?order=up"] {
             assert!(ListParams::parse(&bad.parse().unwrap(), 20, 100).is_err(), "{bad}");
