@@ -10,7 +10,7 @@
 
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::items::{Annotation, ContentPart, OutputItem};
 use super::object::ResponseObject;
@@ -221,7 +221,9 @@ pub struct ResponseStreamEvent {
     pub event: ResponseEvent,
 }
 
-/// The flat set of fields the known events use, read in one pass.
+/// The flat set of fields the known events use, read in one pass. Fields no
+/// known event uses (`logprobs`, `obfuscation`, …) are skipped unread; an
+/// event of an unknown type is read again whole.
 #[derive(Default)]
 struct RawEvent {
     kind: String,
@@ -241,7 +243,6 @@ struct RawEvent {
     code: Option<Value>,
     message: Option<String>,
     param: Option<String>,
-    extra: Map<String, Value>,
 }
 
 deserialize_with_extra!(
@@ -264,7 +265,7 @@ deserialize_with_extra!(
         message: "message" => opt,
         param: "param" => opt,
     }
-    extra: extra
+    extra: _
 );
 
 /// Why an event could not be read.
@@ -327,17 +328,18 @@ impl ResponseStreamEvent {
     }
 
     /// The typed event, or `Err(type)` for a type aoai does not model.
-    fn typed(raw: RawEvent) -> Result<Result<ResponseEvent, String>, EventDecodeError> {
-        let kind = raw.kind.as_str();
-        let response = |raw: RawEvent| raw.response.map(Box::new).ok_or_else(|| missing(&raw.kind, "response"));
-        let at = |raw: &RawEvent| -> Result<PartRef, EventDecodeError> {
+    fn typed(mut raw: RawEvent) -> Result<Result<ResponseEvent, String>, EventDecodeError> {
+        let kind = std::mem::take(&mut raw.kind);
+        let kind = kind.as_str();
+        let response = |raw: RawEvent| raw.response.map(Box::new).ok_or_else(|| missing(kind, "response"));
+        let at = |raw: &mut RawEvent| -> Result<PartRef, EventDecodeError> {
             Ok(PartRef {
-                item_id: raw.item_id.clone().unwrap_or_default(),
-                output_index: raw.output_index.ok_or_else(|| missing(&raw.kind, "output_index"))?,
-                content_index: raw.content_index.ok_or_else(|| missing(&raw.kind, "content_index"))?,
+                item_id: raw.item_id.take().unwrap_or_default(),
+                output_index: raw.output_index.ok_or_else(|| missing(kind, "output_index"))?,
+                content_index: raw.content_index.ok_or_else(|| missing(kind, "content_index"))?,
             })
         };
-        let output_index = |raw: &RawEvent| raw.output_index.ok_or_else(|| missing(&raw.kind, "output_index"));
+        let output_index = |raw: &RawEvent| raw.output_index.ok_or_else(|| missing(kind, "output_index"));
         let event = match kind {
             kinds::CREATED => ResponseEvent::Created(response(raw)?),
             kinds::QUEUED => ResponseEvent::Queued(response(raw)?),
@@ -348,7 +350,7 @@ impl ResponseStreamEvent {
             kinds::OUTPUT_ITEM_ADDED | kinds::OUTPUT_ITEM_DONE => {
                 let output_index = output_index(&raw)?;
                 let done = kind == kinds::OUTPUT_ITEM_DONE;
-                let item = raw.item.ok_or_else(|| missing(&raw.kind, "item"))?;
+                let item = raw.item.ok_or_else(|| missing(kind, "item"))?;
                 if done {
                     ResponseEvent::OutputItemDone { output_index, item }
                 } else {
@@ -356,9 +358,9 @@ impl ResponseStreamEvent {
                 }
             }
             kinds::CONTENT_PART_ADDED | kinds::CONTENT_PART_DONE => {
-                let at = at(&raw)?;
+                let at = at(&mut raw)?;
                 let done = kind == kinds::CONTENT_PART_DONE;
-                let part = raw.part.ok_or_else(|| missing(&raw.kind, "part"))?;
+                let part = raw.part.ok_or_else(|| missing(kind, "part"))?;
                 if done {
                     ResponseEvent::ContentPartDone { at, part }
                 } else {
@@ -366,25 +368,25 @@ impl ResponseStreamEvent {
                 }
             }
             kinds::OUTPUT_TEXT_DELTA => {
-                let at = at(&raw)?;
+                let at = at(&mut raw)?;
                 ResponseEvent::OutputTextDelta { at, delta: raw.delta.unwrap_or_default() }
             }
             kinds::OUTPUT_TEXT_DONE => {
-                let at = at(&raw)?;
+                let at = at(&mut raw)?;
                 ResponseEvent::OutputTextDone { at, text: raw.text.unwrap_or_default() }
             }
             kinds::OUTPUT_TEXT_ANNOTATION_ADDED => {
-                let at = at(&raw)?;
-                let annotation_index = raw.annotation_index.ok_or_else(|| missing(&raw.kind, "annotation_index"))?;
-                let annotation = raw.annotation.ok_or_else(|| missing(&raw.kind, "annotation"))?;
+                let at = at(&mut raw)?;
+                let annotation_index = raw.annotation_index.ok_or_else(|| missing(kind, "annotation_index"))?;
+                let annotation = raw.annotation.ok_or_else(|| missing(kind, "annotation"))?;
                 ResponseEvent::OutputTextAnnotationAdded { at, annotation_index, annotation }
             }
             kinds::REFUSAL_DELTA => {
-                let at = at(&raw)?;
+                let at = at(&mut raw)?;
                 ResponseEvent::RefusalDelta { at, delta: raw.delta.unwrap_or_default() }
             }
             kinds::REFUSAL_DONE => {
-                let at = at(&raw)?;
+                let at = at(&mut raw)?;
                 ResponseEvent::RefusalDone { at, refusal: raw.refusal.unwrap_or_default() }
             }
             kinds::FUNCTION_CALL_ARGUMENTS_DELTA => ResponseEvent::FunctionCallArgumentsDelta {
@@ -418,7 +420,7 @@ impl ResponseStreamEvent {
                 message: raw.message.unwrap_or_default(),
                 param: raw.param,
             },
-            _ => return Ok(Err(raw.kind)),
+            _ => return Ok(Err(kind.to_owned())),
         };
         Ok(Ok(event))
     }
