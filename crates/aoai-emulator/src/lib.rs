@@ -115,6 +115,7 @@ pub mod stats;
 mod batches;
 mod error;
 mod files;
+mod responses;
 mod server;
 mod sse;
 
