@@ -126,7 +126,7 @@ mod tests {
         let answer = crate::generate::chat(&request, &info, 0).unwrap();
         let text = answer.text().unwrap();
         assert_eq!(text, "The scheduler resumes from its journal. [doc1]");
-        let (text, annotations) = cite(&text, &passages);
+        let (text, annotations) = cite(text, &passages);
         assert_eq!(text, "The scheduler resumes from its journal.");
         assert_eq!(annotations.len(), 1);
     }

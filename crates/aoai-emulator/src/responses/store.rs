@@ -276,7 +276,7 @@ mod tests {
     #[test]
     fn history_walks_the_chain_oldest_first() {
         let store = ResponseStore::default();
-        let now = Instant::now();
+        let now = aoai_core::clock::Clock::now(&aoai_core::clock::ManualClock::new());
         store.insert(stored("a", None, "one"));
         store.insert(stored("b", Some("a"), "two"));
         store.insert(stored("c", Some("b"), "three"));
@@ -292,7 +292,7 @@ mod tests {
 
     #[test]
     fn background_phases_follow_the_clock() {
-        let created = Instant::now();
+        let created = aoai_core::clock::Clock::now(&aoai_core::clock::ManualClock::new());
         let step = Duration::from_secs(1);
         let mut response = stored("a", None, "x");
         response.background = Some(Background { created, step, cancelled: None });
