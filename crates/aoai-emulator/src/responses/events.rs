@@ -23,8 +23,8 @@ use std::sync::Arc;
 
 use aoai_core::clock::Time;
 use aoai_core::responses::{
-    ContentPart, FileSearchCall, FunctionCall, ItemStatus, Message, MessageContent, OutputItem, OutputText, PartRef,
-    Refusal, ResponseEvent, ResponseObject, ResponseStatus, ResponseStreamEvent,
+    Annotation, ContentPart, FileSearchCall, FunctionCall, ItemStatus, Message, MessageContent, OutputItem, OutputText,
+    PartRef, Refusal, ResponseEvent, ResponseObject, ResponseStatus, ResponseStreamEvent,
 };
 use aoai_core::tokens::Tokenizer;
 use axum::body::Body;
@@ -169,19 +169,27 @@ fn part_events(builder: &mut Builder, at: &PartRef, part: &ContentPart) {
                 0,
                 done,
             );
-            for (delta, tokens) in builder.pieces(&text.text) {
+            // Each annotation follows the delta that reaches its position, as the service sends them.
+            let mut annotations = text.annotations.iter().enumerate().peekable();
+            let mut written = 0_u64;
+            let pieces = builder.pieces(&text.text);
+            let last = pieces.len();
+            for (position, (delta, tokens)) in pieces.into_iter().enumerate() {
+                written += delta.chars().count() as u64;
                 builder.push(ResponseEvent::OutputTextDelta { at: at.clone(), delta }, tokens, done);
-            }
-            for (annotation_index, annotation) in text.annotations.iter().enumerate() {
-                builder.push(
-                    ResponseEvent::OutputTextAnnotationAdded {
-                        at: at.clone(),
-                        annotation_index: annotation_index as u64,
-                        annotation: annotation.clone(),
-                    },
-                    0,
-                    done,
-                );
+                while let Some((annotation_index, annotation)) =
+                    annotations.next_if(|(_, annotation)| position + 1 == last || position_of(annotation) <= written)
+                {
+                    builder.push(
+                        ResponseEvent::OutputTextAnnotationAdded {
+                            at: at.clone(),
+                            annotation_index: annotation_index as u64,
+                            annotation: annotation.clone(),
+                        },
+                        0,
+                        done,
+                    );
+                }
             }
             builder.push(ResponseEvent::OutputTextDone { at: at.clone(), text: text.text.clone() }, 0, done);
         }
@@ -201,6 +209,17 @@ fn part_events(builder: &mut Builder, at: &PartRef, part: &ContentPart) {
         }
     }
     builder.push(ResponseEvent::ContentPartDone { at: at.clone(), part: part.clone() }, 0, done);
+}
+
+/// Where in the text an annotation stands (characters): a file citation's
+/// `index`, a span's end; unknown annotations go last.
+fn position_of(annotation: &Annotation) -> u64 {
+    match annotation {
+        Annotation::FileCitation(citation) => citation.index,
+        Annotation::UrlCitation(citation) => citation.end_index,
+        Annotation::ContainerFileCitation(citation) => citation.end_index,
+        _ => u64::MAX,
+    }
 }
 
 /// `event: <type>\ndata: <json>\n\n`.
@@ -277,7 +296,7 @@ pub(crate) fn body(events: Vec<Planned>, end: usize, stall: bool, pacing: Pacing
 
 #[cfg(test)]
 mod tests {
-    use aoai_core::responses::{Annotation, FileCitation, ResponseAccumulator, kinds};
+    use aoai_core::responses::{FileCitation, ResponseAccumulator, kinds};
 
     use super::*;
 
@@ -340,7 +359,17 @@ mod tests {
             &kinds[..4],
             [kinds::CREATED, kinds::IN_PROGRESS, kinds::OUTPUT_ITEM_ADDED, kinds::FUNCTION_CALL_ARGUMENTS_DELTA]
         );
-        assert!(kinds.contains(&kinds::OUTPUT_TEXT_ANNOTATION_ADDED));
+        // The citation at character 15 follows the delta that reaches it.
+        let annotation = kinds.iter().position(|kind| *kind == kinds::OUTPUT_TEXT_ANNOTATION_ADDED).unwrap();
+        assert_eq!(kinds[annotation + 1], kinds::OUTPUT_TEXT_DELTA);
+        let written: String = events[..annotation]
+            .iter()
+            .filter_map(|planned| match &planned.event.event {
+                ResponseEvent::OutputTextDelta { delta, .. } => Some(delta.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert!(written.chars().count() >= 15 && written.starts_with("Paris is sunny."), "{written:?}");
         assert_eq!(kinds.last(), Some(&kinds::COMPLETED));
     }
 
