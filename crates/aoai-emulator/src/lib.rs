@@ -62,6 +62,7 @@
 //! | `GET models` | the models behind the deployments |
 //! | `files`, `files/{id}`, `files/{id}/content` | the Files API, in memory |
 //! | `batches`, `batches/{id}`, `batches/{id}/cancel` | the Batch API, statuses and output files |
+//! | `responses`, `responses/{id}`, `responses/{id}/cancel`, `responses/{id}/input_items` (under `/openai/v1` or with `api-version` ≥ `2025-03-01-preview`) | the Responses API: stored, chained, background and streamed responses, function tools, structured output |
 //!
 //! and `GET /_emulator/stats` (see [`stats`]). Every response carries
 //! `apim-request-id` and `x-request-id` (the same unique id), `x-ms-region`,
@@ -115,6 +116,7 @@ pub mod stats;
 mod batches;
 mod error;
 mod files;
+mod responses;
 mod server;
 mod sse;
 
