@@ -14,6 +14,7 @@ mod doctor;
 mod embed;
 mod progress;
 mod rag;
+mod respond;
 mod tokens;
 
 /// Command line for Azure OpenAI.
@@ -41,6 +42,11 @@ enum Command {
     /// Index files, search them, and answer questions from them with citations.
     #[command(subcommand)]
     Rag(rag::RagCommand),
+    /// Answer a prompt with the Responses API (chain with --previous, search vector stores with --vector-store).
+    Respond(respond::RespondArgs),
+    /// Read, delete or cancel stored responses.
+    #[command(subcommand)]
+    Responses(respond::ResponsesCommand),
     /// Run the local Azure OpenAI-compatible emulator (same options as `aoai-emulator`).
     Emulator(aoai_emulator::cli::EmulatorArgs),
 }
@@ -91,6 +97,8 @@ fn main() -> ExitCode {
             Command::Batch(command) => batch::dispatch(command).await,
             Command::Chat(args) => chat::run(args).await,
             Command::Rag(command) => rag::dispatch(command).await,
+            Command::Respond(args) => respond::run(args).await,
+            Command::Responses(command) => respond::dispatch(command).await,
             Command::Embed(args) => embed::run(args).await,
             Command::Tokens(command) => tokens::run(command),
             Command::Doctor(args) => doctor::run(args.deployment).await,

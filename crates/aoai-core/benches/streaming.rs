@@ -18,6 +18,13 @@
 //!   transcript, what `ChatStream` uses), to show where time goes.
 //! - `response`: one realistic non-streamed Azure response, [`ChatResponse`]
 //!   against async-openai's `CreateChatCompletionResponse`.
+//! - `responses-stream`: a long Responses API stream (2,000
+//!   `response.output_text.delta` events between the lifecycle, item and
+//!   part events, `event:` lines, `sequence_number`, `obfuscation`, the
+//!   final `response.completed` with Azure's `content_filters`, no `[DONE]`)
+//!   read through [`ResponseStream`](aoai_core::responses::ResponseStream)
+//!   against `eventsource-stream` feeding `serde_json::from_str` into
+//!   async-openai's `ResponseStreamEvent`, in 16 KiB reads and one read per event.
 //!
 //! Besides criterion's statistics it prints one ratio line per comparison,
 //! e.g. `streaming (…): aoai N chunks/s, async-openai M chunks/s, ratio R.RRx`,
@@ -459,5 +466,141 @@ fn response(c: &mut Criterion) {
     print_ratio(&format!("response ({} bytes)", body.len()), "responses", 1.0, ours, theirs);
 }
 
-criterion_group!(benches, streaming, response);
+/// A Responses API stream: lifecycle, one message with `deltas` text deltas, completed.
+fn responses_events(deltas: usize) -> Vec<(String, String)> {
+    let response = |status: &str, output: Value, usage: Value| {
+        json!({
+            "id": "resp_68e1a0c3f6b48190a1b2c3d4e5f6071800", "object": "response", "created_at": 1_765_100_000,
+            "status": status, "background": false, "error": null, "incomplete_details": null,
+            "instructions": null, "max_output_tokens": null, "model": MODEL, "output": output,
+            "parallel_tool_calls": true, "previous_response_id": null, "reasoning": {"effort": null, "summary": null},
+            "store": true, "temperature": 1.0, "text": {"format": {"type": "text"}}, "tool_choice": "auto",
+            "tools": [], "top_p": 1.0, "truncation": "disabled", "usage": usage, "user": null, "metadata": {},
+            "content_filters": [{"blocked": false, "source_type": "prompt", "content_filter_results": {
+                "hate": safe(), "self_harm": safe(), "sexual": safe(), "violence": safe(),
+                "jailbreak": {"filtered": false, "detected": false}},
+                "content_filter_offsets": {"start_offset": 0, "end_offset": 120, "check_offset": 0}}]
+        })
+    };
+    let item_id = "msg_68e1a0c3f6b48190a1b2c3d4e5f60718";
+    let text: String = (0..deltas).map(|index| WORDS[index % WORDS.len()]).collect();
+    let part = |text: &str| json!({"type": "output_text", "annotations": [], "logprobs": [], "text": text});
+    let message = |status: &str, content: Value| json!({"id": item_id, "type": "message", "status": status, "role": "assistant", "content": content});
+    let done_message = message("completed", json!([part(&text)]));
+    let mut events = vec![
+        json!({"type": "response.created", "response": response("in_progress", json!([]), Value::Null)}),
+        json!({"type": "response.in_progress", "response": response("in_progress", json!([]), Value::Null)}),
+        json!({"type": "response.output_item.added", "output_index": 0, "item": message("in_progress", json!([]))}),
+        json!({"type": "response.content_part.added", "item_id": item_id, "output_index": 0, "content_index": 0, "part": part("")}),
+    ];
+    for index in 0..deltas {
+        events.push(json!({"type": "response.output_text.delta", "item_id": item_id, "output_index": 0,
+            "content_index": 0, "delta": WORDS[index % WORDS.len()], "logprobs": [], "obfuscation": "Kq9x2"}));
+    }
+    events.extend([
+        json!({"type": "response.output_text.done", "item_id": item_id, "output_index": 0, "content_index": 0, "text": text, "logprobs": []}),
+        json!({"type": "response.content_part.done", "item_id": item_id, "output_index": 0, "content_index": 0, "part": part(&text)}),
+        json!({"type": "response.output_item.done", "output_index": 0, "item": done_message.clone()}),
+        json!({"type": "response.completed", "response": response("completed", json!([done_message]),
+            json!({"input_tokens": 1_250, "input_tokens_details": {"cached_tokens": 1_024}, "output_tokens": deltas,
+                   "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 1_250 + deltas}))}),
+    ]);
+    events
+        .into_iter()
+        .enumerate()
+        .map(|(number, mut event)| {
+            event["sequence_number"] = json!(number);
+            let kind = event["type"].as_str().unwrap().to_owned();
+            (kind, serde_json::to_string(&event).unwrap())
+        })
+        .collect()
+}
+
+fn responses_body(events: &[(String, String)], reads: Reads) -> Vec<Bytes> {
+    let framed: Vec<String> = events.iter().map(|(kind, data)| format!("event: {kind}\ndata: {data}\n\n")).collect();
+    match reads {
+        Reads::PerEvent => framed.into_iter().map(Bytes::from).collect(),
+        Reads::Kib16 => {
+            let whole = Bytes::from(framed.concat());
+            (0..whole.len())
+                .step_by(16 * 1024)
+                .map(|start| whole.slice(start..whole.len().min(start + 16 * 1024)))
+                .collect()
+        }
+    }
+}
+
+/// Our path: bytes -> SSE -> typed events, through the public `ResponseStream`.
+fn aoai_responses(reads: &[Bytes]) -> (usize, usize) {
+    let stream = aoai_core::responses::ResponseStream::new(
+        byte_stream(reads),
+        ResponseMeta::default(),
+        None,
+        Arc::new(ManualClock::new()),
+    );
+    drain(stream, (0, 0), |(ok, failed), item: Result<aoai_core::responses::ResponseStreamEvent, aoai_core::Error>| {
+        match item {
+            Ok(event) => {
+                black_box(&event);
+                *ok += 1;
+            }
+            Err(_) => *failed += 1,
+        }
+    })
+}
+
+/// async-openai's path: `eventsource-stream`, `serde_json::from_str` each data into its event enum.
+fn async_openai_responses(reads: &[Bytes]) -> (usize, usize) {
+    let items: Vec<Result<Bytes, std::io::Error>> = reads.iter().cloned().map(Ok).collect();
+    drain(futures_util::stream::iter(items).eventsource(), (0, 0), |(ok, failed), item| {
+        let Ok(event) = item else {
+            *failed += 1;
+            return;
+        };
+        match serde_json::from_str::<async_openai::types::responses::ResponseStreamEvent>(&event.data) {
+            Ok(event) => {
+                black_box(&event);
+                *ok += 1;
+            }
+            Err(_) => *failed += 1,
+        }
+    })
+}
+
+fn responses_stream(c: &mut Criterion) {
+    let events = responses_events(CONTENT_CHUNKS);
+    let mut group = c.benchmark_group("responses-stream");
+    group.measurement_time(Duration::from_secs(3)).sample_size(20);
+    for reads in [Reads::Kib16, Reads::PerEvent] {
+        let body = responses_body(&events, reads);
+        let (ours_ok, ours_failed) = aoai_responses(&body);
+        let (theirs_ok, theirs_failed) = async_openai_responses(&body);
+        assert_eq!((ours_ok, ours_failed), (events.len(), 0));
+        assert_eq!(
+            (theirs_ok, theirs_failed),
+            (events.len(), 0),
+            "async-openai must read every event for a fair ratio"
+        );
+        let name = reads.name();
+        group.throughput(Throughput::Elements(events.len() as u64));
+        group.bench_with_input(BenchmarkId::new("aoai", name), &body, |b, body| b.iter(|| aoai_responses(body)));
+        group.bench_with_input(BenchmarkId::new("async-openai", name), &body, |b, body| {
+            b.iter(|| async_openai_responses(body))
+        });
+        let (ours, theirs) = compare(
+            21,
+            5,
+            || {
+                black_box(aoai_responses(&body));
+            },
+            || {
+                black_box(async_openai_responses(&body));
+            },
+        );
+        print_ratio(&format!("responses stream ({name} reads)"), "events", events.len() as f64, ours, theirs);
+    }
+    group.finish();
+}
+
+criterion_group!(benches, streaming, response, responses_stream);
 criterion_main!(benches);

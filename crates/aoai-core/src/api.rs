@@ -1,6 +1,6 @@
 //! The capability traits other layers implement or wrap.
 //!
-//! [`ChatApi`] and [`EmbeddingsApi`] are the seams: [`Client`](crate::Client)
+//! [`ChatApi`], [`EmbeddingsApi`] and [`ResponsesApi`] are the seams: [`Client`](crate::Client)
 //! implements them against the service; caches, guards and rate limiters in
 //! other crates wrap any implementation and are themselves one, so they stack
 //! in any order (`Guarded<Cached<Client>>`).
@@ -13,6 +13,7 @@ use crate::chat::{ChatRequest, ChatResponse};
 use crate::embeddings::{EmbeddingsRequest, EmbeddingsResponse};
 use crate::error::Result;
 use crate::response::Response;
+use crate::responses::{ResponseDeleted, ResponseObject, ResponseRequest, ResponseStream};
 use crate::stream::ChatStream;
 
 /// Chat completions, whole or streamed.
@@ -30,6 +31,50 @@ pub trait ChatApi: Send + Sync {
 pub trait EmbeddingsApi: Send + Sync {
     /// Creates embeddings on `deployment`.
     async fn embeddings(&self, deployment: &str, request: &EmbeddingsRequest) -> Result<Response<EmbeddingsResponse>>;
+}
+
+/// The Responses API: create (whole or streamed), read, delete and cancel
+/// responses. Background polling ([`crate::responses::wait_for_response`])
+/// works over any implementation.
+#[async_trait]
+pub trait ResponsesApi: Send + Sync {
+    /// Creates a response on `deployment` (sent as `"model"`).
+    async fn create_response(&self, deployment: &str, request: &ResponseRequest) -> Result<Response<ResponseObject>>;
+
+    /// Starts a streamed response on `deployment`.
+    async fn create_response_stream(&self, deployment: &str, request: &ResponseRequest) -> Result<ResponseStream>;
+
+    /// Reads a stored response; `include` asks for extra output.
+    async fn get_response(&self, id: &str, include: &[&str]) -> Result<Response<ResponseObject>>;
+
+    /// Deletes a stored response.
+    async fn delete_response(&self, id: &str) -> Result<Response<ResponseDeleted>>;
+
+    /// Cancels a background response (idempotent).
+    async fn cancel_response(&self, id: &str) -> Result<Response<ResponseObject>>;
+}
+
+#[async_trait]
+impl<T: ResponsesApi + ?Sized> ResponsesApi for Arc<T> {
+    async fn create_response(&self, deployment: &str, request: &ResponseRequest) -> Result<Response<ResponseObject>> {
+        (**self).create_response(deployment, request).await
+    }
+
+    async fn create_response_stream(&self, deployment: &str, request: &ResponseRequest) -> Result<ResponseStream> {
+        (**self).create_response_stream(deployment, request).await
+    }
+
+    async fn get_response(&self, id: &str, include: &[&str]) -> Result<Response<ResponseObject>> {
+        (**self).get_response(id, include).await
+    }
+
+    async fn delete_response(&self, id: &str) -> Result<Response<ResponseDeleted>> {
+        (**self).delete_response(id).await
+    }
+
+    async fn cancel_response(&self, id: &str) -> Result<Response<ResponseObject>> {
+        (**self).cancel_response(id).await
+    }
 }
 
 #[async_trait]

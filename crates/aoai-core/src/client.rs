@@ -644,6 +644,27 @@ impl Client {
         body: Option<&Value>,
         options: &RequestOptions,
     ) -> Result<Response<T>> {
+        let started = self.inner.time.clock.now();
+        let result = self.send_with(method, route, body, options).await;
+        self.record_call(
+            options.operation,
+            None,
+            started,
+            result.as_ref().map(|response: &Response<T>| &response.meta),
+            TokenUsage::default(),
+        );
+        result
+    }
+
+    /// [`Client::request_json_with`] without the metrics record, for calls
+    /// that record their own (with usage).
+    pub(crate) async fn send_with<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        route: Route<'_>,
+        body: Option<&Value>,
+        options: &RequestOptions,
+    ) -> Result<Response<T>> {
         let call = Call {
             operation: Operation::Other(options.operation),
             name: options.operation,
@@ -652,18 +673,8 @@ impl Client {
         };
         let url = options.url(&self.inner.endpoint, route)?;
         let body = body.map(encode).transpose()?;
-        let started = self.inner.time.clock.now();
-        let result = match self.execute_typed(&call, method, url, body, "application/json", &options.headers).await {
-            Ok(answer) => decode_json(answer).await,
-            Err(error) => Err(error),
-        };
-        self.finish(
-            &call,
-            started,
-            result.as_ref().map(|response: &Response<T>| &response.meta),
-            TokenUsage::default(),
-        );
-        result
+        let answer = self.execute_typed(&call, method, url, body, "application/json", &options.headers).await?;
+        decode_json(answer).await
     }
 
     /// Sends a request whose answer is an event stream and hands back the

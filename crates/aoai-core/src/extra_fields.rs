@@ -50,7 +50,8 @@ impl<'de> Visitor<'de> for KeyVisitor {
 }
 
 /// Implements `Deserialize` for a struct with `Default` whose named fields are
-/// listed and whose other fields go to a `Map<String, Value>` field.
+/// listed and whose other fields go to a `Map<String, Value>` field (or, with
+/// `extra: _`, are skipped without being read into values).
 ///
 /// Each field is `name: "wire" | "alias"... => how`, where `how` is
 /// - `opt`: the field is an `Option<T>`; `null` is `None`;
@@ -62,7 +63,7 @@ macro_rules! deserialize_with_extra {
         $ty:ident {
             $( $field:ident : $name:literal $(| $alias:literal)* => $how:ident ),* $(,)?
         }
-        extra: $extra:ident
+        extra: $extra:tt
     ) => {
         impl<'de> ::serde::Deserialize<'de> for $ty {
             fn deserialize<D: ::serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -85,8 +86,7 @@ macro_rules! deserialize_with_extra {
                                     }
                                 )*
                                 _ => {
-                                    let value = map.next_value::<::serde_json::Value>()?;
-                                    out.$extra.insert(key.0.into_owned(), value);
+                                    $crate::extra_fields::deserialize_with_extra!(@unknown $extra, map, out, key);
                                 }
                             }
                         }
@@ -97,6 +97,14 @@ macro_rules! deserialize_with_extra {
                 deserializer.deserialize_map(FieldsVisitor)
             }
         }
+    };
+    (@unknown _, $map:ident, $out:ident, $key:ident) => {
+        let _ = $key;
+        $map.next_value::<::serde::de::IgnoredAny>()?;
+    };
+    (@unknown $extra:ident, $map:ident, $out:ident, $key:ident) => {
+        let value = $map.next_value::<::serde_json::Value>()?;
+        $out.$extra.insert($key.0.into_owned(), value);
     };
     (@read opt, $map:ident, $place:expr) => {
         $place = $map.next_value()?;

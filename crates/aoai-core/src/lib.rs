@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod page;
 pub mod quota;
 pub mod response;
+pub mod responses;
 pub mod retry;
 pub mod routing;
 pub mod secret;
@@ -30,7 +31,7 @@ mod extra_fields;
 mod multipart;
 mod open_enum;
 
-pub use api::{ChatApi, EmbeddingsApi};
+pub use api::{ChatApi, EmbeddingsApi, ResponsesApi};
 pub use client::{Client, ClientBuilder, RequestOptions, Timeouts};
 pub use error::{Error, Result};
 pub use response::Response;

@@ -80,7 +80,7 @@ pub enum Terminator {
     /// No terminating event: the body's end is the stream's end, as the
     /// Responses API streams end (after a `response.completed`,
     /// `response.incomplete` or `response.failed` event, which the layer
-    /// above checks for). A last event missing only its blank line is yielded.
+    /// above checks for). A body that ends inside an event is an error.
     EndOfBody,
 }
 
@@ -202,15 +202,13 @@ impl EventStream {
     /// The byte stream ended: success only if what was left is the terminator.
     fn on_body_end(&mut self) -> Poll<Option<Result<SseEvent, Error>>> {
         if self.terminator == Terminator::EndOfBody {
-            let last = self.parser.finish().and_then(|partial| {
-                partial.data_with_unterminated_line().map(|data| SseEvent {
-                    event: partial.event,
-                    data,
-                    ..SseEvent::default()
-                })
-            });
-            self.end(State::Done);
-            return Poll::Ready(last.map(Ok));
+            let Some(partial) = self.parser.finish() else {
+                self.end(State::Done);
+                return Poll::Ready(None);
+            };
+            let left = partial.data_with_unterminated_line().or(partial.unterminated_line).unwrap_or_default();
+            let message = format!("the body ended inside an event: {}", excerpt(&left));
+            return self.fail(self.stream_error(StreamErrorKind::EndedWithoutDone, message, None));
         }
         let Some(partial) = self.parser.finish() else {
             return self.fail(self.stream_error(StreamErrorKind::EndedWithoutDone, String::new(), None));

@@ -13,6 +13,7 @@
 //! keys = ["key-1", "key-2"]   # accepted keys; none = any non-empty key
 //! fixtures = "fixtures.toml"  # scripted answers (see the generate module)
 //! batch_step_ms = 50          # time between Batch API status changes
+//! response_step_ms = 50       # time between a background response's status changes
 //!
 //! [content_filter]
 //! enabled = true
@@ -317,6 +318,9 @@ pub struct EmulatorConfig {
     pub fixtures: Option<PathBuf>,
     /// Time between Batch API status changes (validating → in progress → …).
     pub batch_step: Duration,
+    /// Time between a background response's status changes (queued → in
+    /// progress → completed), on [`time`](Self::time)'s clock.
+    pub response_step: Duration,
     /// The clock quotas read and the sleep that delays answers; inject a
     /// [`ManualClock`](aoai_core::clock::ManualClock) to test quota arithmetic.
     pub time: Time,
@@ -332,6 +336,7 @@ impl Default for EmulatorConfig {
             content_filter: ContentFilterSettings::default(),
             fixtures: None,
             batch_step: Duration::from_millis(50),
+            response_step: Duration::from_millis(50),
             time: Time::system(),
         }
     }
@@ -419,6 +424,12 @@ impl EmulatorConfig {
         self
     }
 
+    /// Sets the time between a background response's status changes.
+    pub fn response_step(mut self, step: Duration) -> Self {
+        self.response_step = step;
+        self
+    }
+
     /// Sets the clock and sleep (default: real time).
     pub fn time(mut self, time: Time) -> Self {
         self.time = time;
@@ -483,6 +494,7 @@ struct FileConfig {
     keys: Vec<String>,
     fixtures: Option<PathBuf>,
     batch_step_ms: Option<u64>,
+    response_step_ms: Option<u64>,
     content_filter: Option<FileContentFilter>,
     deployments: Vec<FileDeployment>,
 }
@@ -549,6 +561,9 @@ impl FileConfig {
         config.fixtures = self.fixtures.map(|path| if path.is_absolute() { path } else { base.join(path) });
         if let Some(step) = self.batch_step_ms {
             config.batch_step = Duration::from_millis(step);
+        }
+        if let Some(step) = self.response_step_ms {
+            config.response_step = Duration::from_millis(step);
         }
         if let Some(filter) = self.content_filter {
             config.content_filter = ContentFilterSettings {

@@ -64,6 +64,7 @@
 //! | `batches`, `batches/{id}`, `batches/{id}/cancel` | the Batch API, statuses and output files |
 //! | `vector_stores…` (stores, files, file batches, `search`) | vector stores with real chunking and BM25 retrieval |
 //! | `conversations`, `conversations/{id}`, `conversations/{id}/items[/{item_id}]` | Conversations, in memory |
+//! | `responses`, `responses/{id}`, `responses/{id}/cancel`, `responses/{id}/input_items` (under `/openai/v1` or with `api-version` ≥ `2025-03-01-preview`) | the Responses API: stored, chained, background and streamed responses, function tools, structured output |
 //!
 //! and `GET /_emulator/stats` (see [`stats`]). Every response carries
 //! `apim-request-id` and `x-request-id` (the same unique id), `x-ms-region`,
@@ -118,6 +119,7 @@ mod batches;
 mod conversations;
 mod error;
 mod files;
+mod responses;
 mod server;
 mod sse;
 mod vector_stores;

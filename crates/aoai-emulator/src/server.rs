@@ -94,7 +94,7 @@ pub(crate) fn presented_key<'a>(headers: &'a HeaderMap, key_header: &HeaderName)
         .unwrap_or_default()
 }
 
-const APPLICATION_JSON: HeaderValue = HeaderValue::from_static("application/json");
+pub(crate) const APPLICATION_JSON: HeaderValue = HeaderValue::from_static("application/json");
 
 /// The sequence number of a request, from which its id is made.
 #[derive(Debug, Clone, Copy)]
@@ -108,9 +108,9 @@ struct AbortConnection;
 #[derive(Debug)]
 pub(crate) struct Deployment {
     pub(crate) config: DeploymentConfig,
-    tokenizer: Tokenizer,
+    pub(crate) tokenizer: Tokenizer,
     quota: Option<Quota>,
-    faults: Option<FaultPlan>,
+    pub(crate) faults: Option<FaultPlan>,
     pub(crate) counters: Counters,
 }
 
@@ -122,12 +122,12 @@ impl Deployment {
         Self { config, tokenizer, quota, faults, counters: Counters::default() }
     }
 
-    fn info(&self) -> ModelInfo<'_> {
+    pub(crate) fn info(&self) -> ModelInfo<'_> {
         ModelInfo { deployment: &self.config.name, model: &self.config.model }
     }
 
     /// What a chat request is charged against the TPM.
-    fn chat_cost(&self, request: &ChatRequest) -> u64 {
+    pub(crate) fn chat_cost(&self, request: &ChatRequest) -> u64 {
         match self.config.token_cost {
             TokenCostRule::Estimate => {
                 self.tokenizer.estimate_request_with(request, self.config.default_max_tokens).total
@@ -170,6 +170,8 @@ pub(crate) struct AppState {
     pub(crate) search: crate::search::SearchStore,
     pub(crate) vector_stores: crate::vector_stores::VectorStores,
     pub(crate) conversations: crate::conversations::Conversations,
+    pub(crate) responses: crate::responses::ResponseStore,
+    pub(crate) response_step: Duration,
 }
 
 impl AppState {
@@ -206,6 +208,8 @@ impl AppState {
             search: crate::search::SearchStore::default(),
             vector_stores: crate::vector_stores::VectorStores::default(),
             conversations: crate::conversations::Conversations::default(),
+            responses: crate::responses::ResponseStore::default(),
+            response_step: config.response_step,
         })
     }
 
@@ -241,7 +245,7 @@ impl AppState {
         Ok(())
     }
 
-    fn deployment(&self, name: &str) -> Result<Arc<Deployment>, ErrorReply> {
+    pub(crate) fn deployment(&self, name: &str) -> Result<Arc<Deployment>, ErrorReply> {
         self.deployments.get(name).cloned().ok_or_else(|| {
             ErrorReply::azure(
                 StatusCode::NOT_FOUND,
@@ -255,7 +259,7 @@ impl AppState {
     /// Screens the prompt, generates (or finds a fixture), and annotates the
     /// answer with Azure's filter results. The completion id is made unique
     /// from the request's sequence number; the rest is deterministic.
-    fn answer_chat(
+    pub(crate) fn answer_chat(
         &self,
         deployment: &Deployment,
         request: &ChatRequest,
@@ -379,7 +383,7 @@ fn first_blocked(text: &str, blocklist: &[String]) -> Option<usize> {
 }
 
 /// The `api-version` query parameter.
-fn api_version(uri: &Uri) -> Option<&str> {
+pub(crate) fn api_version(uri: &Uri) -> Option<&str> {
     uri.query()?.split('&').find_map(|pair| pair.strip_prefix("api-version=")).filter(|version| !version.is_empty())
 }
 
@@ -437,7 +441,7 @@ impl ErrorReply {
         )
     }
 
-    fn content_filter(results: &ContentFilterResults) -> Self {
+    pub(crate) fn content_filter(results: &ContentFilterResults) -> Self {
         Self {
             status: StatusCode::BAD_REQUEST,
             body: json!({"error": {
@@ -457,7 +461,7 @@ impl ErrorReply {
         }
     }
 
-    fn from_generate(error: generate::GenerateError) -> Self {
+    pub(crate) fn from_generate(error: generate::GenerateError) -> Self {
         Self::invalid(error.message, error.param.as_deref(), error.code.as_deref())
     }
 
@@ -474,7 +478,7 @@ impl ErrorReply {
         Self { status, body: error.body.clone(), headers }
     }
 
-    fn internal(error: &dyn std::fmt::Display) -> Self {
+    pub(crate) fn internal(error: &dyn std::fmt::Display) -> Self {
         Self::azure(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", format!("emulator error: {error}"))
     }
 
@@ -495,6 +499,17 @@ impl ErrorReply {
             Fault::RequestTimeout => Self::azure(StatusCode::REQUEST_TIMEOUT, "Timeout", "The operation was timeout."),
             _ => return None,
         })
+    }
+
+    /// The JSON body, to adjust what it says (another API's parameter names).
+    pub(crate) fn body_mut(&mut self) -> &mut Value {
+        &mut self.body
+    }
+
+    /// The JSON body.
+    #[cfg(test)]
+    pub(crate) fn body_json(&self) -> &Value {
+        &self.body
     }
 
     /// Replaces the status.
@@ -523,7 +538,7 @@ impl ErrorReply {
 }
 
 /// A response with a body and a content type.
-fn bytes_response(status: StatusCode, content_type: HeaderValue, body: Bytes) -> Response {
+pub(crate) fn bytes_response(status: StatusCode, content_type: HeaderValue, body: Bytes) -> Response {
     let mut response = Response::new(Body::from(body));
     *response.status_mut() = status;
     response.headers_mut().insert(header::CONTENT_TYPE, content_type);
@@ -540,7 +555,11 @@ pub(crate) fn json_response(status: StatusCode, value: &impl Serialize) -> Respo
 
 /// Parses a body, or explains in Azure's shape what is wrong and with which
 /// parameter.
-fn parse_body<T: DeserializeOwned>(body: &[u8], required: &str, placeholder: Value) -> Result<T, ErrorReply> {
+pub(crate) fn parse_body<T: DeserializeOwned>(
+    body: &[u8],
+    required: &str,
+    placeholder: Value,
+) -> Result<T, ErrorReply> {
     serde_json::from_slice(body).map_err(|error| match serde_json::from_slice::<Value>(body) {
         Ok(value) => diagnose::<T>(&value, required, placeholder),
         Err(_) => ErrorReply::invalid_json(&error),
@@ -617,9 +636,10 @@ fn check_embeddings(request: &EmbeddingsRequest) -> Result<(), ErrorReply> {
 
 /// Which operation a 429 names.
 #[derive(Debug, Clone, Copy)]
-enum Operation {
+pub(crate) enum Operation {
     Chat,
     Embeddings,
+    Responses,
 }
 
 impl Operation {
@@ -627,6 +647,7 @@ impl Operation {
         match self {
             Self::Chat => "ChatCompletions_Create",
             Self::Embeddings => "Embeddings_Create",
+            Self::Responses => "Responses_Create",
         }
     }
 }
@@ -747,13 +768,13 @@ async fn embeddings_v1(
 
 /// Remaining-quota headers of an admitted request.
 #[derive(Debug, Clone, Copy, Default)]
-struct Remaining {
+pub(crate) struct Remaining {
     tokens: Option<u64>,
     requests: Option<u64>,
 }
 
 impl Remaining {
-    fn apply(self, headers: &mut HeaderMap) {
+    pub(crate) fn apply(self, headers: &mut HeaderMap) {
         if let Some(requests) = self.requests {
             headers.insert(REMAINING_REQUESTS.clone(), HeaderValue::from(requests));
         }
@@ -764,7 +785,7 @@ impl Remaining {
 }
 
 /// Admission: `Ok` with the remaining quota, or the 429 to send.
-fn admit(
+pub(crate) fn admit(
     deployment: &Deployment,
     cost: impl FnOnce() -> u64,
     operation: Operation,
@@ -837,7 +858,7 @@ fn reset_connection() -> Response {
 }
 
 /// The fault for the next request, counted; `Err` when it replaces the answer.
-fn draw_fault(deployment: &Deployment, remaining: Remaining) -> Result<Option<Fault>, Box<Response>> {
+pub(crate) fn draw_fault(deployment: &Deployment, remaining: Remaining) -> Result<Option<Fault>, Box<Response>> {
     let Some(plan) = &deployment.faults else {
         return Ok(None);
     };
@@ -1059,7 +1080,7 @@ fn stream_body(
 
 /// A whole-response body that breaks: half the bytes and then an error (the
 /// connection drops), or nothing at all when `stall`.
-fn broken_body(body: Bytes, stall: bool) -> Body {
+pub(crate) fn broken_body(body: Bytes, stall: bool) -> Body {
     let half = body.slice(..body.len() / 2);
     let stream = futures_util::stream::unfold(Some(half), move |state| async move {
         if stall {
@@ -1145,6 +1166,7 @@ fn router(app: Arc<AppState>) -> Router {
     }
     router = crate::vector_stores::routes(router);
     router = crate::conversations::routes(router);
+    router = crate::responses::routes(router);
     router
         .merge(crate::content_safety::routes())
         .merge(crate::search::routes())

@@ -189,7 +189,7 @@ fn choice_deltas(choice: &Choice, tokenizer: Tokenizer) -> Vec<(Value, u32)> {
 }
 
 /// `text` cut at token boundaries; a character that spans tokens stays whole.
-fn token_pieces(text: &str, tokenizer: Tokenizer) -> Vec<(String, u32)> {
+pub(crate) fn token_pieces(text: &str, tokenizer: Tokenizer) -> Vec<(String, u32)> {
     let mut pieces = Vec::new();
     let mut pending: Vec<u8> = Vec::new();
     let mut pending_tokens = 0_u32;

@@ -17,7 +17,7 @@ use aoai_emulator::quota::RpmWindow;
 use aoai_emulator::{Emulator, EmulatorHandle};
 
 /// The checks the script runs, in order; each prints `ok <name>`.
-const CHECKS: [&str; 18] = [
+const CHECKS: [&str; 19] = [
     "chat",
     "azure_extras",
     "max_tokens_and_n",
@@ -36,6 +36,7 @@ const CHECKS: [&str; 18] = [
     "retry_429",
     "auth_and_not_found",
     "v1_openai_client",
+    "responses_api",
 ];
 
 const KEY: &str = "python-sdk-proof-key";

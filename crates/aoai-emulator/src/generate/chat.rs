@@ -97,17 +97,18 @@ pub(crate) struct Conversation {
     pub(crate) tool_results: Vec<ToolResult>,
     /// Numbered sources in a `<documents>` block, and the question asked of them.
     pub(crate) grounding: Option<Grounding>,
+    /// The user message before the last one, when the last one asks what
+    /// was said before ("what did I say?"): the answer quotes it.
+    pub(crate) recalled: Option<String>,
 }
 
 impl Conversation {
     pub(crate) fn of(messages: &[ChatMessage]) -> Conversation {
-        let last_user = messages
-            .iter()
-            .rev()
-            .find(|message| matches!(message, ChatMessage::User(_)))
-            .and_then(ChatMessage::text)
-            .unwrap_or_default();
+        let mut users = messages.iter().rev().filter(|message| matches!(message, ChatMessage::User(_)));
+        let last_user = users.next().and_then(ChatMessage::text).unwrap_or_default();
+        let recalled = if asks_to_recall(&last_user) { users.find_map(ChatMessage::text) } else { None };
         Conversation {
+            recalled,
             keywords: text::keywords(&last_user),
             proper_nouns: text::proper_nouns(&last_user),
             tool_results: pending_tool_results(messages),
@@ -121,6 +122,16 @@ impl Conversation {
         hints.extend(self.keywords.iter().cloned());
         InstanceOptions { hints, query: Some(self.last_user.clone()), ..InstanceOptions::default() }
     }
+}
+
+/// Phrases with which a user asks what they said before.
+const RECALL_PHRASES: &[&str] =
+    &["what did i say", "what did i ask", "what was my previous", "what was my last", "repeat my previous"];
+
+/// Whether `text` asks what the user said before.
+fn asks_to_recall(text: &str) -> bool {
+    let lower = text.to_lowercase();
+    RECALL_PHRASES.iter().any(|phrase| lower.contains(phrase))
 }
 
 /// The tool (or function) messages that end the conversation, named after
@@ -701,7 +712,11 @@ fn split_camel(name: &str) -> String {
 fn produce(plan: &Plan<'_>, conversation: &Conversation, rng: &mut Rng, tokenizer: &Tokenizer) -> Draft {
     match plan {
         Plan::Text => {
-            if let Some(grounding) = conversation.grounding.as_ref().filter(|_| conversation.tool_results.is_empty()) {
+            if let Some(recalled) = conversation.recalled.as_ref().filter(|_| conversation.tool_results.is_empty()) {
+                Draft::Text(format!("Earlier you said: \"{}\"", recalled.trim()), None)
+            } else if let Some(grounding) =
+                conversation.grounding.as_ref().filter(|_| conversation.tool_results.is_empty())
+            {
                 Draft::Text(grounding.answer(), None)
             } else if conversation.tool_results.is_empty() {
                 let (text, tokens) = text::answer(rng, tokenizer, &topic(conversation));

@@ -28,6 +28,11 @@
 //!   results, `auto` and `none` give a final answer quoting each result.
 //!   The deprecated `functions`/`function_call` work the same way with one
 //!   call.
+//! - **Recall**: when the last user message asks what was said before
+//!   ("what did I say", "what did I ask", "what was my previous/last …"),
+//!   the answer quotes the user message before it:
+//!   `Earlier you said: "…"` (how a chained Responses request shows that
+//!   the history reached the model).
 //! - **Grounded answers**: when a system, developer or user message holds
 //!   a `<documents>` block of sources each starting with a `[docN]` line,
 //!   a text answer quotes, from each of the (at most two) sources sharing

@@ -521,6 +521,58 @@ def v1_openai_client():
     equal(len(v1.embeddings.create(model=EMBEDDINGS, input="hello").data[0].embedding), 1536, "v1 embeddings")
 
 
+class City(pydantic.BaseModel):
+    name: str
+    population: int
+    rivers: List[str]
+
+
+def responses_api():
+    """The Responses API through both clients: answer, stream, chain, parse, background."""
+    dated = openai.AzureOpenAI(
+        azure_endpoint=BASE_URL, api_version="2025-04-01-preview", api_key=KEY, max_retries=0, timeout=20.0
+    )
+    v1 = openai.OpenAI(base_url=f"{BASE_URL}/openai/v1/", api_key=KEY, max_retries=0, timeout=20.0)
+    for name, sdk in (("dated", dated), ("v1", v1)):
+        first = sdk.responses.create(model=CHAT, input="My favourite colour is teal.", instructions="Be brief.")
+        equal(first.status, "completed", f"{name} status")
+        expect(first.output_text, f"{name}: no output_text")
+        expect(first.usage.input_tokens > 0 and first.usage.output_tokens > 0, f"{name} usage")
+        again = sdk.responses.retrieve(first.id)
+        equal(again.output_text, first.output_text, f"{name} retrieve")
+        second = sdk.responses.create(model=CHAT, input="What did I say before?", previous_response_id=first.id)
+        equal(second.output_text, 'Earlier you said: "My favourite colour is teal."', f"{name} chain")
+
+        kinds = []
+        with sdk.responses.stream(model=CHAT, input="Tell me about rivers.") as stream:
+            for event in stream:
+                kinds.append(event.type)
+            final = stream.get_final_response()
+        equal(kinds[:2], ["response.created", "response.in_progress"], f"{name} stream start")
+        equal(kinds[-1], "response.completed", f"{name} stream end")
+        expect(final.output_text, f"{name}: streamed output_text")
+
+        parsed = sdk.responses.parse(model=CHAT, input="Describe Paris.", text_format=City)
+        expect(isinstance(parsed.output_parsed, City), f"{name} parse: {parsed.output_parsed!r}")
+
+        queued = sdk.responses.create(model=CHAT, input="Tell me about rivers.", background=True)
+        expect(queued.status in ("queued", "in_progress"), f"{name} background: {queued.status}")
+        deadline = time.time() + 10
+        while queued.status in ("queued", "in_progress") and time.time() < deadline:
+            time.sleep(0.05)
+            queued = sdk.responses.retrieve(queued.id)
+        equal(queued.status, "completed", f"{name} background end")
+
+        deleted = sdk.responses.delete(first.id)
+        expect(deleted is None or getattr(deleted, "deleted", True), f"{name} delete")
+        try:
+            sdk.responses.retrieve(first.id)
+        except openai.NotFoundError:
+            pass
+        else:
+            raise AssertionError(f"{name}: a deleted response was found")
+
+
 CHECKS = [
     chat,
     azure_extras,
@@ -540,6 +592,7 @@ CHECKS = [
     retry_429,
     auth_and_not_found,
     v1_openai_client,
+    responses_api,
 ]
 
 
