@@ -195,7 +195,6 @@ impl AppState {
     /// # Errors
     ///
     /// 404 for an unknown conversation; 400 for an item that is not one.
-    #[cfg_attr(not(test), expect(dead_code, reason = "called by the Responses server for the conversation parameter"))]
     pub(crate) fn append_conversation_items(
         &self,
         conversation_id: &str,

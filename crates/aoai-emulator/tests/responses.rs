@@ -538,11 +538,11 @@ async fn malformed_and_refused_requests_name_the_parameter() {
     assert_eq!((api.status(), api.code()), (400, Some("content_filter")));
     assert!(api.content_filter().is_some());
 
-    // Conversations are not served yet: every one is unknown.
+    // An unknown conversation is a 404.
     let request = ResponseRequest::new("Hi").conversation("conv_1");
     let error = client.create_response("gpt-4o", &request).await.unwrap_err();
     assert_eq!(api_error(&error).status(), 404);
-    // Nor are vector stores.
+    // So is an unknown vector store.
     let request = ResponseRequest::new("Hi").tools(vec![ResponseTool::file_search(["vs_1"])]);
     let error = client.create_response("gpt-4o", &request).await.unwrap_err();
     assert_eq!(api_error(&error).status(), 404);

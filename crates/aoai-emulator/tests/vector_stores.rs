@@ -437,3 +437,69 @@ async fn bad_input_is_a_400_naming_the_parameter() {
     let response = support::get(addr, "/openai/v1/vector_stores", "").await;
     assert_eq!(response.status, 401);
 }
+
+/// The Responses API's `file_search` tool searches the stores created here
+/// and cites the right file; `conversation` reads and extends a conversation.
+#[tokio::test]
+async fn responses_file_search_and_conversations_use_the_stores() {
+    use aoai_core::conversations::CreateConversation;
+    use aoai_core::responses::{Annotation, OutputItem, ResponseRequest, ResponseTool};
+
+    let clock = ManualClock::new();
+    let emulator = emulator(&clock).await;
+    for (form, endpoint) in both_forms(&emulator) {
+        let client = client(&emulator, endpoint, &clock);
+        let store = client.create_vector_store(&CreateVectorStore::new().name("kb")).await.unwrap().body;
+        let files = vec![("leave.md".to_owned(), Bytes::from(LEAVE)), ("bikes.md".to_owned(), Bytes::from(BIKES))];
+        let report = client.upload_files_to_vector_store(&store.id, files, &poll(), &mut |_| {}).await.unwrap();
+        assert!(report.all_completed());
+        let hits = client.search_vector_store(&store.id, &VectorStoreSearchRequest::new("paid annual leave")).await;
+        let leave_id = hits.unwrap().body.data[0].file_id.clone();
+
+        let request = ResponseRequest::new("How many days of paid annual leave does an employee receive?")
+            .tools(vec![ResponseTool::file_search([store.id.clone()])])
+            .include("file_search_call.results");
+        let response = client.create_response("gpt-4o", &request).await.unwrap().body;
+        let citations: Vec<_> = response
+            .annotations()
+            .into_iter()
+            .filter_map(|annotation| match annotation {
+                Annotation::FileCitation(citation) => Some(citation),
+                _ => None,
+            })
+            .collect();
+        assert!(!citations.is_empty(), "{form}: {}", response.output_text());
+        assert!(citations.iter().all(|citation| citation.file_id == leave_id && citation.filename == "leave.md"));
+        let call = response
+            .output
+            .iter()
+            .find_map(|item| match item {
+                OutputItem::FileSearchCall(call) => Some(call),
+                _ => None,
+            })
+            .unwrap();
+        let results = call.results.as_ref().unwrap();
+        assert_eq!(results[0].file_id, leave_id, "{form}");
+
+        // An unknown store in the tool is a 404.
+        let request = ResponseRequest::new("x").tools(vec![ResponseTool::file_search(["vs_unknown"])]);
+        assert!(client.create_response("gpt-4o", &request).await.unwrap_err().is_not_found());
+
+        // A response in a conversation reads its items and appends input and output.
+        let conversation = client
+            .create_conversation(&CreateConversation::new().item(json!({"role": "user", "content": "My name is Ada."})))
+            .await
+            .unwrap()
+            .body;
+        let request = ResponseRequest::new("What is my name?").conversation(&conversation.id);
+        client.create_response("gpt-4o", &request).await.unwrap();
+        let items: Vec<serde_json::Value> = client
+            .list_conversation_items(&conversation.id, &ListQuery::new().order(Order::Asc))
+            .try_collect()
+            .await
+            .unwrap();
+        assert!(items.len() >= 3, "{form}: {items:?}");
+        assert_eq!(items[1]["role"], "user");
+        assert_eq!(items.last().unwrap()["role"], "assistant");
+    }
+}

@@ -2,16 +2,13 @@
 //! stores (the `file_search` tool) and conversations (the `conversation`
 //! parameter).
 //!
-//! Both are seams: [`PassageSource`] and [`ConversationSource`].
-//! [`sources`] picks the implementations the server uses. Until the vector
-//! stores and conversations of the emulator exist it answers with
-//! [`Unconnected`], for which every vector store and conversation is
-//! unknown (404), as on a resource that has none.
-//!
-//! INTEGRATION POINT (vector stores and conversations): implement both
-//! traits for `AppState` over `AppState::file_search`,
-//! `AppState::conversation_items` and `AppState::append_conversation_items`,
-//! and make [`sources`] return `(app, app)`.
+//! Both are seams: [`PassageSource`] and [`ConversationSource`], both
+//! implemented by `AppState` over the emulator's vector stores
+//! (`AppState::file_search`: BM25 over the chunks of completed files,
+//! merged over the named stores, best first) and conversations
+//! (`AppState::conversation_items`, `AppState::append_conversation_items`).
+//! [`sources`] picks the implementations the server uses. An unknown vector
+//! store or conversation is a 404 naming `tools` or `conversation`.
 
 use serde_json::Value;
 
@@ -60,37 +57,41 @@ pub(crate) trait ConversationSource {
     fn append(&self, conversation_id: &str, items: &[Value]) -> Result<(), ErrorReply>;
 }
 
-/// No vector stores and no conversations: every id is unknown.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Unconnected;
-
-impl PassageSource for Unconnected {
-    fn search(
-        &self,
-        vector_store_ids: &[String],
-        _query: &str,
-        _max_results: usize,
-    ) -> Result<Vec<Passage>, ErrorReply> {
-        match vector_store_ids.first() {
-            Some(id) => Err(vector_store_not_found(id)),
-            None => Ok(Vec::new()),
+impl PassageSource for AppState {
+    fn search(&self, vector_store_ids: &[String], query: &str, max_results: usize) -> Result<Vec<Passage>, ErrorReply> {
+        if let Some(unknown) = vector_store_ids.iter().find(|id| !self.vector_store_exists(id)) {
+            return Err(vector_store_not_found(unknown));
         }
+        let found = self.file_search(vector_store_ids, query, max_results)?;
+        Ok(found
+            .into_iter()
+            .map(|passage| Passage {
+                file_id: passage.file_id,
+                filename: passage.filename,
+                score: passage.score,
+                text: passage.text,
+                attributes: passage.attributes,
+            })
+            .collect())
     }
 }
 
-impl ConversationSource for Unconnected {
+impl ConversationSource for AppState {
     fn items(&self, conversation_id: &str) -> Result<Vec<Value>, ErrorReply> {
-        Err(conversation_not_found(conversation_id))
+        self.conversation_items(conversation_id).map_err(|_| conversation_not_found(conversation_id))
     }
 
-    fn append(&self, conversation_id: &str, _items: &[Value]) -> Result<(), ErrorReply> {
-        Err(conversation_not_found(conversation_id))
+    fn append(&self, conversation_id: &str, items: &[Value]) -> Result<(), ErrorReply> {
+        if self.conversation_items(conversation_id).is_err() {
+            return Err(conversation_not_found(conversation_id));
+        }
+        self.append_conversation_items(conversation_id, items).map(|_| ())
     }
 }
 
-/// The sources the server uses.
-pub(crate) fn sources(_app: &AppState) -> (&dyn PassageSource, &dyn ConversationSource) {
-    (&Unconnected, &Unconnected)
+/// The sources the server uses: the emulator's own vector stores and conversations.
+pub(crate) fn sources(app: &AppState) -> (&dyn PassageSource, &dyn ConversationSource) {
+    (app, app)
 }
 
 fn vector_store_not_found(id: &str) -> ErrorReply {

@@ -577,6 +577,11 @@ impl AppState {
         entry
     }
 
+    /// Whether a vector store with this id exists.
+    pub(crate) fn vector_store_exists(&self, id: &str) -> bool {
+        self.vector_stores.lock().stores.iter().any(|store| store.id == id)
+    }
+
     /// Searches the named stores' completed files for `query` (BM25) and
     /// returns at most `max_results` passages, best first (ties: file id,
     /// then position), merged over the stores. The Responses API's
@@ -585,7 +590,6 @@ impl AppState {
     /// # Errors
     ///
     /// 404 for an unknown store id; 500 if the index fails.
-    #[cfg_attr(not(test), expect(dead_code, reason = "called by the Responses server's file_search tool"))]
     pub(crate) fn file_search(
         &self,
         vector_store_ids: &[String],
