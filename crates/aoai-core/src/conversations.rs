@@ -8,9 +8,10 @@
 //! | [`Client::add_conversation_items`] (1–20 per call), [`Client::list_conversation_items`] (paged) | `POST`/`GET conversations/{id}/items` |
 //! | [`Client::retrieve_conversation_item`], [`Client::delete_conversation_item`] | `GET`/`DELETE conversations/{id}/items/{item_id}` |
 //!
-//! Items are Responses API items (`{"type":"message","role":"user","content":[…]}`,
-//! `function_call_output`, …) and travel as [`serde_json::Value`] here, so
-//! every item type, present and future, passes through unchanged.
+//! Items are the Responses API's: [`InputItem`]s go in (a message, a
+//! function's output, an earlier output item…), [`OutputItem`]s come back
+//! (with their ids); an item type this crate does not know travels whole
+//! in the `Other` variant of either.
 //! More than [`MAX_ITEMS_PER_ADD`] items in one call is an
 //! [`Error::InvalidRequest`] before anything is sent.
 //!
@@ -27,11 +28,9 @@
 //!
 //! ```no_run
 //! use aoai_core::conversations::CreateConversation;
-//! use serde_json::json;
+//! use aoai_core::responses::InputItem;
 //! # async fn demo(client: aoai_core::Client) -> aoai_core::Result<()> {
-//! let created = client
-//!     .create_conversation(&CreateConversation::new().item(json!({"type": "message", "role": "user", "content": "Hi"})))
-//!     .await;
+//! let created = client.create_conversation(&CreateConversation::new().item(InputItem::user("Hi"))).await;
 //! let conversation = match created {
 //!     Ok(response) => response.body,
 //!     Err(error) if error.is_not_found() => {
@@ -53,8 +52,9 @@ use crate::client::{Client, RequestOptions};
 use crate::error::{Error, InvalidRequestError, Result};
 use crate::extra_fields::deserialize_with_extra;
 use crate::files::Deleted;
-use crate::page::{ListQuery, Page, Pages, check_id, paginate};
+use crate::page::{Cursor, ListQuery, Page, Pages, check_id, paginate};
 use crate::response::Response;
+use crate::responses::{InputItem, OutputItem};
 use crate::routing::{RESPONSES_API_VERSION, Route};
 
 /// The most items one create or add call may carry.
@@ -93,7 +93,7 @@ deserialize_with_extra!(
 pub struct CreateConversation {
     /// Initial items (at most [`MAX_ITEMS_PER_ADD`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub items: Vec<Value>,
+    pub items: Vec<InputItem>,
     /// Up to 16 string pairs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<Map<String, Value>>,
@@ -106,13 +106,13 @@ impl CreateConversation {
     }
 
     /// Adds an initial item.
-    pub fn item(mut self, item: Value) -> Self {
+    pub fn item(mut self, item: InputItem) -> Self {
         self.items.push(item);
         self
     }
 
     /// Replaces the initial items.
-    pub fn items(mut self, items: Vec<Value>) -> Self {
+    pub fn items(mut self, items: Vec<InputItem>) -> Self {
         self.items = items;
         self
     }
@@ -124,8 +124,23 @@ impl CreateConversation {
     }
 }
 
+impl Cursor for OutputItem {
+    fn cursor(&self) -> Option<&str> {
+        self.id().filter(|id| !id.is_empty())
+    }
+}
+
 fn options(operation: &'static str) -> RequestOptions {
     RequestOptions::new(operation).min_api_version(RESPONSES_API_VERSION)
+}
+
+fn encode(value: &impl serde::Serialize) -> Result<Value> {
+    serde_json::to_value(value).map_err(|error| {
+        Error::InvalidRequest(InvalidRequestError {
+            message: format!("cannot encode the request: {error}"),
+            source: Some(Box::new(error)),
+        })
+    })
 }
 
 fn check_count(count: usize, allow_empty: bool) -> Result<()> {
@@ -144,12 +159,7 @@ impl Client {
     /// [module docs](crate::conversations)).
     pub async fn create_conversation(&self, request: &CreateConversation) -> Result<Response<Conversation>> {
         check_count(request.items.len(), true)?;
-        let body = serde_json::to_value(request).map_err(|error| {
-            Error::InvalidRequest(InvalidRequestError {
-                message: format!("cannot encode the request: {error}"),
-                source: Some(Box::new(error)),
-            })
-        })?;
+        let body = encode(request)?;
         self.request_json_with(
             Method::POST,
             Route::Resource { path: "conversations" },
@@ -198,12 +208,14 @@ impl Client {
     pub async fn add_conversation_items(
         &self,
         conversation_id: &str,
-        items: &[Value],
-    ) -> Result<Response<Page<Value>>> {
+        items: &[InputItem],
+    ) -> Result<Response<Page<OutputItem>>> {
         check_id("conversation", conversation_id)?;
         check_count(items.len(), false)?;
         let path = format!("conversations/{conversation_id}/items");
-        let body = serde_json::json!({"items": items});
+        let mut body = Map::new();
+        body.insert("items".to_owned(), encode(&items)?);
+        let body = Value::Object(body);
         self.request_json_with(
             Method::POST,
             Route::Resource { path: &path },
@@ -214,7 +226,11 @@ impl Client {
     }
 
     /// One item of a conversation.
-    pub async fn retrieve_conversation_item(&self, conversation_id: &str, item_id: &str) -> Result<Response<Value>> {
+    pub async fn retrieve_conversation_item(
+        &self,
+        conversation_id: &str,
+        item_id: &str,
+    ) -> Result<Response<OutputItem>> {
         check_id("conversation", conversation_id)?;
         check_id("item", item_id)?;
         let path = format!("conversations/{conversation_id}/items/{item_id}");
@@ -251,7 +267,7 @@ impl Client {
         conversation_id: &str,
         query: &ListQuery,
         cursor: Option<&str>,
-    ) -> Result<Response<Page<Value>>> {
+    ) -> Result<Response<Page<OutputItem>>> {
         check_id("conversation", conversation_id)?;
         let path = format!("conversations/{conversation_id}/items");
         let options = query.apply(options("conversations.items.list"), cursor);
@@ -259,7 +275,7 @@ impl Client {
     }
 
     /// Every item of a conversation, following the cursors.
-    pub fn list_conversation_items(&self, conversation_id: &str, query: &ListQuery) -> Pages<'static, Value> {
+    pub fn list_conversation_items(&self, conversation_id: &str, query: &ListQuery) -> Pages<'static, OutputItem> {
         let client = self.clone();
         let query = query.clone();
         let conversation = conversation_id.to_owned();

@@ -14,6 +14,7 @@ use aoai_core::conversations::CreateConversation;
 use aoai_core::files::{FileListQuery, FilePurpose};
 use aoai_core::metrics::{MetricsRecorder, RequestRecord};
 use aoai_core::page::ListQuery;
+use aoai_core::responses::InputItem;
 use aoai_core::retry::RetryPolicy;
 use aoai_core::routing::Endpoint;
 use aoai_core::vector_stores::{
@@ -76,7 +77,7 @@ async fn call_everything(client: &Client) {
     client.retrieve_conversation("conv_1").await.unwrap();
     client.update_conversation("conv_1", Map::new()).await.unwrap();
     client.delete_conversation("conv_1").await.unwrap();
-    client.add_conversation_items("conv_1", &[json!({"role": "user", "content": "hi"})]).await.unwrap();
+    client.add_conversation_items("conv_1", &[InputItem::user("hi")]).await.unwrap();
     let _: Vec<_> = client.list_conversation_items("conv_1", &ListQuery::new()).try_collect().await.unwrap();
     client.retrieve_conversation_item("conv_1", "msg_1").await.unwrap();
     client.delete_conversation_item("conv_1", "msg_1").await.unwrap();
@@ -151,7 +152,7 @@ async fn every_route_in_the_dated_form() {
     assert_eq!(requests[14].json(), json!({"file_ids": ["file-1"]}));
     assert_eq!(requests[18].json(), json!({"query": "q"}));
     assert_eq!(requests[21].json(), json!({"metadata": {}}));
-    assert_eq!(requests[23].json(), json!({"items": [{"role": "user", "content": "hi"}]}));
+    assert_eq!(requests[23].json(), json!({"items": [{"type": "message", "role": "user", "content": "hi"}]}));
     let upload = String::from_utf8_lossy(&requests[0].body).into_owned();
     assert!(upload.contains("name=\"purpose\"\r\n\r\nassistants\r\n"), "{upload}");
 }

@@ -8,14 +8,19 @@ mod support;
 
 use aoai_core::conversations::CreateConversation;
 use aoai_core::page::{ListQuery, Order};
+use aoai_core::responses::{InputItem, OutputItem, Role};
 use aoai_core::retry::RetryPolicy;
 use aoai_core::{Client, Error};
 use aoai_emulator::Emulator;
 use futures_util::TryStreamExt;
 use serde_json::{Map, Value, json};
 
-fn message(role: &str, text: &str) -> Value {
-    json!({"type": "message", "role": role, "content": text})
+fn message(role: Role, text: &str) -> InputItem {
+    InputItem::message(role, text)
+}
+
+fn json_of(items: &[OutputItem]) -> Vec<Value> {
+    items.iter().map(|item| serde_json::to_value(item).unwrap()).collect()
 }
 
 #[tokio::test]
@@ -26,8 +31,10 @@ async fn conversation_lifecycle_in_both_url_forms() {
         let created = client
             .create_conversation(
                 &CreateConversation::new()
-                    .item(message("user", "Hello"))
-                    .item(json!({"role": "assistant", "content": "Hi! How can I help?"}))
+                    .item(message(Role::User, "Hello"))
+                    .item(
+                        serde_json::from_value(json!({"role": "assistant", "content": "Hi! How can I help?"})).unwrap(),
+                    )
                     .metadata("topic", "greeting"),
             )
             .await
@@ -48,42 +55,48 @@ async fn conversation_lifecycle_in_both_url_forms() {
             .add_conversation_items(
                 &conversation.id,
                 &[
-                    message("user", "What is the leave policy?"),
-                    json!({"type": "function_call_output", "call_id": "call_1", "output": "{\"days\":25}"}),
-                    message("assistant", "Twenty-five days."),
+                    message(Role::User, "What is the leave policy?"),
+                    InputItem::function_call_output("call_1", "{\"days\":25}"),
+                    message(Role::Assistant, "Twenty-five days."),
                 ],
             )
             .await
             .unwrap()
             .body;
-        assert_eq!(added.data.len(), 3);
-        assert!(added.data.iter().all(|item| item["id"].as_str().is_some_and(|id| !id.is_empty())));
-        assert_eq!(added.data[0]["content"][0]["type"], "input_text");
-        assert_eq!(added.last_id.as_deref(), added.data[2]["id"].as_str());
+        let added_ids: Vec<Option<String>> = added.data.iter().map(|item| item.id().map(str::to_owned)).collect();
+        let added = json_of(&added.data);
+        assert_eq!(added.len(), 3);
+        assert!(added_ids.iter().all(|id| id.as_ref().is_some_and(|id| !id.is_empty())), "{added:?}");
+        assert_eq!(added[0]["content"][0]["type"], "input_text");
+        assert_eq!(added[2]["content"][0]["type"], "output_text");
 
-        let oldest_first: Vec<Value> = client
+        let oldest_first: Vec<OutputItem> = client
             .list_conversation_items(&conversation.id, &ListQuery::new().limit(2).order(Order::Asc))
             .try_collect()
             .await
             .unwrap();
+        let typed = oldest_first.clone();
+        let oldest_first = json_of(&oldest_first);
         assert_eq!(oldest_first.len(), 5, "{form}: five items over three pages");
         assert_eq!(oldest_first[0]["content"][0]["text"], "Hello");
         assert_eq!(oldest_first[1]["content"][0]["type"], "output_text");
         assert_eq!(oldest_first[3]["type"], "function_call_output");
-        let newest_first: Vec<Value> =
+        let newest_first: Vec<OutputItem> =
             client.list_conversation_items(&conversation.id, &ListQuery::new().limit(2)).try_collect().await.unwrap();
-        assert_eq!(newest_first.first(), oldest_first.last());
+        assert_eq!(newest_first.first(), typed.last());
+        assert!(matches!(&typed[3], OutputItem::FunctionCallOutput(output) if output.call_id == "call_1"));
+        assert!(matches!(&typed[0], OutputItem::Message(message) if message.text() == "Hello"));
 
         let item_id = oldest_first[2]["id"].as_str().unwrap();
         let item = client.retrieve_conversation_item(&conversation.id, item_id).await.unwrap().body;
-        assert_eq!(item, oldest_first[2]);
+        assert_eq!(item, typed[2]);
         let after_delete = client.delete_conversation_item(&conversation.id, item_id).await.unwrap().body;
         assert_eq!(after_delete.id, conversation.id);
         let missing = client.retrieve_conversation_item(&conversation.id, item_id).await.unwrap_err();
         assert!(missing.is_not_found(), "{form}: {missing:?}");
 
         // 21 items: refused by the client before anything is sent.
-        let too_many: Vec<Value> = (0..21).map(|index| message("user", &format!("m{index}"))).collect();
+        let too_many: Vec<InputItem> = (0..21).map(|index| message(Role::User, &format!("m{index}"))).collect();
         let refused = client.add_conversation_items(&conversation.id, &too_many).await.unwrap_err();
         assert!(matches!(refused, Error::InvalidRequest(_)), "{refused:?}");
         assert!(!refused.may_have_been_sent());
@@ -117,7 +130,7 @@ async fn conversation_lifecycle_in_both_url_forms() {
         assert!(error.is_not_found());
         assert_eq!(error.status(), Some(404));
         assert!(error.request_id().is_some());
-        let error = client.add_conversation_items(&conversation.id, &[message("user", "x")]).await.unwrap_err();
+        let error = client.add_conversation_items(&conversation.id, &[message(Role::User, "x")]).await.unwrap_err();
         assert!(error.is_not_found());
     }
 }

@@ -487,17 +487,20 @@ async fn responses_file_search_and_conversations_use_the_stores() {
 
         // A response in a conversation reads its items and appends input and output.
         let conversation = client
-            .create_conversation(&CreateConversation::new().item(json!({"role": "user", "content": "My name is Ada."})))
+            .create_conversation(
+                &CreateConversation::new().item(aoai_core::responses::InputItem::user("My name is Ada.")),
+            )
             .await
             .unwrap()
             .body;
         let request = ResponseRequest::new("What is my name?").conversation(&conversation.id);
         client.create_response("gpt-4o", &request).await.unwrap();
-        let items: Vec<serde_json::Value> = client
+        let items: Vec<OutputItem> = client
             .list_conversation_items(&conversation.id, &ListQuery::new().order(Order::Asc))
             .try_collect()
             .await
             .unwrap();
+        let items: Vec<serde_json::Value> = items.iter().map(|item| serde_json::to_value(item).unwrap()).collect();
         assert!(items.len() >= 3, "{form}: {items:?}");
         assert_eq!(items[1]["role"], "user");
         assert_eq!(items.last().unwrap()["role"], "assistant");
