@@ -13,7 +13,7 @@
 use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
-use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
+use axum::extract::{FromRequest, Multipart, Path, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use bytes::Bytes;
@@ -88,11 +88,9 @@ impl FileStore {
     }
 }
 
-/// `?purpose=&limit=&after=` of list requests.
+/// `?limit=&after=&order=` of the Batch API's list requests.
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct ListQuery {
-    #[serde(default)]
-    purpose: Option<String>,
     #[serde(default)]
     pub(crate) limit: Option<usize>,
     #[serde(default)]
@@ -184,15 +182,28 @@ pub(crate) async fn upload(State(app): State<Arc<AppState>>, request: Request) -
 }
 
 /// `GET /openai/files`.
-pub(crate) async fn list(State(app): State<Arc<AppState>>, query: Query<ListQuery>, request: Request) -> Response {
+/// A bad `limit` or `order` is a 400 naming it.
+pub(crate) async fn list(State(app): State<Arc<AppState>>, request: Request) -> Response {
     if let Err(reply) = app.gate(request.headers(), request.uri()) {
         return reply.into_response();
     }
+    let params = match crate::vector_stores::ListParams::parse(request.uri(), 10_000, 10_000) {
+        Ok(params) => params,
+        Err(reply) => return reply.into_response(),
+    };
+    // Stored oldest first, as the pager expects.
     let mut files = app.files.list();
-    if let Some(purpose) = &query.purpose {
-        files.retain(|file| &file.purpose == purpose);
+    files.reverse();
+    if let Some(purpose) = params.get("purpose") {
+        files.retain(|file| file.purpose == purpose);
     }
-    json_response(StatusCode::OK, &page(files, |file| &file.id, &query))
+    json_response(StatusCode::OK, &params.page(files))
+}
+
+impl aoai_core::page::Cursor for FileObject {
+    fn cursor(&self) -> Option<&str> {
+        Some(self.id.as_str())
+    }
 }
 
 /// `GET /openai/files/{id}`.
@@ -246,11 +257,11 @@ mod tests {
         assert_eq!(store.get(&second.id).unwrap().1.len(), 6);
         let listed = store.list();
         assert_eq!(listed[0].id, second.id, "newest first");
-        let query = ListQuery { purpose: None, limit: Some(1), after: None, order: None };
+        let query = ListQuery { limit: Some(1), after: None, order: None };
         let one = page(listed.clone(), |file| &file.id, &query);
         assert_eq!(one["has_more"], true);
         assert_eq!(one["data"][0]["id"], second.id.as_str());
-        let query = ListQuery { purpose: None, limit: None, after: Some(second.id.clone()), order: None };
+        let query = ListQuery { limit: None, after: Some(second.id.clone()), order: None };
         let rest = page(listed, |file| &file.id, &query);
         assert_eq!(rest["data"].as_array().unwrap().len(), 1);
         assert_eq!(rest["last_id"], first.id.as_str());

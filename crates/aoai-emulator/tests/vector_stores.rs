@@ -506,3 +506,29 @@ async fn responses_file_search_and_conversations_use_the_stores() {
         assert_eq!(items.last().unwrap()["role"], "assistant");
     }
 }
+
+#[tokio::test]
+async fn the_files_list_pages_in_both_orders_and_names_bad_parameters() {
+    let clock = ManualClock::new();
+    let emulator = emulator(&clock).await;
+    let client = client(&emulator, emulator.endpoint(), &clock);
+    let mut ids = Vec::new();
+    for index in 0..3 {
+        let file = client.upload_file_for(&FilePurpose::Assistants, &format!("{index}.txt"), "x".into()).await.unwrap();
+        ids.push(file.body.id);
+    }
+    client.upload_file_for(&FilePurpose::Batch, "b.jsonl", "{}\n".into()).await.unwrap();
+    let oldest_first: Vec<String> = client
+        .list_files(&FileListQuery {
+            page: ListQuery::new().limit(1).order(Order::Asc),
+            purpose: Some(FilePurpose::Assistants),
+        })
+        .map_ok(|file| file.id)
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(oldest_first, ids);
+    let key = emulator.api_key();
+    let response = support::get(emulator.addr(), "/openai/v1/files?order=sideways", key.expose()).await;
+    assert_eq!((response.status, response.json()["error"]["param"].as_str()), (400, Some("order")));
+}
