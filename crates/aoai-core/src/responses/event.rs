@@ -226,7 +226,7 @@ pub struct ResponseStreamEvent {
 /// event of an unknown type is read again whole.
 #[derive(Default)]
 struct RawEvent {
-    kind: String,
+    kind: Kind,
     sequence_number: Option<u64>,
     response: Option<ResponseObject>,
     item: Option<OutputItem>,
@@ -330,7 +330,7 @@ impl ResponseStreamEvent {
     /// The typed event, or `Err(type)` for a type aoai does not model.
     fn typed(mut raw: RawEvent) -> Result<Result<ResponseEvent, String>, EventDecodeError> {
         let kind = std::mem::take(&mut raw.kind);
-        let kind = kind.as_str();
+        let kind: &str = &kind.0;
         let response = |raw: RawEvent| raw.response.map(Box::new).ok_or_else(|| missing(kind, "response"));
         let at = |raw: &mut RawEvent| -> Result<PartRef, EventDecodeError> {
             Ok(PartRef {
@@ -438,9 +438,44 @@ impl ResponseStreamEvent {
     }
 }
 
+/// An event's `type`: one of [`KNOWN`] without allocating, or any other text.
+#[derive(Default)]
+struct Kind(std::borrow::Cow<'static, str>);
+
+impl<'de> serde::Deserialize<'de> for Kind {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KindVisitor;
+
+        impl serde::de::Visitor<'_> for KindVisitor {
+            type Value = Kind;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an event type")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Kind, E> {
+                Ok(Kind(match KNOWN.iter().find(|known| **known == text) {
+                    Some(known) => std::borrow::Cow::Borrowed(*known),
+                    None => std::borrow::Cow::Owned(text.to_owned()),
+                }))
+            }
+        }
+
+        deserializer.deserialize_str(KindVisitor)
+    }
+}
+
 fn is_known(kind: &str) -> bool {
+    KNOWN.contains(&kind)
+}
+
+/// Every event type aoai models, the most frequent first.
+const KNOWN: [&str; 21] = {
     use kinds::*;
     [
+        OUTPUT_TEXT_DELTA,
+        FUNCTION_CALL_ARGUMENTS_DELTA,
+        REFUSAL_DELTA,
         CREATED,
         QUEUED,
         IN_PROGRESS,
@@ -451,20 +486,16 @@ fn is_known(kind: &str) -> bool {
         OUTPUT_ITEM_DONE,
         CONTENT_PART_ADDED,
         CONTENT_PART_DONE,
-        OUTPUT_TEXT_DELTA,
         OUTPUT_TEXT_DONE,
         OUTPUT_TEXT_ANNOTATION_ADDED,
-        REFUSAL_DELTA,
         REFUSAL_DONE,
-        FUNCTION_CALL_ARGUMENTS_DELTA,
         FUNCTION_CALL_ARGUMENTS_DONE,
         FILE_SEARCH_CALL_IN_PROGRESS,
         FILE_SEARCH_CALL_SEARCHING,
         FILE_SEARCH_CALL_COMPLETED,
         ERROR,
     ]
-    .contains(&kind)
-}
+};
 
 impl ResponseEvent {
     /// The event's `type`.

@@ -39,13 +39,47 @@ pub(crate) struct ResponseObserver {
 /// An `error` event is yielded as a [`StreamErrorKind::ServiceError`] and
 /// ends the stream. A stream is never restarted silently.
 pub struct ResponseStream {
-    events: Pin<Box<dyn Stream<Item = crate::Result<ResponseStreamEvent>> + Send>>,
+    events: Source,
     meta: ResponseMeta,
     last_sequence_number: Option<u64>,
     response_id: Option<String>,
     terminal_seen: bool,
     finished: bool,
     observer: Option<(ResponseObserver, Option<Duration>)>,
+}
+
+/// Where the events come from: an SSE body (decoded here, the common path)
+/// or a stream of typed events.
+enum Source {
+    Sse(Box<EventStream>),
+    Events(Pin<Box<dyn Stream<Item = crate::Result<ResponseStreamEvent>> + Send>>),
+}
+
+impl Source {
+    fn poll_next(
+        &mut self,
+        cx: &mut Context<'_>,
+        request_id: Option<&str>,
+    ) -> Poll<Option<crate::Result<ResponseStreamEvent>>> {
+        match self {
+            Self::Events(events) => events.as_mut().poll_next(cx),
+            Self::Sse(events) => match Pin::new(events.as_mut()).poll_next(cx) {
+                Poll::Pending => Poll::Pending,
+                Poll::Ready(None) => Poll::Ready(None),
+                Poll::Ready(Some(Err(error))) => Poll::Ready(Some(Err(error))),
+                Poll::Ready(Some(Ok(event))) => {
+                    Poll::Ready(Some(ResponseStreamEvent::from_json(&event.data).map_err(|error| {
+                        Error::Stream(StreamError {
+                            kind: StreamErrorKind::MalformedEvent,
+                            message: error.to_string(),
+                            request_id: request_id.map(str::to_owned),
+                            source: Some(Box::new(error)),
+                        })
+                    })))
+                }
+            },
+        }
+    }
 }
 
 impl fmt::Debug for ResponseStream {
@@ -64,22 +98,10 @@ impl ResponseStream {
     /// Events read from an SSE body.
     #[must_use]
     pub fn new(bytes: ByteStream, meta: ResponseMeta, idle_timeout: Option<Duration>, sleep: Arc<dyn Sleep>) -> Self {
-        let request_id = meta.request_id.clone();
         let events = EventStream::new(bytes, idle_timeout, sleep)
             .with_terminator(Terminator::EndOfBody)
-            .with_request_id(request_id.clone())
-            .map(move |event| {
-                let event = event?;
-                ResponseStreamEvent::from_json(&event.data).map_err(|error| {
-                    Error::Stream(StreamError {
-                        kind: StreamErrorKind::MalformedEvent,
-                        message: error.to_string(),
-                        request_id: request_id.clone(),
-                        source: Some(Box::new(error)),
-                    })
-                })
-            });
-        Self::from_events(events, meta)
+            .with_request_id(meta.request_id.clone());
+        Self::with_source(Source::Sse(Box::new(events)), meta)
     }
 
     /// A stream over events that are already typed (for layers that replay
@@ -89,8 +111,12 @@ impl ResponseStream {
     where
         S: Stream<Item = crate::Result<ResponseStreamEvent>> + Send + 'static,
     {
+        Self::with_source(Source::Events(Box::pin(events)), meta)
+    }
+
+    fn with_source(events: Source, meta: ResponseMeta) -> Self {
         Self {
-            events: Box::pin(events),
+            events,
             meta,
             last_sequence_number: None,
             response_id: None,
@@ -185,7 +211,7 @@ impl Stream for ResponseStream {
         if this.finished {
             return Poll::Ready(None);
         }
-        match this.events.as_mut().poll_next(cx) {
+        match this.events.poll_next(cx, this.meta.request_id.as_deref()) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Some(Ok(event))) => {
                 if let Some(number) = event.sequence_number {
