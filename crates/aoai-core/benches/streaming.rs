@@ -597,7 +597,7 @@ fn responses_stream(c: &mut Criterion) {
                 black_box(async_openai_responses(&body));
             },
         );
-        print_ratio(&format!("responses stream ({name} reads)"), "events", events.len() as f64, ours, theirs);
+        print_ratio(&format!("responses stream ({name})"), "events", events.len() as f64, ours, theirs);
     }
     group.finish();
 }

@@ -228,9 +228,10 @@ pub struct ResponseStreamEvent {
 struct RawEvent {
     kind: Kind,
     sequence_number: Option<u64>,
-    response: Option<ResponseObject>,
-    item: Option<OutputItem>,
-    part: Option<ContentPart>,
+    // Boxed: a `RawEvent` is made for every event, and most are small deltas.
+    response: Option<Box<ResponseObject>>,
+    item: Option<Box<OutputItem>>,
+    part: Option<Box<ContentPart>>,
     output_index: Option<u64>,
     content_index: Option<u64>,
     item_id: Option<String>,
@@ -239,7 +240,7 @@ struct RawEvent {
     arguments: Option<String>,
     refusal: Option<String>,
     annotation_index: Option<u64>,
-    annotation: Option<Annotation>,
+    annotation: Option<Box<Annotation>>,
     code: Option<Value>,
     message: Option<String>,
     param: Option<String>,
@@ -331,7 +332,7 @@ impl ResponseStreamEvent {
     fn typed(mut raw: RawEvent) -> Result<Result<ResponseEvent, String>, EventDecodeError> {
         let kind = std::mem::take(&mut raw.kind);
         let kind: &str = &kind.0;
-        let response = |raw: RawEvent| raw.response.map(Box::new).ok_or_else(|| missing(kind, "response"));
+        let response = |raw: RawEvent| raw.response.ok_or_else(|| missing(kind, "response"));
         let at = |raw: &mut RawEvent| -> Result<PartRef, EventDecodeError> {
             Ok(PartRef {
                 item_id: raw.item_id.take().unwrap_or_default(),
@@ -350,7 +351,7 @@ impl ResponseStreamEvent {
             kinds::OUTPUT_ITEM_ADDED | kinds::OUTPUT_ITEM_DONE => {
                 let output_index = output_index(&raw)?;
                 let done = kind == kinds::OUTPUT_ITEM_DONE;
-                let item = raw.item.ok_or_else(|| missing(kind, "item"))?;
+                let item = *raw.item.ok_or_else(|| missing(kind, "item"))?;
                 if done {
                     ResponseEvent::OutputItemDone { output_index, item }
                 } else {
@@ -360,7 +361,7 @@ impl ResponseStreamEvent {
             kinds::CONTENT_PART_ADDED | kinds::CONTENT_PART_DONE => {
                 let at = at(&mut raw)?;
                 let done = kind == kinds::CONTENT_PART_DONE;
-                let part = raw.part.ok_or_else(|| missing(kind, "part"))?;
+                let part = *raw.part.ok_or_else(|| missing(kind, "part"))?;
                 if done {
                     ResponseEvent::ContentPartDone { at, part }
                 } else {
@@ -378,7 +379,7 @@ impl ResponseStreamEvent {
             kinds::OUTPUT_TEXT_ANNOTATION_ADDED => {
                 let at = at(&mut raw)?;
                 let annotation_index = raw.annotation_index.ok_or_else(|| missing(kind, "annotation_index"))?;
-                let annotation = raw.annotation.ok_or_else(|| missing(kind, "annotation"))?;
+                let annotation = *raw.annotation.ok_or_else(|| missing(kind, "annotation"))?;
                 ResponseEvent::OutputTextAnnotationAdded { at, annotation_index, annotation }
             }
             kinds::REFUSAL_DELTA => {
@@ -620,5 +621,19 @@ impl Serialize for ResponseStreamEvent {
             map.serialize_entry("sequence_number", &sequence_number)?;
         }
         map.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// What one event costs to move: the flat read and the typed event stay small.
+    #[test]
+    fn events_stay_small() {
+        assert!(std::mem::size_of::<super::RawEvent>() <= 384, "{}", std::mem::size_of::<super::RawEvent>());
+        assert!(
+            std::mem::size_of::<super::ResponseStreamEvent>() <= 320,
+            "{}",
+            std::mem::size_of::<super::ResponseStreamEvent>()
+        );
     }
 }

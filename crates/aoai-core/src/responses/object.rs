@@ -91,6 +91,39 @@ impl From<&ResponseUsage> for crate::metrics::TokenUsage {
     }
 }
 
+impl From<&ResponseUsage> for crate::chat::Usage {
+    /// The same counts in chat-completions terms, for what takes chat usage
+    /// (cost estimates with [`PriceTable`](crate::tokens::PriceTable)):
+    ///
+    /// ```
+    /// use aoai_core::responses::ResponseUsage;
+    /// use aoai_core::tokens::PriceTable;
+    ///
+    /// let usage: ResponseUsage = serde_json::from_str(
+    ///     r#"{"input_tokens":1000000,"input_tokens_details":{"cached_tokens":0},"output_tokens":100000,"total_tokens":1100000}"#,
+    /// ).unwrap();
+    /// let cost = PriceTable::default().estimate_cost("gpt-4o-2024-08-06", &(&usage).into()).unwrap();
+    /// assert_eq!(cost.total(), 3.5);
+    /// ```
+    fn from(usage: &ResponseUsage) -> Self {
+        let mut chat = crate::chat::Usage::new(usage.input_tokens, usage.output_tokens);
+        chat.total_tokens = usage.total_tokens.max(chat.total_tokens);
+        if let Some(details) = &usage.input_tokens_details {
+            chat.prompt_tokens_details = Some(crate::chat::PromptTokensDetails {
+                cached_tokens: Some(details.cached_tokens),
+                ..crate::chat::PromptTokensDetails::default()
+            });
+        }
+        if let Some(details) = &usage.output_tokens_details {
+            chat.completion_tokens_details = Some(crate::chat::CompletionTokensDetails {
+                reasoning_tokens: Some(details.reasoning_tokens),
+                ..crate::chat::CompletionTokensDetails::default()
+            });
+        }
+        chat
+    }
+}
+
 /// Why a response failed.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ResponseError {
