@@ -144,13 +144,7 @@ impl ResponseEndedError {
         message: Option<String>,
         partial: Option<RunResult>,
     ) -> Self {
-        Self {
-            response_id: response_id.into(),
-            status: status.into(),
-            code,
-            message,
-            partial: partial.map(Box::new),
-        }
+        Self { response_id: response_id.into(), status: status.into(), code, message, partial: partial.map(Box::new) }
     }
 
     /// The response's id.

@@ -247,7 +247,12 @@ fn item_tokens(tokenizer: &Tokenizer, item: &InputItem) -> usize {
 /// The newest items of `history` that fit in `budget` tokens beside
 /// `current` (the turn being run, always sent whole), starting at a user
 /// message so no function output is sent without its call.
-pub(crate) fn trimmed(tokenizer: &Tokenizer, history: &[InputItem], current: &[InputItem], budget: usize) -> Vec<InputItem> {
+pub(crate) fn trimmed(
+    tokenizer: &Tokenizer,
+    history: &[InputItem],
+    current: &[InputItem],
+    budget: usize,
+) -> Vec<InputItem> {
     let mut used: usize = current.iter().map(|item| item_tokens(tokenizer, item)).sum();
     let mut start = history.len();
     while start > 0 {
