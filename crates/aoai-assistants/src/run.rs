@@ -6,9 +6,10 @@
 //! (validated first; concurrently when parallel calls are allowed; each with
 //! a time limit), sends their outputs back, and repeats until the model
 //! answers without calls or the round limit is reached. A tool's failure,
-//! timeout or unknown name is the call's output — the model reads it and the
+//! timeout, panic or unknown name is the call's output — the model reads it and the
 //! run goes on.
 
+use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
 use aoai_core::ResponsesApi;
@@ -18,7 +19,7 @@ use aoai_core::responses::{
     ResponseEvent, ResponseObject, ResponseRequest, ResponseStatus, ResponseUsage,
 };
 use aoai_tools::{ToolContext, ToolError};
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use futures_util::future::join_all;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -407,11 +408,13 @@ impl<C: ResponsesApi> Assistant<C> {
         }
         let started = settings.time.clock.now();
         let limit = settings.tool_timeout;
-        let outcome =
-            match tokio::time::timeout(limit, settings.registry.call(&call.name, &call.arguments, context)).await {
-                Ok(outcome) => outcome,
-                Err(_) => Err(ToolError::TimedOut { tool: call.name.clone(), limit }),
-            };
+        // A panicking tool is a failed call, like any other: the model is told.
+        let guarded = AssertUnwindSafe(settings.registry.call(&call.name, &call.arguments, context)).catch_unwind();
+        let outcome = match tokio::time::timeout(limit, guarded).await {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(_panic)) => Err(ToolError::failed(format!("`{}` failed unexpectedly (it panicked)", call.name))),
+            Err(_) => Err(ToolError::TimedOut { tool: call.name.clone(), limit }),
+        };
         let duration = settings.time.clock.now().saturating_duration_since(started);
         let (output, error) = match outcome {
             Ok(value) => (value.to_string(), None),

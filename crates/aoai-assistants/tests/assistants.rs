@@ -230,6 +230,17 @@ async fn a_failing_tool_is_reported_to_the_model_and_the_run_completes() {
         .tool_timeout(Duration::from_millis(20))
         .build()
         .unwrap();
+    let thread = assistant.create_thread_on(ThreadBackend::ResponseChain).await.unwrap();
+    // A tool that panics is a failed call too.
+    let panics = typed_tool("get_weather", "Get the current weather in a city", |_: City, _: ToolContext| async {
+        if true {
+            panic!("boom");
+        }
+        Ok(())
+    });
+    let panicky = Assistant::builder(client.clone(), DEPLOYMENT).tool(panics).build().unwrap();
+    let result = panicky.run(&thread, "What is the weather in Paris?").await.unwrap();
+    assert!(result.tool_calls[0].output.contains("panicked"), "{:?}", result.tool_calls);
     let thread = assistant.create_thread_on(ThreadBackend::Conversation).await;
     assert!(matches!(thread, Err(Error::Config(_))), "no conversations client given");
     let thread = assistant.create_thread_on(ThreadBackend::ResponseChain).await.unwrap();
@@ -389,4 +400,57 @@ async fn saved_threads_resume_in_a_new_assistant() {
     let resumed = Thread::from_response(thread.id());
     let answer = assistant.run(&resumed, "What did I say before?").await.unwrap();
     assert!(answer.text.contains("Danube"), "{}", answer.text);
+}
+
+#[tokio::test]
+async fn parallel_calls_run_concurrently_and_serial_ones_one_at_a_time() {
+    use std::sync::Arc;
+
+    use aoai_core::responses::{ResponseToolChoice, ToolChoiceMode};
+    use tokio::sync::Barrier;
+
+    let emulator = Emulator::start().await.unwrap();
+    // Both tools wait for each other: only concurrent calls get past the barrier in time.
+    let barrier = Arc::new(Barrier::new(2));
+    let tool = |name: &'static str, description: &'static str| {
+        let barrier = barrier.clone();
+        typed_tool(name, description, move |city: City, _: ToolContext| {
+            let barrier = barrier.clone();
+            async move {
+                barrier.wait().await;
+                Ok(json!({"city": city.city}))
+            }
+        })
+    };
+    let assistant = Assistant::builder(client(&emulator), DEPLOYMENT)
+        .tool(tool("get_weather", "Get the current weather in a city"))
+        .tool(tool("get_forecast", "Get the weather forecast for a city"))
+        .tool_choice(ResponseToolChoice::Mode(ToolChoiceMode::Required))
+        .tool_timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let thread = assistant.create_thread_on(ThreadBackend::ClientSide).await.unwrap();
+    let result = assistant.run(&thread, "Weather forecast for Paris?").await.unwrap();
+    assert_eq!(result.tool_calls.len(), 2);
+    assert!(result.tool_calls.iter().all(|call| call.error.is_none()), "{:?}", result.tool_calls);
+    assert_eq!(result.rounds, 2, "tool_choice applies to the first round only");
+    let mut names: Vec<&str> = result.tool_calls.iter().map(|call| call.name.as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["get_forecast", "get_weather"]);
+
+    // Without parallel calls the model asks for one at a time, and it runs alone.
+    let serial = Assistant::builder(client(&emulator), DEPLOYMENT)
+        .tool(typed_tool("get_weather", "Get the current weather in a city", |_: City, _: ToolContext| async {
+            Ok("sunny")
+        }))
+        .tool(typed_tool("get_forecast", "Get the weather forecast for a city", |_: City, _: ToolContext| async {
+            Ok("rain")
+        }))
+        .tool_choice(ResponseToolChoice::Mode(ToolChoiceMode::Required))
+        .parallel_tool_calls(false)
+        .build()
+        .unwrap();
+    let result = serial.run(&thread, "Weather forecast for Paris?").await.unwrap();
+    assert_eq!(result.tool_calls.len(), 1);
+    assert_eq!(result.response.parallel_tool_calls, Some(false));
 }
