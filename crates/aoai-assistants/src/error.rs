@@ -33,6 +33,9 @@ pub enum Error {
     /// The thread's backend cannot do this (a background run on a client-side thread).
     #[error(transparent)]
     Unsupported(UnsupportedError),
+    /// A knowledge directory could not be read or synced.
+    #[error(transparent)]
+    Knowledge(KnowledgeError),
 }
 
 impl Error {
@@ -41,6 +44,7 @@ impl Error {
     pub fn request_error(&self) -> Option<&aoai_core::Error> {
         match self {
             Self::Request(error) => Some(error.client_error()),
+            Self::Knowledge(error) => error.client_error(),
             _ => None,
         }
     }
@@ -254,5 +258,43 @@ impl UnsupportedError {
     #[must_use]
     pub fn backend(&self) -> &'static str {
         self.backend
+    }
+}
+
+/// A knowledge directory could not be read or synced (see [`Error::Knowledge`]).
+#[derive(Debug, thiserror::Error)]
+#[error("{subject}: {message}")]
+pub struct KnowledgeError {
+    subject: String,
+    message: String,
+    #[source]
+    source: Option<Box<aoai_core::Error>>,
+}
+
+impl KnowledgeError {
+    pub(crate) fn new(
+        subject: impl Into<String>,
+        message: impl Into<String>,
+        source: Option<aoai_core::Error>,
+    ) -> Self {
+        Self { subject: subject.into(), message: message.into(), source: source.map(Box::new) }
+    }
+
+    /// What it is about: a file's path, a directory, or the store.
+    #[must_use]
+    pub fn subject(&self) -> &str {
+        &self.subject
+    }
+
+    /// What went wrong.
+    #[must_use]
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The client's error, when a call failed.
+    #[must_use]
+    pub fn client_error(&self) -> Option<&aoai_core::Error> {
+        self.source.as_deref()
     }
 }

@@ -4,6 +4,7 @@
 pub mod assistant;
 pub mod background;
 pub mod error;
+pub mod knowledge;
 pub mod run;
 pub mod stream;
 pub mod thread;

@@ -19,8 +19,8 @@ use aoai_core::responses::{
     ResponseEvent, ResponseObject, ResponseRequest, ResponseStatus, ResponseUsage,
 };
 use aoai_tools::{ToolContext, ToolError};
-use futures_util::{FutureExt, StreamExt};
 use futures_util::future::join_all;
+use futures_util::{FutureExt, StreamExt};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
