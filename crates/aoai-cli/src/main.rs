@@ -12,9 +12,11 @@ mod batch;
 mod chat;
 mod doctor;
 mod embed;
+mod paths;
 mod progress;
 mod rag;
 mod respond;
+mod stores;
 mod tokens;
 
 /// Command line for Azure OpenAI.
@@ -47,6 +49,12 @@ enum Command {
     /// Read, delete or cancel stored responses.
     #[command(subcommand)]
     Responses(respond::ResponsesCommand),
+    /// Upload, list and delete files.
+    #[command(subcommand)]
+    Files(stores::FilesCommand),
+    /// Create, fill, search and delete vector stores (what file_search searches).
+    #[command(subcommand, name = "vector-stores")]
+    VectorStores(stores::VectorStoresCommand),
     /// Run the local Azure OpenAI-compatible emulator (same options as `aoai-emulator`).
     Emulator(aoai_emulator::cli::EmulatorArgs),
 }
@@ -99,6 +107,8 @@ fn main() -> ExitCode {
             Command::Rag(command) => rag::dispatch(command).await,
             Command::Respond(args) => respond::run(args).await,
             Command::Responses(command) => respond::dispatch(command).await,
+            Command::Files(command) => stores::files(command).await,
+            Command::VectorStores(command) => stores::vector_stores(command).await,
             Command::Embed(args) => embed::run(args).await,
             Command::Tokens(command) => tokens::run(command),
             Command::Doctor(args) => doctor::run(args.deployment).await,

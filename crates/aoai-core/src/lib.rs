@@ -13,6 +13,7 @@ pub mod files;
 pub mod filter;
 pub mod metrics;
 pub mod page;
+pub mod poll;
 pub mod quota;
 pub mod response;
 pub mod responses;

@@ -55,8 +55,6 @@
 //! # }
 //! ```
 
-use std::time::Duration;
-
 use bytes::Bytes;
 use http::Method;
 use serde::de::Deserializer;
@@ -65,7 +63,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::client::{Client, RequestOptions};
-use crate::error::{Error, InvalidRequestError, Result, TimeoutError, TimeoutKind};
+use crate::error::{Error, InvalidRequestError, Result};
 use crate::extra_fields::deserialize_with_extra;
 use crate::files::{Deleted, FilePurpose};
 use crate::open_enum::open_enum;
@@ -761,47 +759,7 @@ deserialize_with_extra!(
     extra: extra
 );
 
-/// How ingestion is polled: back-off between polls and a deadline.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[must_use]
-pub struct PollOptions {
-    /// The first wait between polls.
-    pub initial_interval: Duration,
-    /// The longest wait between polls (each wait doubles up to it).
-    pub max_interval: Duration,
-    /// The longest the whole wait may take.
-    pub deadline: Duration,
-}
-
-impl Default for PollOptions {
-    fn default() -> Self {
-        Self {
-            initial_interval: Duration::from_millis(250),
-            max_interval: Duration::from_secs(5),
-            deadline: Duration::from_secs(600),
-        }
-    }
-}
-
-impl PollOptions {
-    /// Sets the first wait.
-    pub fn initial_interval(mut self, interval: Duration) -> Self {
-        self.initial_interval = interval;
-        self
-    }
-
-    /// Sets the longest wait.
-    pub fn max_interval(mut self, interval: Duration) -> Self {
-        self.max_interval = interval;
-        self
-    }
-
-    /// Sets the deadline.
-    pub fn deadline(mut self, deadline: Duration) -> Self {
-        self.deadline = deadline;
-        self
-    }
-}
+pub use crate::poll::PollOptions;
 
 /// Ingestion counts, passed to the progress callback after every poll.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -1257,28 +1215,14 @@ impl Client {
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<FileCounts>>,
     {
-        let time = self.time();
-        let started = time.clock.now();
-        let mut interval = poll.initial_interval.max(Duration::from_millis(1));
-        let mut polls: u32 = 0;
+        let mut poller = crate::poll::Poller::new(poll, self.time());
         loop {
             let current = IngestionProgress::from(counts().await?);
-            polls = polls.saturating_add(1);
             progress(current);
             if current.in_progress == 0 {
-                return Ok((polls, current));
+                return Ok((poller.polls().saturating_add(1), current));
             }
-            let elapsed = time.clock.now().saturating_duration_since(started);
-            let Some(left) = poll.deadline.checked_sub(elapsed).filter(|left| !left.is_zero()) else {
-                return Err(Error::Timeout(TimeoutError {
-                    kind: TimeoutKind::Deadline,
-                    limit: poll.deadline,
-                    may_have_been_sent: true,
-                    attempts: polls,
-                }));
-            };
-            time.sleep.sleep(interval.min(left)).await;
-            interval = interval.saturating_mul(2).min(poll.max_interval.max(Duration::from_millis(1)));
+            poller.wait().await.map_err(Error::Timeout)?;
         }
     }
 }

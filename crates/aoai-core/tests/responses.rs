@@ -441,13 +441,20 @@ async fn background_polling_backs_off_on_the_injected_clock() {
     assert_eq!(clock.sleeps(), [Duration::from_secs(1), Duration::from_millis(1500)]);
 
     // A deadline that runs out is a typed timeout; the response is not cancelled.
-    let server = RawServer::start(vec![Reply::json(200, &[], &running), Reply::json(200, &[], &running)]).await;
+    let server = RawServer::start(vec![
+        Reply::json(200, &[], &running),
+        Reply::json(200, &[], &running),
+        Reply::json(200, &[], &running),
+    ])
+    .await;
     let client = client_for(Endpoint::azure_v1(&server.base).unwrap(), &clock);
     let options = PollOptions::default()
         .intervals(Duration::from_secs(2), Duration::from_secs(2))
         .deadline(Some(Duration::from_secs(3)));
     let error = aoai_core::responses::wait_for_response(&client, "resp_1", &options, client.time()).await.unwrap_err();
-    assert!(matches!(error, Error::Timeout(_)), "{error:?}");
+    assert!(matches!(&error, Error::Timeout(timeout) if timeout.limit == Duration::from_secs(3)), "{error:?}");
+    // Polled at 0 s, 2 s and (the last wait cut to the deadline) 3 s; never cancelled.
+    assert_eq!(server.requests().len(), 3);
     assert!(server.requests().iter().all(|request| request.method == "GET"));
 }
 

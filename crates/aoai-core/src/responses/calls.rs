@@ -8,7 +8,6 @@
 //! [`RESPONSES_API_VERSION`].
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use http::Method;
 use serde_json::Value;
@@ -19,8 +18,9 @@ use super::stream::{ResponseObserver, ResponseStream};
 use crate::api::ResponsesApi;
 use crate::client::{Client, RequestOptions};
 use crate::clock::{SystemClock, Time};
-use crate::error::{Error, InvalidRequestError, Result, TimeoutError, TimeoutKind};
+use crate::error::{Error, InvalidRequestError, Result};
 use crate::metrics::TokenUsage;
+use crate::poll::{PollOptions, Poller};
 use crate::response::Response;
 use crate::routing::{RESPONSES_API_VERSION, Route};
 
@@ -177,48 +177,6 @@ impl Client {
     }
 }
 
-/// How [`wait_for_response`] polls.
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub struct PollOptions {
-    /// The first wait between polls.
-    pub initial_interval: Duration,
-    /// The longest wait between polls.
-    pub max_interval: Duration,
-    /// Each wait is the previous one times this (at least 1).
-    pub multiplier: f64,
-    /// Give up after this long (`None`: never).
-    pub deadline: Option<Duration>,
-}
-
-impl Default for PollOptions {
-    fn default() -> Self {
-        Self {
-            initial_interval: Duration::from_millis(250),
-            max_interval: Duration::from_secs(5),
-            multiplier: 1.5,
-            deadline: Some(Duration::from_secs(600)),
-        }
-    }
-}
-
-impl PollOptions {
-    /// Sets the deadline.
-    #[must_use]
-    pub fn deadline(mut self, deadline: Option<Duration>) -> Self {
-        self.deadline = deadline;
-        self
-    }
-
-    /// Sets the first and the longest wait.
-    #[must_use]
-    pub fn intervals(mut self, initial: Duration, max: Duration) -> Self {
-        self.initial_interval = initial;
-        self.max_interval = max.max(initial);
-        self
-    }
-}
-
 /// Polls `GET /responses/{id}` until the response is completed, incomplete,
 /// failed or cancelled, waiting longer between polls (on `time`, so tests
 /// drive it with a manual clock). Past the deadline it fails with a
@@ -230,28 +188,13 @@ pub async fn wait_for_response<A: ResponsesApi + ?Sized>(
     options: &PollOptions,
     time: &Time,
 ) -> Result<Response<ResponseObject>> {
-    let started = time.clock.now();
-    let mut interval = options.initial_interval;
-    let mut polls: u32 = 0;
+    let mut poller = Poller::new(options, time);
     loop {
         let response = api.get_response(id, &[]).await?;
-        polls = polls.saturating_add(1);
         if response.body.status.is_terminal() {
             return Ok(response);
         }
-        if let Some(deadline) = options.deadline {
-            let elapsed = time.clock.now().saturating_duration_since(started);
-            if elapsed + interval > deadline {
-                return Err(Error::Timeout(TimeoutError {
-                    kind: TimeoutKind::Deadline,
-                    limit: deadline,
-                    may_have_been_sent: true,
-                    attempts: polls,
-                }));
-            }
-        }
-        time.sleep.sleep(interval).await;
-        interval = interval.mul_f64(options.multiplier.max(1.0)).min(options.max_interval);
+        poller.wait().await.map_err(Error::Timeout)?;
     }
 }
 

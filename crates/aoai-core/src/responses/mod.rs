@@ -48,8 +48,9 @@ mod request;
 mod stream;
 pub(crate) mod tagged;
 
+pub use crate::poll::PollOptions;
 pub use accumulate::ResponseAccumulator;
-pub use calls::{PollOptions, wait_for_response};
+pub use calls::wait_for_response;
 pub use event::{EventDecodeError, PartRef, ResponseEvent, ResponseStreamEvent, kinds};
 pub use items::{
     Annotation, ContainerFileCitation, ContentPart, FileCitation, FileSearchCall, FileSearchResult, FunctionCall,
