@@ -18,6 +18,10 @@ pub enum Error {
     /// Settings that cannot work (a schema that cannot be strict, a zero round limit).
     #[error(transparent)]
     Config(ConfigError),
+    /// A configuration file that cannot be read, parsed or resolved (an
+    /// unknown key, an unknown tool, a value out of range).
+    #[error(transparent)]
+    ConfigFile(crate::config::ConfigFileError),
     /// A request to the service failed (after the client's own retries).
     #[error(transparent)]
     Request(RequestError),

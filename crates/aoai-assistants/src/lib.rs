@@ -3,6 +3,7 @@
 
 pub mod assistant;
 pub mod background;
+pub mod config;
 pub mod error;
 pub mod knowledge;
 pub mod run;
@@ -11,6 +12,7 @@ pub mod thread;
 
 pub use assistant::{Assistant, AssistantBuilder};
 pub use background::BackgroundRun;
+pub use config::AssistantConfig;
 pub use error::{Error, Result};
 pub use run::{Citation, RunResult, RunUsage, ToolCallRecord};
 pub use stream::{RunEvent, RunStream};
