@@ -141,7 +141,9 @@ pub async fn session() -> Result<Session> {
         program_name(),
         emulator.base_url()
     );
-    let config = Config::new(emulator.endpoint(), AuthSetting::ApiKey(emulator.api_key()));
+    let mut config = Config::new(emulator.endpoint(), AuthSetting::ApiKey(emulator.api_key()));
+    // As `Config::from_env` does for a configured endpoint.
+    config.default_deployment = setting("AZURE_OPENAI_DEPLOYMENT");
     Ok(Session { config, emulator: Some(emulator) })
 }
 

@@ -192,6 +192,15 @@ examples! {
         "5. cache: 3 hits, 2 misses (60.0% hit rate), 0 bypassed, 0 not stored, 0 pass-throughs; saved ",
     ],
     s14_rag_with_assistants => [
+        // 1. aoai-assistants: a vector store from examples/fixtures/handbook, a thread, runs with file_search.
+        "vector store vs_",
+        ": 3 file(s) uploaded (expenses.md, leave.md, security.md), 3 ingested after ",
+        " (conversation backend)",
+        "A: Up to 5 unused leave days carry over to the next year.[1]",
+        "sources:\n  [1] leave.md: \"# Leave\\n\\nEmployees have 25 days of paid leave per year.",
+        "Q: And what should I do about a lost badge?\nA: Report a lost badge to the front desk the same day.[1]\nsources:\n  [1] security.md: ",
+        "same thread: true (1 request(s) this turn)",
+        // 2. aoai-rag: retrieval in the application.
         "Q: How many unused leave days carry over to the next year?\nA: Up to 5 unused leave days carry over to the next year. [doc1]",
         "  [doc1] handbook/leave.md > Leave > Carry-over (bytes ",
         ": \"## Carry-over\\n\\nUp to 5 unused leave days carry over to the next year.\"",
@@ -227,6 +236,13 @@ examples! {
         "no ./.env here",
         "nothing configured, so the embedded emulator: Azure 127.0.0.1 (api-version ",
         "   gpt-4o: ",
+        // 4. an assistant from examples/fixtures/assistant.toml.
+        "   fixtures/assistant.toml: deployment gpt-4o, tools [\"get_weather\"], max rounds Some(3), temperature Some(0.2), instructions from assistant-instructions.md",
+        "   a typo: assistant configuration:3:1: unknown key `temprature`, expected `temperature` or `top_p`",
+        "   an unknown tool: assistant configuration: unknown tool `get_wether` in `tools`; known tools: get_weather, get_time",
+        "   assistant on gpt-4o, conversation thread",
+        "   tool get_weather({\"city\":\"Paris\"}) -> {\"celsius\":21,\"city\":\"Paris\",\"sky\":\"clear\"}",
+        "   answer after 2 round(s): Here is what the tool returned. get_weather returned: ",
     ],
 }
 
@@ -285,7 +301,8 @@ fn dotenv_in_the_working_directory_is_read() {
 #[test]
 fn offline_the_emulator_serves_the_named_deployment() {
     let output = run(env!("CARGO_BIN_EXE_s18_configuration"), &[("AZURE_OPENAI_DEPLOYMENT", "my-chat")], None);
-    assert_ran_offline("s18_configuration", &output, &["   my-chat: "]);
+    // The environment's deployment also overrides the one in the assistant's configuration file.
+    assert_ran_offline("s18_configuration", &output, &["   my-chat: ", "   assistant on my-chat, "]);
 }
 
 #[test]

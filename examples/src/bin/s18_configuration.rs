@@ -14,25 +14,44 @@
 //! with nothing configured it starts the embedded emulator, a partial or wrong
 //! configuration stops the program with the error naming the variable. It then
 //! adds [`TelemetryConfig`], [`Timeouts`] and a [`RetryPolicy`] in code and
-//! makes one call.
+//! makes one call. The fourth builds an assistant from a configuration file,
+//! `examples/fixtures/assistant.toml` ([`AssistantConfig`]: deployment,
+//! instructions from a file beside it, tools by name from the program's
+//! [`ToolRegistry`], limits, sampling, metadata), shows the errors a typo
+//! and an unknown tool give, lets the environment's deployment override the
+//! file's, and runs one turn.
 
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use aoai_assistants::AssistantConfig;
+use aoai_core::Timeouts;
 use aoai_core::chat::{ChatMessage, ChatRequest};
 use aoai_core::config::{AuthSetting, Config, read_dotenv};
 use aoai_core::retry::RetryPolicy;
 use aoai_core::routing::Endpoint;
 use aoai_core::telemetry::TelemetryConfig;
-use aoai_core::{Result, Timeouts};
+use aoai_tools::{ToolContext, ToolError, ToolRegistry, typed_tool};
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+/// The assistant's configuration file, fixed at build time so any working directory works.
+const ASSISTANT_CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/assistant.toml");
+
+/// The arguments of the `get_weather` tool.
+#[derive(Deserialize, JsonSchema)]
+struct City {
+    /// The city.
+    city: String,
+}
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    aoai_examples::exit(run().await)
+    aoai_examples::exit_any(run().await)
 }
 
-async fn run() -> Result<()> {
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
     println!("1. settings from any source (Config::from_lookup)");
     let examples: [&[(&str, &str)]; 8] = [
         &[("AZURE_OPENAI_ENDPOINT", "https://my-resource.openai.azure.com"), ("AZURE_OPENAI_API_KEY", "k")],
@@ -96,6 +115,49 @@ async fn run() -> Result<()> {
     let request = ChatRequest::new(vec![ChatMessage::user("Reply with the word 'configured'.")]).max_tokens(10);
     let response = client.chat(&deployment, &request).await?;
     println!("   {deployment}: {}", response.text().unwrap_or("(no text)"));
+
+    println!("4. an assistant from a configuration file (AssistantConfig)");
+    // The program's tools; the file picks among them by name.
+    let weather = typed_tool("get_weather", "Current weather in a city", |args: City, _: ToolContext| async move {
+        Ok::<_, ToolError>(serde_json::json!({"city": args.city, "celsius": 21, "sky": "clear"}))
+    });
+    let time =
+        typed_tool(
+            "get_time",
+            "Local time in a city",
+            |_: City, _: ToolContext| async move { Ok::<_, ToolError>("12:00") },
+        );
+    let registry = ToolRegistry::new().with(weather)?.with(time)?;
+    let config = AssistantConfig::from_path(ASSISTANT_CONFIG)?;
+    println!(
+        "   fixtures/assistant.toml: deployment {}, tools {:?}, max rounds {:?}, temperature {:?}, instructions from {}",
+        config.deployment.as_deref().unwrap_or("none"),
+        config.tools,
+        config.limits.max_rounds,
+        config.sampling.temperature,
+        config
+            .instructions_file
+            .as_deref()
+            .and_then(Path::file_name)
+            .map_or("none".into(), |name| name.to_string_lossy()),
+    );
+    // Mistakes are caught when the file is read or built, naming the key or the tool.
+    if let Err(error) = AssistantConfig::from_toml_str("deployment = \"gpt-4o\"\n[sampling]\ntemprature = 0.2\n") {
+        println!("   a typo: {error}");
+    }
+    let unknown = AssistantConfig::from_toml_str("deployment = \"gpt-4o\"\ntools = [\"get_wether\"]\n")?;
+    if let Err(error) = unknown.build(client.clone(), &registry) {
+        println!("   an unknown tool: {error}");
+    }
+    // The environment (AZURE_OPENAI_DEPLOYMENT) overrides the file; code could still change the builder.
+    let assistant = config.apply_core_config(session.config()).build(client, &registry)?;
+    let thread = assistant.create_thread().await?;
+    let answer = assistant.run(&thread, "What is the weather in Paris?").await?;
+    println!("   assistant on {}, {} thread", assistant.deployment(), thread.backend().name());
+    for call in &answer.tool_calls {
+        println!("   tool {}({}) -> {}", call.name, call.arguments, call.output);
+    }
+    println!("   answer after {} round(s): {}", answer.rounds, answer.text);
     Ok(())
 }
 
