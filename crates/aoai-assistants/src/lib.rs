@@ -6,6 +6,7 @@ pub mod background;
 pub mod config;
 pub mod error;
 pub mod knowledge;
+pub mod migration;
 pub mod run;
 pub mod stream;
 pub mod thread;
