@@ -238,7 +238,7 @@ examples! {
         "   gpt-4o: ",
         // 4. an assistant from examples/fixtures/assistant.toml.
         "   fixtures/assistant.toml: deployment gpt-4o, tools [\"get_weather\"], max rounds Some(3), temperature Some(0.2), instructions from assistant-instructions.md",
-        "   a typo: assistant configuration:3:1: unknown key `temprature`, expected `temperature` or `top_p`",
+        "   a typo: assistant configuration:3:1: unknown key `temprature` in `[sampling]`, expected `temperature` or `top_p`",
         "   an unknown tool: assistant configuration: unknown tool `get_wether` in `tools`; known tools: get_weather, get_time",
         "   assistant on gpt-4o, conversation thread",
         "   tool get_weather({\"city\":\"Paris\"}) -> {\"celsius\":21,\"city\":\"Paris\",\"sky\":\"clear\"}",

@@ -38,7 +38,9 @@
 //! # Precedence
 //!
 //! The file, then [`AssistantConfig::apply_core_config`] (the environment's
-//! `AZURE_OPENAI_DEPLOYMENT` replaces the file's deployment), then code:
+//! `AZURE_OPENAI_DEPLOYMENT` replaces the file's deployment) and
+//! [`AssistantConfig::with_generation_settings`] (a prompt template's
+//! [`GenerationSettings`]: temperature, `top_p`, `max_tokens`), then code:
 //! [`AssistantConfig::builder`] returns an [`AssistantBuilder`] on which any
 //! setting can still be changed (an output type, shared tool state, a clock).
 //!
@@ -68,7 +70,10 @@
 //! assert_eq!(config.limits.max_rounds, Some(3));
 //!
 //! let typo = AssistantConfig::from_toml_str("deployment = \"gpt-4o\"\n[sampling]\ntemprature = 0.2\n").unwrap_err();
-//! assert_eq!(typo.to_string(), "assistant configuration:3:1: unknown key `temprature`, expected `temperature` or `top_p`");
+//! assert_eq!(
+//!     typo.to_string(),
+//!     "assistant configuration:3:1: unknown key `temprature` in `[sampling]`, expected `temperature` or `top_p`"
+//! );
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
@@ -78,6 +83,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use aoai_core::ResponsesApi;
+use aoai_structured::template::GenerationSettings;
 use aoai_tools::ToolRegistry;
 use serde::{Deserialize, Serialize};
 
@@ -329,7 +335,7 @@ impl AssistantConfig {
     fn parse(text: &str, format: Format, base: &Path, source: Option<&Path>) -> Result<Self, ConfigFileError> {
         let mut config: Self = match format {
             Format::Toml => toml::from_str(text).map_err(|error| toml_error(&error, text).at(source))?,
-            Format::Json => serde_json::from_str(text).map_err(|error| json_error(&error).at(source))?,
+            Format::Json => serde_json::from_str(text).map_err(|error| json_error(&error, text).at(source))?,
         };
         config.source = source.map(Path::to_path_buf);
         config.read_instructions(base).map_err(|error| error.at(source))?;
@@ -459,6 +465,43 @@ impl AssistantConfig {
         self
     }
 
+    /// Applies a template's [`GenerationSettings`] (aoai-structured's
+    /// configuration object, e.g. from a `TemplateLibrary`): its
+    /// `temperature`, `top_p` and `max_tokens` (as `limits.max_output_tokens`)
+    /// replace the file's; unset ones leave them.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigProblem::Invalid`] for a setting the Responses API does not
+    /// take (`frequency_penalty`, `presence_penalty`, `seed`) or a value out
+    /// of range, naming it.
+    pub fn with_generation_settings(mut self, settings: &GenerationSettings) -> Result<Self, ConfigFileError> {
+        let unsupported = [
+            ("frequency_penalty", settings.frequency_penalty.is_some()),
+            ("presence_penalty", settings.presence_penalty.is_some()),
+            ("seed", settings.seed.is_some()),
+        ];
+        if let Some((name, _)) = unsupported.iter().find(|(_, set)| *set) {
+            return Err(ConfigFileError::new(
+                ConfigProblem::Invalid,
+                format!("the generation setting `{name}` is not part of the Responses API; remove it for an assistant"),
+            )
+            .key(*name)
+            .at(self.source()));
+        }
+        if let Some(temperature) = settings.temperature {
+            self.sampling.temperature = Some(narrow(temperature));
+        }
+        if let Some(top_p) = settings.top_p {
+            self.sampling.top_p = Some(narrow(top_p));
+        }
+        if let Some(tokens) = settings.max_tokens {
+            self.limits.max_output_tokens = Some(tokens);
+        }
+        self.validate().map_err(|error| error.at(self.source()))?;
+        Ok(self)
+    }
+
     /// Where the configuration was read from, when a file.
     #[must_use]
     pub fn source(&self) -> Option<&Path> {
@@ -570,6 +613,12 @@ impl AssistantConfig {
     }
 }
 
+/// A sampling value as the wire's `f32` (0–2 and 0–1 fit without loss that matters).
+#[allow(clippy::cast_possible_truncation)]
+fn narrow(value: f64) -> f32 {
+    value as f32
+}
+
 impl fmt::Display for ConfigProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -582,23 +631,61 @@ impl fmt::Display for ConfigProblem {
     }
 }
 
-/// A serde message about an unknown field, rewritten to speak of keys: the
-/// key and the message.
-fn unknown_key(message: &str) -> Option<(String, String)> {
+/// The keys of the top level.
+const TOP_LEVEL_KEYS: [&str; 10] = [
+    "deployment",
+    "instructions",
+    "instructions_file",
+    "tools",
+    "file_search",
+    "limits",
+    "sampling",
+    "reasoning_effort",
+    "backend",
+    "metadata",
+];
+
+/// The keys of each section (`metadata` takes any key).
+const SECTION_KEYS: [(&str, &[&str]); 3] = [
+    ("file_search", &["vector_store_ids", "max_results"]),
+    ("limits", &["max_rounds", "tool_timeout_seconds", "max_output_tokens", "parallel_tool_calls"]),
+    ("sampling", &["temperature", "top_p"]),
+];
+
+/// The section holding the first unknown key of a document (`None` for the
+/// top level), found by walking it untyped.
+fn section_of_unknown_key(document: &serde_json::Value) -> Option<Option<&'static str>> {
+    let top = document.as_object()?;
+    if top.keys().any(|key| !TOP_LEVEL_KEYS.contains(&key.as_str())) {
+        return Some(None);
+    }
+    SECTION_KEYS.iter().find_map(|(section, keys)| {
+        let table = top.get(*section)?.as_object()?;
+        table.keys().any(|key| !keys.contains(&key.as_str())).then_some(Some(*section))
+    })
+}
+
+/// A serde message about an unknown field, rewritten to speak of keys and
+/// of the section holding it: the key's dotted path and the message.
+fn unknown_key(message: &str, section: Option<&str>) -> Option<(String, String)> {
     let rest = message.strip_prefix("unknown field `")?;
     let (key, expected) = rest.split_once('`')?;
     let expected = expected.trim_start_matches(", ").trim();
-    let message = match expected {
-        "" => format!("unknown key `{key}`"),
-        "there are no fields" => format!("unknown key `{key}`; this section has no keys"),
-        expected => format!("unknown key `{key}`, {expected}"),
+    let (path, place) = match section {
+        Some(section) => (format!("{section}.{key}"), format!(" in `[{section}]`")),
+        None => (key.to_owned(), String::new()),
     };
-    Some((key.to_owned(), message))
+    let message = match expected {
+        "" => format!("unknown key `{key}`{place}"),
+        expected => format!("unknown key `{key}`{place}, {expected}"),
+    };
+    Some((path, message))
 }
 
 fn toml_error(error: &toml::de::Error, text: &str) -> ConfigFileError {
     let message = error.message().trim();
-    let mut result = match unknown_key(message) {
+    let section = toml::from_str::<serde_json::Value>(text).ok().as_ref().and_then(section_of_unknown_key).flatten();
+    let mut result = match unknown_key(message, section) {
         Some((key, message)) => ConfigFileError::new(ConfigProblem::UnknownKey, message).key(key),
         None => ConfigFileError::new(ConfigProblem::Syntax, message),
     };
@@ -612,11 +699,13 @@ fn toml_error(error: &toml::de::Error, text: &str) -> ConfigFileError {
     result
 }
 
-fn json_error(error: &serde_json::Error) -> ConfigFileError {
+fn json_error(error: &serde_json::Error, text: &str) -> ConfigFileError {
     let full = error.to_string();
     // serde_json appends " at line L column C"; the location is kept apart.
     let message = full.rsplit_once(" at line ").map_or(full.as_str(), |(message, _)| message);
-    let mut result = match unknown_key(message) {
+    let section =
+        serde_json::from_str::<serde_json::Value>(text).ok().as_ref().and_then(section_of_unknown_key).flatten();
+    let mut result = match unknown_key(message, section) {
         Some((key, message)) => ConfigFileError::new(ConfigProblem::UnknownKey, message).key(key),
         None => ConfigFileError::new(ConfigProblem::Syntax, message),
     };
@@ -708,6 +797,25 @@ team = "hr"
     }
 
     #[test]
+    fn the_key_lists_cover_every_field() {
+        let config = AssistantConfig::from_toml_str(FULL).unwrap();
+        let value = serde_json::to_value(&config).unwrap();
+        let top = value.as_object().unwrap();
+        let keys: Vec<&str> = top.keys().map(String::as_str).filter(|key| *key != "instructions_file").collect();
+        assert!(keys.iter().all(|key| TOP_LEVEL_KEYS.contains(key)), "{keys:?}");
+        assert_eq!(top.len() + 1, TOP_LEVEL_KEYS.len(), "every top-level key but instructions_file is in FULL");
+        for (section, keys) in SECTION_KEYS {
+            let written: Vec<&str> = top[section].as_object().unwrap().keys().map(String::as_str).collect();
+            let mut expected = keys.to_vec();
+            expected.sort_unstable();
+            let mut written_sorted = written.clone();
+            written_sorted.sort_unstable();
+            assert_eq!(written_sorted, expected, "[{section}]");
+        }
+        assert_eq!(section_of_unknown_key(&value), None, "FULL has no unknown key");
+    }
+
+    #[test]
     fn json_has_the_same_shape() {
         let toml_config = AssistantConfig::from_toml_str(FULL).unwrap();
         let json = serde_json::to_string(&toml_config).unwrap();
@@ -745,12 +853,16 @@ team = "hr"
     fn an_unknown_key_is_named_with_its_line() {
         let error = toml_err("deployment = \"gpt-4o\"\n[sampling]\ntemprature = 0.2\n");
         assert_eq!(error.problem(), ConfigProblem::UnknownKey);
-        assert_eq!(error.key_name(), Some("temprature"));
+        assert_eq!(error.key_name(), Some("sampling.temprature"));
         assert_eq!((error.line(), error.column()), (Some(3), Some(1)));
         assert_eq!(
             error.to_string(),
-            "assistant configuration:3:1: unknown key `temprature`, expected `temperature` or `top_p`"
+            "assistant configuration:3:1: unknown key `temprature` in `[sampling]`, expected `temperature` or `top_p`"
         );
+        // An inline table is a section too.
+        let error = toml_err("deployment = \"gpt-4o\"\nlimits = { max_round = 3 }\n");
+        assert_eq!(error.key_name(), Some("limits.max_round"));
+        assert!(error.message().starts_with("unknown key `max_round` in `[limits]`, expected one of"), "{error}");
         let error = toml_err("deployment = \"gpt-4o\"\nmodel = \"x\"\n");
         assert_eq!(error.key_name(), Some("model"));
         assert_eq!(error.line(), Some(2));
@@ -760,7 +872,7 @@ team = "hr"
             AssistantConfig::from_json_str("{\n  \"deployment\": \"gpt-4o\",\n  \"limits\": {\"max_round\": 3}\n}")
                 .unwrap_err();
         assert_eq!(error.problem(), ConfigProblem::UnknownKey);
-        assert_eq!(error.key_name(), Some("max_round"));
+        assert_eq!(error.key_name(), Some("limits.max_round"));
         assert_eq!(error.line(), Some(3));
         assert!(error.to_string().starts_with("assistant configuration:3:"), "{error}");
     }
@@ -867,6 +979,21 @@ team = "hr"
             panic!("an unknown tool must fail the build");
         };
         assert_eq!(error.key_name(), Some("tools"));
+    }
+
+    #[test]
+    fn a_templates_generation_settings_apply_where_the_responses_api_has_them() {
+        let config = AssistantConfig::from_toml_str(FULL).unwrap();
+        let settings = GenerationSettings::new().temperature(0.7).max_tokens(120);
+        let applied = config.clone().with_generation_settings(&settings).unwrap();
+        assert_eq!(applied.sampling.temperature, Some(0.7));
+        assert_eq!(applied.sampling.top_p, Some(0.9), "unset settings keep the file's");
+        assert_eq!(applied.limits.max_output_tokens, Some(120));
+        let error = config.clone().with_generation_settings(&GenerationSettings::new().seed(42)).unwrap_err();
+        assert_eq!(error.key_name(), Some("seed"));
+        assert!(error.message().contains("not part of the Responses API"), "{error}");
+        let error = config.with_generation_settings(&GenerationSettings::new().top_p(1.5)).unwrap_err();
+        assert_eq!(error.key_name(), Some("sampling.top_p"));
     }
 
     #[test]
