@@ -548,8 +548,13 @@ impl AssistantConfig {
     /// # Errors
     ///
     /// [`Error::ConfigFile`]: no deployment (neither in the file nor from
-    /// [`apply_core_config`](Self::apply_core_config)), or an unknown tool.
+    /// [`apply_core_config`](Self::apply_core_config)), an unknown tool, or a
+    /// value out of range (for a configuration changed in code).
+    /// `instructions_file` is read by the parsing constructors only: set
+    /// `instructions` when building a configuration in code.
     pub fn builder<C: ResponsesApi>(&self, client: C, registry: &ToolRegistry) -> Result<AssistantBuilder<C>> {
+        // Parsed configurations are checked already; one changed in code is checked here.
+        self.validate().map_err(|error| error.at(self.source()))?;
         let Some(deployment) = &self.deployment else {
             return Err(ConfigFileError::new(
                 ConfigProblem::Invalid,
@@ -1004,6 +1009,15 @@ team = "hr"
         };
         assert_eq!(error.key_name(), Some("deployment"));
         assert!(error.message().contains("AZURE_OPENAI_DEPLOYMENT"), "{error}");
+
+        // A configuration changed in code is checked when built.
+        let mut changed = config.clone();
+        changed.deployment = Some("gpt-4o".to_owned());
+        changed.sampling.temperature = Some(3.0);
+        let Err(Error::ConfigFile(error)) = changed.build(client(), &ToolRegistry::new()) else {
+            panic!("an out-of-range temperature must fail the build");
+        };
+        assert_eq!(error.key_name(), Some("sampling.temperature"));
 
         let core = Config::new(Endpoint::openai("http://127.0.0.1:9/v1").unwrap(), AuthSetting::None);
         let unchanged = config.clone().apply_core_config(&core);
