@@ -5,6 +5,8 @@ pub mod assistant;
 pub mod background;
 pub mod error;
 pub mod knowledge;
+#[cfg(feature = "rag")]
+pub mod local;
 pub mod run;
 pub mod stream;
 pub mod thread;
