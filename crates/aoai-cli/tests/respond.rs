@@ -5,26 +5,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
-use std::process::{Command, Output, Stdio};
+mod common;
+
+use std::process::Output;
 
 use aoai_emulator::Emulator;
+use common::{aoai, env_for, text};
 use serde_json::Value;
-
-/// Runs `aoai` in a clean environment plus `env`.
-async fn aoai(args: &[&str], env: &[(&str, String)]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_aoai"));
-    command.args(args).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
-    command.current_dir(std::env::temp_dir());
-    for (name, value) in env {
-        command.env(name, value);
-    }
-    command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    tokio::task::spawn_blocking(move || command.output().unwrap()).await.unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8(bytes.to_vec()).unwrap()
-}
 
 /// The `response: resp_…` line on stderr.
 fn response_id(output: &Output) -> String {
@@ -34,15 +21,6 @@ fn response_id(output: &Output) -> String {
         .find_map(|line| line.strip_prefix("response: "))
         .unwrap_or_else(|| panic!("no response id on stderr: {stderr}"))
         .to_owned()
-}
-
-fn env_for(emulator: &aoai_emulator::EmulatorHandle, v1: bool) -> Vec<(&'static str, String)> {
-    let endpoint = if v1 { format!("{}/openai/v1", emulator.base_url()) } else { emulator.base_url().to_owned() };
-    vec![
-        ("AZURE_OPENAI_ENDPOINT", endpoint),
-        ("AZURE_OPENAI_API_KEY", emulator.api_key().expose().to_owned()),
-        ("AZURE_OPENAI_DEPLOYMENT", "gpt-4o".to_owned()),
-    ]
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,35 +6,18 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
-use std::process::{Command, Output, Stdio};
+mod common;
+
 use std::time::Duration;
 
 use aoai_emulator::Emulator;
+use common::{aoai, env_for, text};
 use serde_json::Value;
-
-async fn aoai(args: &[&str], env: &[(&str, String)]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_aoai"));
-    command.args(args).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
-    command.current_dir(std::env::temp_dir());
-    for (name, value) in env {
-        command.env(name, value);
-    }
-    command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    tokio::task::spawn_blocking(move || command.output().unwrap()).await.unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8(bytes.to_vec()).unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_from_a_directory_answers_with_cited_sources() {
     let emulator = Emulator::builder().batch_step(Duration::from_millis(20)).start().await.unwrap();
-    let env = vec![
-        ("AZURE_OPENAI_ENDPOINT", format!("{}/openai/v1", emulator.base_url())),
-        ("AZURE_OPENAI_API_KEY", emulator.api_key().expose().to_owned()),
-        ("AZURE_OPENAI_DEPLOYMENT", "gpt-4o".to_owned()),
-    ];
+    let env = env_for(&emulator, true);
     let dir = tempfile::tempdir().unwrap();
     let docs = dir.path().join("docs");
     std::fs::create_dir_all(docs.join("nested")).unwrap();

@@ -304,6 +304,13 @@ struct Call<'a> {
     stream: bool,
 }
 
+impl Call<'_> {
+    /// A resource-scoped call named by its options.
+    fn other(options: &RequestOptions, stream: bool) -> Self {
+        Call { operation: Operation::Other(options.operation), name: options.operation, deployment: None, stream }
+    }
+}
+
 impl Client {
     /// A builder for `endpoint`.
     pub fn builder(endpoint: Endpoint) -> ClientBuilder {
@@ -543,12 +550,7 @@ impl Client {
         route: Route<'_>,
         options: &RequestOptions,
     ) -> Result<Response<Bytes>> {
-        let call = Call {
-            operation: Operation::Other(options.operation),
-            name: options.operation,
-            deployment: None,
-            stream: false,
-        };
+        let call = Call::other(options, false);
         let url = options.url(&self.inner.endpoint, route)?;
         let started = self.inner.time.clock.now();
         let result = match self.execute_typed(&call, method, url, None, "application/json", &options.headers).await {
@@ -605,12 +607,7 @@ impl Client {
         content: Bytes,
         options: &RequestOptions,
     ) -> Result<Response<T>> {
-        let call = Call {
-            operation: Operation::Other(options.operation),
-            name: options.operation,
-            deployment: None,
-            stream: false,
-        };
+        let call = Call::other(options, false);
         let url = options.url(&self.inner.endpoint, route)?;
         let form = crate::multipart::encode(&[("purpose", purpose)], "file", filename, &content)?;
         drop(content);
@@ -665,12 +662,7 @@ impl Client {
         body: Option<&Value>,
         options: &RequestOptions,
     ) -> Result<Response<T>> {
-        let call = Call {
-            operation: Operation::Other(options.operation),
-            name: options.operation,
-            deployment: None,
-            stream: false,
-        };
+        let call = Call::other(options, false);
         let url = options.url(&self.inner.endpoint, route)?;
         let body = body.map(encode).transpose()?;
         let answer = self.execute_typed(&call, method, url, body, "application/json", &options.headers).await?;
@@ -689,12 +681,7 @@ impl Client {
         body: Option<&Value>,
         options: &RequestOptions,
     ) -> Result<(ResponseMeta, crate::stream::ByteStream)> {
-        let call = Call {
-            operation: Operation::Other(options.operation),
-            name: options.operation,
-            deployment: None,
-            stream: true,
-        };
+        let call = Call::other(options, true);
         let url = options.url(&self.inner.endpoint, route)?;
         let body = body.map(encode).transpose()?;
         let started = self.inner.time.clock.now();

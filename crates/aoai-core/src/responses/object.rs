@@ -355,19 +355,6 @@ impl ResponseObject {
     }
 }
 
-/// The answer of `DELETE /responses/{id}`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct ResponseDeleted {
-    /// The deleted response's id.
-    #[serde(default)]
-    pub id: String,
-    /// `response.deleted` (or `response`).
-    #[serde(default)]
-    pub object: String,
-    /// Whether it was deleted.
-    #[serde(default)]
-    pub deleted: bool,
-    /// Fields this type doesn't name, kept as sent.
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
-}
+/// The answer of `DELETE /responses/{id}`: the delete answer the other
+/// resources share.
+pub type ResponseDeleted = crate::files::Deleted;
