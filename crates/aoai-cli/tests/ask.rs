@@ -6,44 +6,19 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
-use std::io::Write as _;
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
+mod common;
+
+use std::process::Output;
 use std::time::Duration;
 
 use aoai_emulator::Emulator;
+use common::{aoai_in, env_for, text};
 use serde_json::Value;
 
 const LEAVE: &str = "# Holiday policy\n\nEvery employee receives twenty-five days of paid annual leave. \
                      Unused leave days carry over to the next year, up to five days.\n";
 const BIKES: &str = "# Commuting\n\nBicycles are parked in the basement garage; showers are on the second floor.\n";
 const QUESTION: &str = "What do the policies say about days of paid annual leave?";
-
-/// Runs `aoai` in `dir` with a clean environment plus `env`, `stdin` written to its input.
-async fn aoai_in(dir: &Path, args: &[&str], env: &[(&str, String)], stdin: Option<&str>) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_aoai"));
-    command.args(args).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
-    command.current_dir(dir);
-    for (name, value) in env {
-        command.env(name, value);
-    }
-    command.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
-    command.stdout(Stdio::piped()).stderr(Stdio::piped());
-    let stdin = stdin.map(str::to_owned);
-    tokio::task::spawn_blocking(move || {
-        let mut child = command.spawn().unwrap();
-        if let Some(text) = stdin {
-            child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
-        }
-        child.wait_with_output().unwrap()
-    })
-    .await
-    .unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8(bytes.to_vec()).unwrap()
-}
 
 /// The `thread: …` id printed on stderr.
 fn thread_id(output: &Output) -> String {
@@ -59,11 +34,7 @@ fn sources(stdout: &str) -> Vec<&str> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ask_answers_from_threads_files_and_local_indexes() {
     let emulator = Emulator::builder().batch_step(Duration::from_millis(20)).start().await.unwrap();
-    let env = vec![
-        ("AZURE_OPENAI_ENDPOINT", format!("{}/openai/v1", emulator.base_url())),
-        ("AZURE_OPENAI_API_KEY", emulator.api_key().expose().to_owned()),
-        ("AZURE_OPENAI_DEPLOYMENT", "gpt-4o".to_owned()),
-    ];
+    let env = env_for(&emulator, true);
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     std::fs::create_dir(root.join("docs")).unwrap();
