@@ -66,7 +66,7 @@ pub(crate) struct AskArgs {
     /// Print the answer as it arrives.
     #[arg(long)]
     stream: bool,
-    /// Print the run's result as JSON instead of the text.
+    /// Print the run's result as JSON instead of the text (not streamed).
     #[arg(long)]
     json: bool,
     /// The question (default: a conversation on a terminal, else stdin).

@@ -103,13 +103,18 @@ async fn ask_answers_from_threads_files_and_local_indexes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn usage_errors_exit_2_and_offline_works() {
+async fn offline_service_errors_exit_1_usage_errors_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     let offline = aoai_in(root, &["ask", "Tell me about rivers."], &[], None).await;
     assert!(offline.status.success(), "{}", text(&offline.stderr));
     assert!(text(&offline.stderr).contains("using the embedded emulator"));
     assert!(thread_id(&offline).starts_with("conv_"));
+
+    // A service error exits 1 with the service's words.
+    let missing = aoai_in(root, &["ask", "--vector-store", "vs_nope", "hi"], &[], None).await;
+    assert_eq!(missing.status.code(), Some(1), "{}", text(&missing.stderr));
+    assert!(text(&missing.stderr).contains("HTTP 404"), "{}", text(&missing.stderr));
 
     for args in [
         &["ask", "--thread", "thread_123", "hi"][..],
