@@ -25,7 +25,6 @@ use futures_util::{FutureExt, StreamExt};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tokio::sync::mpsc::UnboundedSender;
 
 use crate::assistant::Assistant;
 use crate::error::{Error, OutputError, RequestError, ResponseEndedError, Result, RoundLimitError};
@@ -248,12 +247,11 @@ enum Mode {
     ClientSide { history: Vec<InputItem> },
 }
 
-pub(crate) type Events<'a> = Option<&'a UnboundedSender<RunEvent>>;
+pub(crate) type Events<'a> = Option<&'a crate::stream::EventQueue>;
 
 fn emit(events: Events<'_>, event: impl FnOnce() -> RunEvent) {
-    if let Some(sender) = events {
-        // A dropped receiver means nobody listens any more; the run finishes regardless.
-        let _ = sender.send(event());
+    if let Some(queue) = events {
+        queue.push(event());
     }
 }
 

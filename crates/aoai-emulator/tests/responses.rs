@@ -467,6 +467,19 @@ async fn input_items_are_paged() {
         assert_eq!(newest["data"].as_array().unwrap().len(), 3);
         let error = page(vec![("limit", "0".into())]).await.unwrap_err();
         assert_eq!(api_error(&error).param(), Some("limit"));
+
+        // The typed pager follows the cursors: pages of one, oldest first, every item once.
+        let query = aoai_core::page::ListQuery::default().limit(1).order(aoai_core::page::Order::Asc);
+        let items: Vec<OutputItem> =
+            client.list_response_input_items(&response.id, &query).map(|item| item.unwrap()).collect().await;
+        let texts: Vec<String> = items
+            .iter()
+            .map(|item| match item {
+                OutputItem::Message(message) => message.text(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(texts, ["one", "two", "three"], "{name}");
     }
 }
 

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use http::Method;
 use serde_json::Value;
 
+use super::items::OutputItem;
 use super::object::{ResponseDeleted, ResponseObject};
 use super::request::ResponseRequest;
 use super::stream::{ResponseObserver, ResponseStream};
@@ -20,6 +21,7 @@ use crate::client::{Client, RequestOptions};
 use crate::clock::{SystemClock, Time};
 use crate::error::{Error, InvalidRequestError, Result};
 use crate::metrics::TokenUsage;
+use crate::page::{ListQuery, Page, Pages, paginate};
 use crate::poll::{PollOptions, Poller};
 use crate::response::Response;
 use crate::routing::{RESPONSES_API_VERSION, Route};
@@ -168,6 +170,34 @@ impl Client {
             deployment: None,
         };
         Ok(ResponseStream::new(bytes, meta, self.stream_idle_timeout(), Arc::new(SystemClock)).with_observer(observer))
+    }
+
+    /// One page of the items a stored response was given as input (its
+    /// `input_items`), after `cursor` (else `query.after`).
+    pub async fn list_response_input_items_page(
+        &self,
+        id: &str,
+        query: &ListQuery,
+        cursor: Option<&str>,
+    ) -> Result<Response<Page<OutputItem>>> {
+        check_id(id)?;
+        let path = format!("responses/{id}/input_items");
+        let options = query.apply(options("responses.input_items"), cursor);
+        self.request_json_with(Method::GET, Route::Resource { path: &path }, None, &options).await
+    }
+
+    /// Every input item of a stored response, following the `after`
+    /// cursors page by page (see [`paginate`] for the bounds).
+    pub fn list_response_input_items(&self, id: &str, query: &ListQuery) -> Pages<'static, OutputItem> {
+        let client = self.clone();
+        let query = query.clone();
+        let id = id.to_owned();
+        paginate(query.after.clone(), move |cursor| {
+            let client = client.clone();
+            let query = query.clone();
+            let id = id.clone();
+            async move { client.list_response_input_items_page(&id, &query, cursor.as_deref()).await }
+        })
     }
 
     /// Waits for a background response to finish: [`wait_for_response`]
