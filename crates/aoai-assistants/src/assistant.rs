@@ -74,6 +74,8 @@ pub(crate) struct Settings {
     pub(crate) instructions: Option<String>,
     pub(crate) registry: ToolRegistry,
     pub(crate) file_search: Option<FileSearchTool>,
+    /// A search the run answers itself (local knowledge).
+    pub(crate) knowledge: Option<Arc<dyn crate::run::PassageSearch>>,
     pub(crate) format: Option<Arc<StrictSchema>>,
     pub(crate) temperature: Option<f32>,
     pub(crate) top_p: Option<f32>,
@@ -98,6 +100,7 @@ impl fmt::Debug for Settings {
             .field("deployment", &self.deployment)
             .field("tools", &self.registry)
             .field("file_search", &self.file_search.as_ref().map(|tool| &tool.vector_store_ids))
+            .field("knowledge", &self.knowledge)
             .field("format", &self.format.as_ref().map(|format| format.name()))
             .field("max_rounds", &self.max_rounds)
             .field("tool_timeout", &self.tool_timeout)
@@ -128,13 +131,16 @@ impl Settings {
                 })
             })
             .collect();
+        if let Some(knowledge) = &self.knowledge {
+            tools.push(ResponseTool::Function(knowledge.tool()));
+        }
         if let Some(file_search) = &self.file_search {
             tools.push(ResponseTool::FileSearch(file_search.clone()));
             request = request.include(include::FILE_SEARCH_RESULTS);
         }
         if !tools.is_empty() {
             request = request.tools(tools);
-            if !self.registry.is_empty() {
+            if !self.registry.is_empty() || self.knowledge.is_some() {
                 request = request.parallel_tool_calls(self.parallel_tool_calls);
             }
         }
@@ -279,6 +285,7 @@ impl<C: ResponsesApi> AssistantBuilder<C> {
                 instructions: None,
                 registry: ToolRegistry::new(),
                 file_search: None,
+                knowledge: None,
                 format: None,
                 temperature: None,
                 top_p: None,
@@ -328,6 +335,16 @@ impl<C: ResponsesApi> AssistantBuilder<C> {
         let ids: Vec<String> = vector_store_ids.into_iter().map(Into::into).collect();
         let tool = self.settings.file_search.get_or_insert_with(FileSearchTool::default);
         tool.vector_store_ids.extend(ids);
+        self
+    }
+
+    /// Answers from local knowledge: an aoai-rag retriever offered to the
+    /// model as a search tool, whose passages become citations of the same
+    /// shape as `file_search`'s (see [`local`](crate::local)). Works beside
+    /// or instead of [`file_search`](Self::file_search).
+    #[cfg(feature = "rag")]
+    pub fn local_knowledge(mut self, knowledge: crate::local::LocalKnowledge) -> Self {
+        self.settings.knowledge = Some(Arc::new(knowledge));
         self
     }
 
@@ -457,6 +474,18 @@ impl<C: ResponsesApi> AssistantBuilder<C> {
         }
         if self.settings.file_search.as_ref().is_some_and(|tool| tool.vector_store_ids.is_empty()) {
             problems.push("file_search needs at least one vector store id".to_owned());
+        }
+        if let Some(knowledge) = &self.settings.knowledge {
+            let name = knowledge.name();
+            if name.is_empty()
+                || name.len() > 64
+                || !name.bytes().all(|byte| byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'-')
+            {
+                problems.push(format!("the knowledge tool's name {name:?} is not 1-64 letters, digits, _ or -"));
+            }
+            if self.settings.registry.definitions().iter().any(|definition| definition.function.name == name) {
+                problems.push(format!("a tool is already named {name:?}, the knowledge tool's name"));
+            }
         }
         if self.settings.backend == ThreadBackend::Conversation && self.conversations.is_none() {
             problems.push("the Conversation backend needs AssistantBuilder::conversations".to_owned());

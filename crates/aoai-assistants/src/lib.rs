@@ -6,6 +6,8 @@ pub mod background;
 pub mod config;
 pub mod error;
 pub mod knowledge;
+#[cfg(feature = "rag")]
+pub mod local;
 pub mod migration;
 pub mod run;
 pub mod stream;

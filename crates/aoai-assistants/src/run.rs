@@ -19,6 +19,7 @@ use aoai_core::responses::{
     ResponseEvent, ResponseObject, ResponseRequest, ResponseStatus, ResponseUsage,
 };
 use aoai_tools::{ToolContext, ToolError};
+use async_trait::async_trait;
 use futures_util::future::join_all;
 use futures_util::{FutureExt, StreamExt};
 use serde::de::DeserializeOwned;
@@ -159,6 +160,86 @@ impl RunResult {
     }
 }
 
+/// A search the run answers itself, offered to the model as a function
+/// tool: local knowledge (feature `rag`) implements it. Its passages are
+/// numbered across the run (`[docN]`) and the markers of the answer become
+/// [`Citation`]s.
+#[async_trait]
+pub(crate) trait PassageSearch: Send + Sync + std::fmt::Debug {
+    /// The tool's name.
+    fn name(&self) -> &str;
+    /// The tool as the model sees it.
+    fn tool(&self) -> aoai_core::responses::FunctionTool;
+    /// The passages for a call's arguments, best first.
+    async fn search(&self, arguments: &str) -> std::result::Result<Vec<FileSearchResult>, ToolError>;
+}
+
+/// The marker of the `number`th passage of a run's local searches.
+fn marker(number: usize) -> String {
+    format!("[doc{number}]")
+}
+
+/// What a local search tells the model: each passage under its marker,
+/// with its source and title.
+fn passages_output(found: &[FileSearchResult], first_number: usize) -> String {
+    if found.is_empty() {
+        return "No passage of the knowledge base matches this query.".to_owned();
+    }
+    let mut out = String::new();
+    for (offset, passage) in found.iter().enumerate() {
+        if !out.is_empty() {
+            out.push_str("\n\n");
+        }
+        out.push_str(&marker(first_number + offset));
+        out.push_str(" source: ");
+        out.push_str(&passage.filename);
+        let title = passage.attributes.as_ref().and_then(|attributes| attributes.get("title")).and_then(Value::as_str);
+        if let Some(title) = title {
+            out.push_str(" | title: ");
+            out.push_str(title);
+        }
+        out.push('\n');
+        out.push_str(passage.text.trim());
+    }
+    out
+}
+
+/// The citations of `text`'s `[docN]` markers that name one of `local`
+/// (the run's local passages, numbered from 1), at the marker's position
+/// in characters.
+pub(crate) fn local_citations(text: &str, local: &[FileSearchResult]) -> Vec<Citation> {
+    let mut out = Vec::new();
+    if local.is_empty() {
+        return out;
+    }
+    let mut consumed_chars = 0usize;
+    let mut rest = text;
+    while let Some(start) = rest.find("[doc") {
+        let after = &rest[start + 4..];
+        let position = consumed_chars + rest[..start].chars().count();
+        let digits = after.find(']').filter(|end| *end > 0 && after[..*end].bytes().all(|byte| byte.is_ascii_digit()));
+        let skip = match digits {
+            Some(end) => {
+                let number: usize = after[..end].parse().unwrap_or(0);
+                if let Some(passage) = number.checked_sub(1).and_then(|index| local.get(index)) {
+                    out.push(Citation {
+                        file_id: passage.file_id.clone(),
+                        filename: passage.filename.clone(),
+                        quote: Some(passage.text.clone()),
+                        score: Some(passage.score),
+                        position,
+                    });
+                }
+                start + 4 + end + 1
+            }
+            None => start + 4,
+        };
+        consumed_chars += rest[..skip].chars().count();
+        rest = &rest[skip..];
+    }
+    out
+}
+
 /// Where a turn's history lives while it runs.
 enum Mode {
     Conversation(String),
@@ -219,6 +300,8 @@ impl<C: ResponsesApi> Assistant<C> {
         let mut pending = first;
         let mut next_input = user;
         let mut round: u32 = 0;
+        // The passages of this run's local searches; passage N is `[docN]`.
+        let mut local: Vec<FileSearchResult> = Vec::new();
         loop {
             round += 1;
             result.rounds = round;
@@ -275,7 +358,7 @@ impl<C: ResponsesApi> Assistant<C> {
             transcript.extend(response.output.iter().filter_map(replayable));
             let calls: Vec<FunctionCall> = response.function_calls().into_iter().cloned().collect();
             if calls.is_empty() {
-                self.finish(&mut result, response)?;
+                self.finish(&mut result, response, &local, events)?;
                 result.thread_id = commit(thread, mode, transcript);
                 return Ok(result);
             }
@@ -286,7 +369,7 @@ impl<C: ResponsesApi> Assistant<C> {
                 result.thread_id = thread.id();
                 return Err(Error::RoundLimit(RoundLimitError::new(round, result)));
             }
-            let records = self.call_tools(&calls, round, events).await;
+            let records = self.call_tools(&calls, round, &mut local, &mut result.passages, events).await;
             let outputs: Vec<InputItem> = records
                 .iter()
                 .map(|record| InputItem::function_call_output(record.call_id.clone(), record.output.clone()))
@@ -368,9 +451,18 @@ impl<C: ResponsesApi> Assistant<C> {
         }
     }
 
-    /// Runs the calls through the registry, concurrently when allowed, each
-    /// within the tool timeout; every outcome becomes the call's output.
-    async fn call_tools(&self, calls: &[FunctionCall], round: u32, events: Events<'_>) -> Vec<ToolCallRecord> {
+    /// Runs the calls through the registry (or the local knowledge search),
+    /// concurrently when allowed, each within the tool timeout; every
+    /// outcome becomes the call's output. Local passages are numbered in the
+    /// order of the calls, after `local`.
+    async fn call_tools(
+        &self,
+        calls: &[FunctionCall],
+        round: u32,
+        local: &mut Vec<FileSearchResult>,
+        passages: &mut Vec<FileSearchResult>,
+        events: Events<'_>,
+    ) -> Vec<ToolCallRecord> {
         for call in calls {
             emit(events, || RunEvent::ToolCallStarted {
                 round,
@@ -382,24 +474,68 @@ impl<C: ResponsesApi> Assistant<C> {
         let one = |call: &FunctionCall| {
             let call = call.clone();
             async move {
-                let record = self.call_tool(call, round).await;
-                emit(events, || RunEvent::ToolCallFinished(record.clone()));
-                record
+                let (record, found) = self.call_tool(call, round).await;
+                if found.is_none() {
+                    emit(events, || RunEvent::ToolCallFinished(record.clone()));
+                }
+                (record, found)
             }
         };
-        if self.settings.parallel_tool_calls {
+        let outcomes = if self.settings.parallel_tool_calls {
             join_all(calls.iter().map(one)).await
         } else {
-            let mut records = Vec::with_capacity(calls.len());
+            let mut outcomes = Vec::with_capacity(calls.len());
             for call in calls {
-                records.push(one(call).await);
+                outcomes.push(one(call).await);
             }
-            records
+            outcomes
+        };
+        let mut records = Vec::with_capacity(outcomes.len());
+        for (mut record, found) in outcomes {
+            if let Some(found) = found {
+                record.output = passages_output(&found, local.len() + 1);
+                emit(events, || RunEvent::FileSearchResults { round, results: found.clone() });
+                emit(events, || RunEvent::ToolCallFinished(record.clone()));
+                passages.extend(found.iter().cloned());
+                local.extend(found);
+            }
+            records.push(record);
         }
+        records
     }
 
-    async fn call_tool(&self, call: FunctionCall, round: u32) -> ToolCallRecord {
+    /// One call; for the local knowledge search, also the passages found
+    /// (the record's output is then written by the caller, which numbers them).
+    async fn call_tool(&self, call: FunctionCall, round: u32) -> (ToolCallRecord, Option<Vec<FileSearchResult>>) {
         let settings = &self.settings;
+        if let Some(knowledge) = settings.knowledge.as_ref().filter(|knowledge| knowledge.name() == call.name) {
+            let started = settings.time.clock.now();
+            let limit = settings.tool_timeout;
+            let guarded = AssertUnwindSafe(knowledge.search(&call.arguments)).catch_unwind();
+            let outcome = match tokio::time::timeout(limit, guarded).await {
+                Ok(Ok(outcome)) => outcome,
+                Ok(Err(_panic)) => Err(ToolError::failed(format!("`{}` failed unexpectedly (it panicked)", call.name))),
+                Err(_) => Err(ToolError::TimedOut { tool: call.name.clone(), limit }),
+            };
+            let duration = settings.time.clock.now().saturating_duration_since(started);
+            let (output, error, found) = match outcome {
+                Ok(found) => (String::new(), None, Some(found)),
+                Err(error) => {
+                    tracing::debug!(tool = %call.name, error = %error, "knowledge search failed; the model is told");
+                    (error.to_model_value().to_string(), Some(error), None)
+                }
+            };
+            let record = ToolCallRecord {
+                round,
+                call_id: call.call_id,
+                name: call.name,
+                arguments: call.arguments,
+                output,
+                error,
+                duration,
+            };
+            return (record, found);
+        }
         let mut context = ToolContext::new(call.call_id.clone(), call.name.clone(), round);
         if let Some(state) = &settings.state {
             context = context.with_state(state.clone());
@@ -421,7 +557,7 @@ impl<C: ResponsesApi> Assistant<C> {
                 (error.to_model_value().to_string(), Some(error))
             }
         };
-        ToolCallRecord {
+        let record = ToolCallRecord {
             round,
             call_id: call.call_id,
             name: call.name,
@@ -429,13 +565,30 @@ impl<C: ResponsesApi> Assistant<C> {
             output,
             error,
             duration,
-        }
+        };
+        (record, None)
     }
 
-    /// The final answer: text, citations and the structured output.
-    fn finish(&self, result: &mut RunResult, response: ResponseObject) -> Result<()> {
+    /// The final answer: text, citations (the service's, and those of local
+    /// passage markers, reported as they are found when streaming) and the
+    /// structured output.
+    fn finish(
+        &self,
+        result: &mut RunResult,
+        response: ResponseObject,
+        local: &[FileSearchResult],
+        events: Events<'_>,
+    ) -> Result<()> {
         result.text = response.output_text();
         result.citations = citations(&response, &result.passages);
+        let marked = local_citations(&result.text, local);
+        for citation in &marked {
+            emit(events, || RunEvent::CitationAdded(citation.clone()));
+        }
+        if !marked.is_empty() {
+            result.citations.extend(marked);
+            result.citations.sort_by_key(|citation| citation.position);
+        }
         if let Some(format) = &self.settings.format {
             let value: Value = serde_json::from_str(&result.text)
                 .map_err(|error| Error::Output(OutputError::new(format.name(), format!("not JSON: {error}"))))?;

@@ -1,4 +1,4 @@
-//! `aoai`: chat, embeddings, token counting, retrieval (`aoai rag`) and a configuration doctor for
+//! `aoai`: chat, embeddings, token counting, retrieval (`aoai rag`), assistants (`aoai ask`) and a configuration doctor for
 //! Azure OpenAI and OpenAI-compatible endpoints.
 //!
 //! Exit codes: 0 success, 1 an API or transport error, 2 bad usage or configuration.
@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+mod ask;
 mod batch;
 mod chat;
 mod doctor;
@@ -44,6 +45,8 @@ enum Command {
     /// Index files, search them, and answer questions from them with citations.
     #[command(subcommand)]
     Rag(rag::RagCommand),
+    /// Ask an assistant: an answer with numbered sources, from vector stores, files or a local index; threads continue with --thread.
+    Ask(ask::AskArgs),
     /// Answer a prompt with the Responses API (chain with --previous, search vector stores with --vector-store).
     Respond(respond::RespondArgs),
     /// Read, delete or cancel stored responses.
@@ -102,6 +105,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
+            Command::Ask(args) => ask::run(args).await,
             Command::Batch(command) => batch::dispatch(command).await,
             Command::Chat(args) => chat::run(args).await,
             Command::Rag(command) => rag::dispatch(command).await,

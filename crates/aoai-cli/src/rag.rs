@@ -332,6 +332,22 @@ fn existing(directory: &Path, flags: &EmbedderArgs) -> Result<EmbedderSpec, Fail
     Ok(spec)
 }
 
+/// The index at `directory` reopened with the embedder it records, as a
+/// retriever (`aoai ask --local-index`); Azure embeddings go through `client`.
+pub(crate) fn open_retriever(directory: &Path, client: &Client) -> Result<Arc<dyn Retriever>, Failure> {
+    let no_flags = EmbedderArgs { embedder: None, embedding_deployment: None, dimensions: None };
+    match existing(directory, &no_flags)? {
+        EmbedderSpec::Azure { deployment, dimensions, send_dimensions } => {
+            let embedder = azure_embedder(client.clone(), &deployment, dimensions, send_dimensions)?;
+            Ok(Arc::new(open(directory, embedder)?))
+        }
+        #[cfg(feature = "local-embeddings")]
+        EmbedderSpec::Local => Ok(Arc::new(open(directory, local_embedder()?)?)),
+        #[cfg(not(feature = "local-embeddings"))]
+        EmbedderSpec::Local => Err(local_unavailable()),
+    }
+}
+
 fn azure_embedder(
     client: Client,
     deployment: &str,

@@ -312,7 +312,7 @@ pub(crate) async fn vector_stores(command: VectorStoresCommand) -> Result<(), Fa
 
 /// The files to upload: given files as they are, files found in directories
 /// only with a searchable extension.
-fn gather(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Failure> {
+pub(crate) fn gather(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Failure> {
     let mut files = Vec::new();
     let mut skipped = 0usize;
     for path in paths {
@@ -351,7 +351,7 @@ fn read_file(path: &Path) -> Result<(String, Bytes), Failure> {
 
 /// Uploads, adds as one batch, waits with a progress line; returns the
 /// report and each file id's local path.
-async fn ingest(
+pub(crate) async fn ingest(
     client: &Client,
     store: &str,
     paths: Vec<PathBuf>,
@@ -420,7 +420,7 @@ fn print_table(report: &IngestionReport, names: &HashMap<String, String>) -> Res
     print(&out)
 }
 
-fn failed(report: &IngestionReport) -> Result<(), Failure> {
+pub(crate) fn failed(report: &IngestionReport) -> Result<(), Failure> {
     let failed = report.files.iter().filter(|file| file.status != IngestionStatus::Completed).count();
     if failed == 0 {
         Ok(())
