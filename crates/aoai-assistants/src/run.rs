@@ -70,6 +70,13 @@ pub struct ToolCallRecord {
     pub duration: Duration,
 }
 
+impl ToolCallRecord {
+    /// The record of `call`, answered with `output` (and `error` when it failed).
+    fn of(call: FunctionCall, round: u32, output: String, error: Option<ToolError>, duration: Duration) -> Self {
+        Self { round, call_id: call.call_id, name: call.name, arguments: call.arguments, output, error, duration }
+    }
+}
+
 /// Tokens summed over every round of a run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -525,16 +532,7 @@ impl<C: ResponsesApi> Assistant<C> {
                     (error.to_model_value().to_string(), Some(error), None)
                 }
             };
-            let record = ToolCallRecord {
-                round,
-                call_id: call.call_id,
-                name: call.name,
-                arguments: call.arguments,
-                output,
-                error,
-                duration,
-            };
-            return (record, found);
+            return (ToolCallRecord::of(call, round, output, error, duration), found);
         }
         let mut context = ToolContext::new(call.call_id.clone(), call.name.clone(), round);
         if let Some(state) = &settings.state {
@@ -557,16 +555,7 @@ impl<C: ResponsesApi> Assistant<C> {
                 (error.to_model_value().to_string(), Some(error))
             }
         };
-        let record = ToolCallRecord {
-            round,
-            call_id: call.call_id,
-            name: call.name,
-            arguments: call.arguments,
-            output,
-            error,
-            duration,
-        };
-        (record, None)
+        (ToolCallRecord::of(call, round, output, error, duration), None)
     }
 
     /// The final answer: text, citations (the service's, and those of local
