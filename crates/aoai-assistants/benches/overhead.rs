@@ -7,7 +7,8 @@
 //! assistant) runs on the main thread's current-thread runtime, so the main
 //! thread's CPU time (`/proc/thread-self/schedstat`, nanoseconds on the CPU)
 //! is the client's alone: HTTP, JSON, the tool, and for the assistant its
-//! bookkeeping. Both sides send the same two requests per turn. Prints CPU
+//! bookkeeping. Both sides send the same two requests per turn, with the
+//! same tool schema (the one the assistant's registry generates). Prints CPU
 //! per turn for each side and the overhead; target (issue #16): under 5 %.
 //!
 //! `cargo bench -p aoai-assistants --bench overhead`
@@ -40,18 +41,21 @@ fn weather(city: &str) -> Value {
     json!({"city": city, "celsius": 18, "sky": "clear"})
 }
 
-fn parameters() -> Value {
-    json!({"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"], "additionalProperties": false})
-}
-
 /// Nanoseconds this thread has spent on a CPU.
 fn thread_cpu_ns() -> u64 {
     let text = std::fs::read_to_string("/proc/thread-self/schedstat").expect("schedstat (Linux)");
     text.split_whitespace().next().and_then(|field| field.parse().ok()).expect("schedstat's first field")
 }
 
-async fn raw_turn(client: &Client, stream: bool) -> usize {
-    let tool = ResponseTool::function("get_weather", "Current weather in a city", parameters());
+async fn raw_turn(client: &Client, parameters: &Value, stream: bool) -> usize {
+    // As the assistant sends it: the registry's schema, `strict` as the tool asks (not strict).
+    let tool = ResponseTool::Function(aoai_core::responses::FunctionTool {
+        name: "get_weather".into(),
+        description: Some("Current weather in a city".into()),
+        parameters: parameters.clone(),
+        strict: Some(false),
+        extra: serde_json::Map::new(),
+    });
     let request = ResponseRequest::new("What is the weather in Paris?")
         .tools(vec![tool.clone()])
         .tool_choice(ResponseToolChoice::function("get_weather"));
@@ -119,6 +123,13 @@ fn main() {
         let tool = typed_tool("get_weather", "Current weather in a city", |args: City, _: ToolContext| async move {
             Ok::<_, ToolError>(weather(&args.city))
         });
+        // The raw side sends the very schema the assistant sends for the tool.
+        let registry = aoai_tools::ToolRegistry::new()
+            .with(typed_tool("get_weather", "Current weather in a city", |args: City, _: ToolContext| async move {
+                Ok::<_, ToolError>(weather(&args.city))
+            }))
+            .unwrap();
+        let parameters = registry.definitions()[0].function.parameters.clone();
         let assistant = Assistant::builder(client.clone(), DEPLOYMENT)
             .tool(tool)
             .tool_choice(ResponseToolChoice::function("get_weather"))
@@ -126,13 +137,13 @@ fn main() {
             .unwrap();
         for stream in [false, true] {
             // Warm up both (connections, schema caches), then interleave samples; keep the fastest.
-            raw_turn(&client, stream).await;
+            raw_turn(&client, &parameters, stream).await;
             assistant_turn(&assistant, stream).await;
             let (mut best_raw, mut best_assistant) = (u64::MAX, u64::MAX);
             for _ in 0..SAMPLES {
                 let start = thread_cpu_ns();
                 for _ in 0..TURNS {
-                    std::hint::black_box(raw_turn(&client, stream).await);
+                    std::hint::black_box(raw_turn(&client, &parameters, stream).await);
                 }
                 best_raw = best_raw.min(thread_cpu_ns() - start);
                 let start = thread_cpu_ns();
