@@ -7,6 +7,19 @@
 //! asked for any; [`Assistant::cancel`] cancels it. A `BackgroundRun` is
 //! serde, so another process can poll it. Client-side threads cannot run in
 //! the background (a background response must be stored).
+//!
+//! Streamed: [`Assistant::start_background_stream`] runs the turn as
+//! [`RunEvent`](crate::RunEvent)s whose first is
+//! [`RunEvent::BackgroundStarted`](crate::RunEvent::BackgroundStarted) with
+//! the run (save it to come back). When the connection breaks mid-answer
+//! (the stream ends early, a read fails, or it goes idle past the client's
+//! stream timeout), the stream is picked up after the last event read —
+//! nothing is repeated or lost — and a
+//! [`RunEvent::Resumed`](crate::RunEvent::Resumed) says so, up to three
+//! times per round. A process that lost the stream altogether calls
+//! [`Assistant::resume_stream`] with the saved run: the response's events
+//! from the first (or after [`BackgroundRun::starting_after`]), then the
+//! rest of the turn.
 
 use aoai_core::ResponsesApi;
 use aoai_core::responses::{Input, ResponseObject, wait_for_response};
@@ -14,7 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::assistant::Assistant;
 use crate::error::{Error, RequestError, Result, UnsupportedError};
-use crate::run::{RunResult, input_items};
+use crate::run::{RunResult, Start, input_items};
 use crate::thread::{Thread, ThreadState};
 
 /// A turn running on the service.
@@ -25,6 +38,27 @@ pub struct BackgroundRun {
     pub response_id: String,
     /// The thread's id when it started.
     pub thread_id: String,
+    /// For [`Assistant::resume_stream`]: the sequence number of the last
+    /// event already seen (the stream goes on after it); `None` replays the
+    /// response's events from the first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub starting_after: Option<u64>,
+}
+
+impl BackgroundRun {
+    /// The run of background response `response_id` on thread `thread_id`
+    /// (for a run saved elsewhere than as this type's JSON).
+    #[must_use]
+    pub fn new(response_id: impl Into<String>, thread_id: impl Into<String>) -> Self {
+        Self { response_id: response_id.into(), thread_id: thread_id.into(), starting_after: None }
+    }
+
+    /// Resume its stream after the event with this sequence number.
+    #[must_use]
+    pub fn starting_after(mut self, sequence_number: u64) -> Self {
+        self.starting_after = Some(sequence_number);
+        self
+    }
 }
 
 impl<C: ResponsesApi> Assistant<C> {
@@ -52,7 +86,7 @@ impl<C: ResponsesApi> Assistant<C> {
             .create_response(&self.settings.deployment, &request)
             .await
             .map_err(|error| Error::Request(RequestError::new("create background response", 1, error)))?;
-        Ok(BackgroundRun { response_id: response.body.id, thread_id: thread.id() })
+        Ok(BackgroundRun::new(response.body.id, thread.id()))
     }
 
     /// Waits for `run` to finish and completes the turn on `thread` (tool
@@ -68,7 +102,7 @@ impl<C: ResponsesApi> Assistant<C> {
         let response = wait_for_response(&self.client, &run.response_id, &self.settings.poll, &self.settings.time)
             .await
             .map_err(|error| Error::Request(RequestError::new("poll background response", 1, error)))?;
-        self.execute(thread, Vec::new(), Some(response), None).await
+        self.execute(thread, Vec::new(), Start::Got(response), None).await
     }
 
     /// Cancels `run` (idempotent; a finished run is answered unchanged).

@@ -12,12 +12,14 @@
 use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
-use aoai_core::ResponsesApi;
 use aoai_core::response::Response;
 use aoai_core::responses::{
-    Annotation, ContentPart, FileSearchResult, FunctionCall, Input, InputItem, MessageContent, OutputItem,
-    ResponseEvent, ResponseObject, ResponseRequest, ResponseStatus, ResponseUsage,
+    Annotation, ContentPart, FileCitation, FileSearchResult, FunctionCall, Input, InputItem, MessageContent,
+    OutputItem, ResponseAccumulator, ResponseEvent, ResponseObject, ResponseRequest, ResponseStatus, ResponseStream,
+    ResponseUsage,
 };
+use aoai_core::ResponsesApi;
+use aoai_core::error::{StreamErrorKind, TimeoutKind};
 use aoai_tools::{ToolContext, ToolError};
 use async_trait::async_trait;
 use futures_util::future::join_all;
@@ -27,7 +29,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::assistant::Assistant;
-use crate::error::{Error, OutputError, RequestError, ResponseEndedError, Result, RoundLimitError};
+use crate::background::BackgroundRun;
+use crate::error::{Error, OutputError, RequestError, ResponseEndedError, Result, RoundLimitError, UnsupportedError};
 use crate::stream::RunEvent;
 use crate::thread::{Thread, ThreadBackend, ThreadState, replayable, trimmed};
 
@@ -247,6 +250,22 @@ pub(crate) fn local_citations(text: &str, local: &[FileSearchResult]) -> Vec<Cit
     out
 }
 
+/// How a turn's first round gets its response.
+pub(crate) enum Start {
+    /// Sent like every round.
+    Send,
+    /// Sent with `background: true` (stored); when streamed, a dropped
+    /// stream is resumed.
+    Background,
+    /// Already obtained (a polled background run).
+    Got(Response<ResponseObject>),
+    /// Streamed again from a background run.
+    Resume(BackgroundRun),
+}
+
+/// How many times a round's dropped background stream is picked up again.
+pub(crate) const MAX_RESUMES: u32 = 3;
+
 /// Where a turn's history lives while it runs.
 enum Mode {
     Conversation(String),
@@ -281,16 +300,16 @@ impl<C: ResponsesApi> Assistant<C> {
     pub async fn run(&self, thread: &Thread, input: impl Into<Input>) -> Result<RunResult> {
         let user = input_items(input.into());
         let _turn = thread.begin_turn().await;
-        self.execute(thread, user, None, None).await
+        self.execute(thread, user, Start::Send, None).await
     }
 
-    /// The turn loop behind `run`, `run_stream` and background polling;
-    /// `first` is a response already obtained (a background run's).
+    /// The turn loop behind `run`, `run_stream` and background runs;
+    /// `start` says how the first round gets its response.
     pub(crate) async fn execute(
         &self,
         thread: &Thread,
         user: Vec<InputItem>,
-        first: Option<Response<ResponseObject>>,
+        start: Start,
         events: Events<'_>,
     ) -> Result<RunResult> {
         let settings = &self.settings;
@@ -301,10 +320,16 @@ impl<C: ResponsesApi> Assistant<C> {
             }
             ThreadState::ClientSide { items, .. } => Mode::ClientSide { history: items.clone() },
         };
+        let background = matches!(start, Start::Background | Start::Resume(_));
+        if background && matches!(mode, Mode::ClientSide { .. }) {
+            return Err(Error::Unsupported(UnsupportedError::new("a background run", "client-side")));
+        }
         let mut result = RunResult::new();
-        // Everything this turn added, for a client-side history.
-        let mut transcript: Vec<InputItem> = user.clone();
-        let mut pending = first;
+        // Everything this turn added, kept only while the history may be
+        // client-side (a chain that was not verified yet may turn client-side).
+        let mut transcript: Option<Vec<InputItem>> =
+            matches!(mode, Mode::ClientSide { .. } | Mode::Chain { verify: true, .. }).then(|| user.clone());
+        let mut start = start;
         let mut next_input = user;
         let mut round: u32 = 0;
         // The passages of this run's local searches; passage N is `[docN]`.
@@ -313,9 +338,22 @@ impl<C: ResponsesApi> Assistant<C> {
             round += 1;
             result.rounds = round;
             emit(events, || RunEvent::RoundStarted { round });
-            let (response, request_id) = match pending.take() {
-                Some(response) => (response.body, response.meta.request_id),
-                None => {
+            let (response, request_id) = match std::mem::replace(&mut start, Start::Send) {
+                Start::Got(response) => (response.body, response.meta.request_id),
+                Start::Resume(run) => {
+                    let Some(sender) = events else {
+                        return Err(Error::Unsupported(UnsupportedError::new("resuming without a stream", "any")));
+                    };
+                    let request_error = |error| Error::Request(RequestError::new("resume response stream", round, error));
+                    let stream = self
+                        .client
+                        .resume_response_stream(&run.response_id, run.starting_after)
+                        .await
+                        .map_err(request_error)?;
+                    let streamed = Streamed { round, sender, background: Some(thread.id()), announced: true };
+                    self.consume(stream, streamed, &mut result).await?
+                }
+                first @ (Start::Send | Start::Background) => {
                     let input = std::mem::take(&mut next_input);
                     let request = match &mode {
                         Mode::Conversation(id) => settings.request(input, round == 1).conversation(id.clone()),
@@ -327,11 +365,17 @@ impl<C: ResponsesApi> Assistant<C> {
                             }
                         }
                         Mode::ClientSide { history } => {
-                            let items = trimmed(&settings.tokenizer, history, &transcript, settings.history_budget);
+                            let turn = transcript.as_deref().unwrap_or_default();
+                            let items = trimmed(&settings.tokenizer, history, turn, settings.history_budget);
                             settings.request(items, round == 1).store(false)
                         }
                     };
-                    self.send(&request, round, &mut result, events).await?
+                    if matches!(first, Start::Background) {
+                        let request = request.background(true).store(true);
+                        self.send(&request, round, &mut result, events, Some(thread.id())).await?
+                    } else {
+                        self.send(&request, round, &mut result, events, None).await?
+                    }
                 }
             };
             result.request_ids.extend(request_id);
@@ -361,12 +405,16 @@ impl<C: ResponsesApi> Assistant<C> {
             }
             if let Mode::Chain { previous, .. } = &mut mode {
                 *previous = Some(response.id.clone());
+                // Stored and chained: the turn's items are the server's now.
+                transcript = None;
             }
-            transcript.extend(response.output.iter().filter_map(replayable));
+            if let Some(transcript) = &mut transcript {
+                transcript.extend(response.output.iter().filter_map(replayable));
+            }
             let calls: Vec<FunctionCall> = response.function_calls().into_iter().cloned().collect();
             if calls.is_empty() {
                 self.finish(&mut result, response, &local, events)?;
-                result.thread_id = commit(thread, mode, transcript);
+                result.thread_id = commit(thread, mode, transcript.unwrap_or_default());
                 return Ok(result);
             }
             if round >= settings.max_rounds {
@@ -382,18 +430,23 @@ impl<C: ResponsesApi> Assistant<C> {
                 .map(|record| InputItem::function_call_output(record.call_id.clone(), record.output.clone()))
                 .collect();
             result.tool_calls.extend(records);
-            transcript.extend(outputs.iter().cloned());
+            if let Some(transcript) = &mut transcript {
+                transcript.extend(outputs.iter().cloned());
+            }
             next_input = outputs;
         }
     }
 
-    /// Sends one request, streamed when someone listens for events.
+    /// Sends one request, streamed when someone listens for events;
+    /// `background` (the thread's id) when it is a background response
+    /// whose dropped stream may be resumed.
     async fn send(
         &self,
         request: &ResponseRequest,
         round: u32,
         result: &mut RunResult,
         events: Events<'_>,
+        background: Option<String>,
     ) -> Result<(ResponseObject, Option<String>)> {
         let deployment = &self.settings.deployment;
         let request_error = |error| Error::Request(RequestError::new("create response", round, error));
@@ -401,32 +454,74 @@ impl<C: ResponsesApi> Assistant<C> {
             let response = self.client.create_response(deployment, request).await.map_err(request_error)?;
             return Ok((response.body, response.meta.request_id));
         };
-        let mut stream = self.client.create_response_stream(deployment, request).await.map_err(request_error)?;
+        let stream = self.client.create_response_stream(deployment, request).await.map_err(request_error)?;
+        self.consume(stream, Streamed { round, sender, background, announced: false }, result).await
+    }
+
+    /// Reads a round's stream to its end, reporting events as they come; a
+    /// background response's stream that breaks is picked up after the
+    /// last event read (at most [`MAX_RESUMES`] times).
+    async fn consume(
+        &self,
+        mut stream: ResponseStream,
+        mut streamed: Streamed<'_>,
+        result: &mut RunResult,
+    ) -> Result<(ResponseObject, Option<String>)> {
+        let round = streamed.round;
+        let sender = Some(streamed.sender);
+        let request_error = |error| Error::Request(RequestError::new("create response", round, error));
         let request_id = stream.meta().request_id.clone();
-        let mut accumulator = aoai_core::responses::ResponseAccumulator::new();
+        let mut accumulator = ResponseAccumulator::new();
         let mut passages = result.passages.clone();
-        let mut cited = 0;
-        while let Some(event) = stream.next().await {
-            let event = event.map_err(request_error)?;
+        let mut resumes = 0u32;
+        let mut response_id: Option<String> = None;
+        loop {
+            let event = match stream.next().await {
+                None => break,
+                Some(Ok(event)) => event,
+                Some(Err(error)) => {
+                    let resumable = streamed.background.is_some() && broke(&error) && resumes < MAX_RESUMES;
+                    let Some(id) = response_id.clone().filter(|_| resumable) else {
+                        return Err(request_error(error));
+                    };
+                    resumes += 1;
+                    let after = accumulator.last_sequence_number();
+                    tracing::debug!(response = %id, after, error = %error, "background stream broke; resuming");
+                    emit(sender, || RunEvent::Resumed { round, after, attempt: resumes });
+                    stream = self
+                        .client
+                        .resume_response_stream(&id, after)
+                        .await
+                        .map_err(|error| Error::Request(RequestError::new("resume response stream", round, error)))?;
+                    continue;
+                }
+            };
             accumulator.push(&event);
             match &event.event {
+                ResponseEvent::Created(response) | ResponseEvent::Queued(response) | ResponseEvent::InProgress(response)
+                    if response_id.is_none() =>
+                {
+                    response_id = Some(response.id.clone());
+                    if let Some(thread_id) = streamed.background.as_ref().filter(|_| !streamed.announced) {
+                        streamed.announced = true;
+                        let run = BackgroundRun::new(response.id.clone(), thread_id.clone());
+                        emit(sender, || RunEvent::BackgroundStarted(run));
+                    }
+                }
                 ResponseEvent::OutputTextDelta { delta, .. } => {
-                    emit(Some(sender), || RunEvent::TextDelta { round, delta: delta.clone() });
+                    emit(sender, || RunEvent::TextDelta { round, delta: delta.clone() });
                 }
                 ResponseEvent::OutputItemDone { item: OutputItem::FileSearchCall(call), .. } => {
                     let results = call.results.clone().unwrap_or_default();
                     passages.extend(results.iter().cloned());
-                    emit(Some(sender), || RunEvent::FileSearchResults { round, results });
+                    emit(sender, || RunEvent::FileSearchResults { round, results });
                 }
-                ResponseEvent::OutputTextAnnotationAdded { .. } => {
-                    let citations = citations(&accumulator.snapshot(), &passages);
-                    for citation in citations.into_iter().skip(cited) {
-                        cited += 1;
-                        emit(Some(sender), || RunEvent::CitationAdded(citation));
-                    }
+                ResponseEvent::OutputTextAnnotationAdded { at, annotation: Annotation::FileCitation(citation), .. } => {
+                    let offset = text_offset(accumulator.output(), at.output_index, at.content_index);
+                    emit(sender, || RunEvent::CitationAdded(cite(citation, offset, &passages)));
                 }
                 ResponseEvent::Error { code, message, .. } => {
-                    let id = accumulator.snapshot().id;
+                    let id = response_id.unwrap_or_default();
                     return Err(Error::Response(ResponseEndedError::new(
                         id,
                         "failed",
@@ -615,27 +710,90 @@ fn commit(thread: &Thread, mode: Mode, transcript: Vec<InputItem>) -> String {
 pub(crate) fn citations(response: &ResponseObject, passages: &[FileSearchResult]) -> Vec<Citation> {
     let mut out = Vec::new();
     let mut offset = 0usize;
-    for item in &response.output {
-        let OutputItem::Message(message) = item else { continue };
-        let MessageContent::Parts(parts) = &message.content else { continue };
-        for part in parts {
-            let ContentPart::OutputText(text) = part else { continue };
-            for annotation in &text.annotations {
-                let Annotation::FileCitation(citation) = annotation else { continue };
-                let best = passages
-                    .iter()
-                    .filter(|passage| passage.file_id == citation.file_id)
-                    .max_by(|left, right| left.score.total_cmp(&right.score));
-                out.push(Citation {
-                    file_id: citation.file_id.clone(),
-                    filename: citation.filename.clone(),
-                    quote: best.map(|passage| passage.text.clone()),
-                    score: best.map(|passage| passage.score),
-                    position: offset + usize::try_from(citation.index).unwrap_or(usize::MAX),
-                });
+    for text in output_texts(&response.output) {
+        for annotation in &text.annotations {
+            if let Annotation::FileCitation(citation) = annotation {
+                out.push(cite(citation, offset, passages));
             }
-            offset += text.text.chars().count();
         }
+        offset += text.text.chars().count();
     }
     out
+}
+
+/// The output-text parts of `output`'s messages, in order: what
+/// `output_text()` joins.
+fn output_texts(output: &[OutputItem]) -> impl Iterator<Item = &aoai_core::responses::OutputText> {
+    output
+        .iter()
+        .filter_map(|item| match item {
+            OutputItem::Message(message) => match &message.content {
+                MessageContent::Parts(parts) => Some(parts.iter()),
+                _ => None,
+            },
+            _ => None,
+        })
+        .flatten()
+        .filter_map(|part| match part {
+            ContentPart::OutputText(text) => Some(text),
+            _ => None,
+        })
+}
+
+/// Where the text part `content_index` of output item `output_index`
+/// starts in `output_text()`, in characters.
+fn text_offset(output: &[OutputItem], output_index: u64, content_index: u64) -> usize {
+    let mut offset = 0usize;
+    for (item_index, item) in output.iter().enumerate() {
+        let OutputItem::Message(message) = item else { continue };
+        let MessageContent::Parts(parts) = &message.content else { continue };
+        for (part_index, part) in parts.iter().enumerate() {
+            if item_index as u64 == output_index && part_index as u64 == content_index {
+                return offset;
+            }
+            if let ContentPart::OutputText(text) = part {
+                offset += text.text.chars().count();
+            }
+        }
+        if item_index as u64 >= output_index {
+            break;
+        }
+    }
+    offset
+}
+
+/// A citation of `citation`, whose text part starts at `offset`, with the
+/// best passage of its file among `passages`.
+fn cite(citation: &FileCitation, offset: usize, passages: &[FileSearchResult]) -> Citation {
+    let best = passages
+        .iter()
+        .filter(|passage| passage.file_id == citation.file_id)
+        .max_by(|left, right| left.score.total_cmp(&right.score));
+    Citation {
+        file_id: citation.file_id.clone(),
+        filename: citation.filename.clone(),
+        quote: best.map(|passage| passage.text.clone()),
+        score: best.map(|passage| passage.score),
+        position: offset.saturating_add(usize::try_from(citation.index).unwrap_or(usize::MAX)),
+    }
+}
+
+/// Whether a stream error means the connection broke (the response may
+/// go on on the service, and its stream can be read again).
+fn broke(error: &aoai_core::Error) -> bool {
+    match error {
+        aoai_core::Error::Stream(error) => matches!(error.kind, StreamErrorKind::EndedWithoutDone | StreamErrorKind::Read),
+        aoai_core::Error::Timeout(error) => error.kind == TimeoutKind::StreamIdle,
+        aoai_core::Error::Connection(_) => true,
+        _ => false,
+    }
+}
+
+/// A round being streamed: to whom, and whether it is a background
+/// response (the thread's id) whose start was already announced.
+struct Streamed<'a> {
+    round: u32,
+    sender: &'a crate::stream::EventQueue,
+    background: Option<String>,
+    announced: bool,
 }

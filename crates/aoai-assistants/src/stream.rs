@@ -12,12 +12,13 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 
 use aoai_core::ResponsesApi;
-use aoai_core::responses::{FileSearchResult, Input};
+use aoai_core::responses::{FileSearchResult, Input, InputItem};
 use futures_util::Stream;
 
 use crate::assistant::Assistant;
+use crate::background::BackgroundRun;
 use crate::error::Error;
-use crate::run::{Citation, RunResult, ToolCallRecord, input_items};
+use crate::run::{Citation, RunResult, Start, ToolCallRecord, input_items};
 use crate::thread::Thread;
 
 /// What a streamed run reports, in order. The stream ends after
@@ -59,6 +60,21 @@ pub enum RunEvent {
     },
     /// A tool call finished (or failed; the model is told either way).
     ToolCallFinished(ToolCallRecord),
+    /// A background run started (from [`Assistant::start_background_stream`]):
+    /// save the run to [resume](Assistant::resume_stream) or
+    /// [cancel](Assistant::cancel) it.
+    BackgroundStarted(BackgroundRun),
+    /// A background response's stream broke and was picked up again after
+    /// the event with sequence number `after` (from the first when `None`):
+    /// no event is repeated.
+    Resumed {
+        /// The round.
+        round: u32,
+        /// The last event read before the break.
+        after: Option<u64>,
+        /// Which resume this is (1-based) in the round.
+        attempt: u32,
+    },
     /// The run finished.
     Completed(Box<RunResult>),
     /// The run stopped (see [`Error`]; a round-limit error carries the partial result).
@@ -95,12 +111,44 @@ impl<C: ResponsesApi> Assistant<C> {
     where
         C: 'a,
     {
-        let user = input_items(input.into());
+        self.drive(thread, input_items(input.into()), Start::Send)
+    }
+
+    /// Runs one turn of `thread` in the background, streamed: the first
+    /// event is [`RunEvent::BackgroundStarted`] with the run; a stream that
+    /// breaks is resumed where it stopped ([`RunEvent::Resumed`]). See the
+    /// [background module](crate::background). Tool rounds after the first
+    /// response run in the foreground, as with [`Assistant::poll`].
+    ///
+    /// A client-side thread yields [`RunEvent::Failed`] with
+    /// [`Error::Unsupported`] (a background response must be stored).
+    pub fn start_background_stream<'a>(&'a self, thread: &'a Thread, input: impl Into<Input>) -> RunStream<'a>
+    where
+        C: 'a,
+    {
+        self.drive(thread, input_items(input.into()), Start::Background)
+    }
+
+    /// Streams background run `run` again — its events from the first, or
+    /// after [`BackgroundRun::starting_after`] — and finishes the turn on
+    /// `thread` (tool rounds run in the foreground), as
+    /// [`Assistant::start_background_stream`] would have.
+    pub fn resume_stream<'a>(&'a self, thread: &'a Thread, run: &BackgroundRun) -> RunStream<'a>
+    where
+        C: 'a,
+    {
+        self.drive(thread, Vec::new(), Start::Resume(run.clone()))
+    }
+
+    fn drive<'a>(&'a self, thread: &'a Thread, user: Vec<InputItem>, start: Start) -> RunStream<'a>
+    where
+        C: 'a,
+    {
         let queue = Arc::new(EventQueue::default());
         let sink = queue.clone();
         let driver = async move {
             let _turn = thread.begin_turn().await;
-            let last = match self.execute(thread, user, None, Some(&sink)).await {
+            let last = match self.execute(thread, user, start, Some(&sink)).await {
                 Ok(result) => RunEvent::Completed(Box::new(result)),
                 Err(error) => RunEvent::Failed(error),
             };

@@ -63,6 +63,9 @@ impl ResponsesApi for Unstored {
     async fn cancel_response(&self, id: &str) -> aoai_core::Result<Response<ResponseObject>> {
         self.0.cancel_response(id).await
     }
+    async fn resume_response_stream(&self, id: &str, after: Option<u64>) -> aoai_core::Result<ResponseStream> {
+        self.0.resume_response_stream(id, after).await
+    }
 }
 
 async fn assert_remembers<C: ResponsesApi>(assistant: &Assistant<C>, thread: &Thread, label: &str) {

@@ -52,6 +52,11 @@ pub trait ResponsesApi: Send + Sync {
 
     /// Cancels a background response (idempotent).
     async fn cancel_response(&self, id: &str) -> Result<Response<ResponseObject>>;
+
+    /// Streams a stored (background) response's events again, from the one
+    /// after sequence number `starting_after` (from the first when `None`):
+    /// how a dropped stream picks up where it stopped.
+    async fn resume_response_stream(&self, id: &str, starting_after: Option<u64>) -> Result<ResponseStream>;
 }
 
 #[async_trait]
@@ -74,6 +79,10 @@ impl<T: ResponsesApi + ?Sized> ResponsesApi for Arc<T> {
 
     async fn cancel_response(&self, id: &str) -> Result<Response<ResponseObject>> {
         (**self).cancel_response(id).await
+    }
+
+    async fn resume_response_stream(&self, id: &str, starting_after: Option<u64>) -> Result<ResponseStream> {
+        (**self).resume_response_stream(id, starting_after).await
     }
 }
 

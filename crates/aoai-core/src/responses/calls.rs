@@ -249,4 +249,8 @@ impl ResponsesApi for Client {
     async fn cancel_response(&self, id: &str) -> Result<Response<ResponseObject>> {
         Client::cancel_response(self, id).await
     }
+
+    async fn resume_response_stream(&self, id: &str, starting_after: Option<u64>) -> Result<ResponseStream> {
+        Client::resume_response_stream(self, id, starting_after).await
+    }
 }
