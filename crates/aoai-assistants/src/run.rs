@@ -12,14 +12,14 @@
 use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
+use aoai_core::ResponsesApi;
+use aoai_core::error::{StreamErrorKind, TimeoutKind};
 use aoai_core::response::Response;
 use aoai_core::responses::{
     Annotation, ContentPart, FileCitation, FileSearchResult, FunctionCall, Input, InputItem, MessageContent,
     OutputItem, ResponseAccumulator, ResponseEvent, ResponseObject, ResponseRequest, ResponseStatus, ResponseStream,
     ResponseUsage,
 };
-use aoai_core::ResponsesApi;
-use aoai_core::error::{StreamErrorKind, TimeoutKind};
 use aoai_tools::{ToolContext, ToolError};
 use async_trait::async_trait;
 use futures_util::future::join_all;
@@ -344,7 +344,8 @@ impl<C: ResponsesApi> Assistant<C> {
                     let Some(sender) = events else {
                         return Err(Error::Unsupported(UnsupportedError::new("resuming without a stream", "any")));
                     };
-                    let request_error = |error| Error::Request(RequestError::new("resume response stream", round, error));
+                    let request_error =
+                        |error| Error::Request(RequestError::new("resume response stream", round, error));
                     let stream = self
                         .client
                         .resume_response_stream(&run.response_id, run.starting_after)
@@ -488,17 +489,18 @@ impl<C: ResponsesApi> Assistant<C> {
                     let after = accumulator.last_sequence_number();
                     tracing::debug!(response = %id, after, error = %error, "background stream broke; resuming");
                     emit(sender, || RunEvent::Resumed { round, after, attempt: resumes });
-                    stream = self
-                        .client
-                        .resume_response_stream(&id, after)
-                        .await
-                        .map_err(|error| Error::Request(RequestError::new("resume response stream", round, error)))?;
+                    stream =
+                        self.client.resume_response_stream(&id, after).await.map_err(|error| {
+                            Error::Request(RequestError::new("resume response stream", round, error))
+                        })?;
                     continue;
                 }
             };
             accumulator.push(&event);
             match &event.event {
-                ResponseEvent::Created(response) | ResponseEvent::Queued(response) | ResponseEvent::InProgress(response)
+                ResponseEvent::Created(response)
+                | ResponseEvent::Queued(response)
+                | ResponseEvent::InProgress(response)
                     if response_id.is_none() =>
                 {
                     response_id = Some(response.id.clone());
@@ -516,7 +518,9 @@ impl<C: ResponsesApi> Assistant<C> {
                     passages.extend(results.iter().cloned());
                     emit(sender, || RunEvent::FileSearchResults { round, results });
                 }
-                ResponseEvent::OutputTextAnnotationAdded { at, annotation: Annotation::FileCitation(citation), .. } => {
+                ResponseEvent::OutputTextAnnotationAdded {
+                    at, annotation: Annotation::FileCitation(citation), ..
+                } => {
                     let offset = text_offset(accumulator.output(), at.output_index, at.content_index);
                     emit(sender, || RunEvent::CitationAdded(cite(citation, offset, &passages)));
                 }
@@ -782,7 +786,9 @@ fn cite(citation: &FileCitation, offset: usize, passages: &[FileSearchResult]) -
 /// go on on the service, and its stream can be read again).
 fn broke(error: &aoai_core::Error) -> bool {
     match error {
-        aoai_core::Error::Stream(error) => matches!(error.kind, StreamErrorKind::EndedWithoutDone | StreamErrorKind::Read),
+        aoai_core::Error::Stream(error) => {
+            matches!(error.kind, StreamErrorKind::EndedWithoutDone | StreamErrorKind::Read)
+        }
         aoai_core::Error::Timeout(error) => error.kind == TimeoutKind::StreamIdle,
         aoai_core::Error::Connection(_) => true,
         _ => false,

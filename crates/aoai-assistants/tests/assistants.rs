@@ -379,6 +379,107 @@ async fn background_runs_complete_when_polled_and_cancel() {
     assert!(matches!(error, Error::Unsupported(_)));
 }
 
+/// The texts and markers of a streamed run's events.
+#[derive(Default)]
+struct Seen {
+    text: String,
+    started: Option<aoai_assistants::BackgroundRun>,
+    resumed: Vec<(u32, Option<u64>)>,
+    tools: usize,
+    result: Option<aoai_assistants::RunResult>,
+}
+
+async fn watch(mut events: aoai_assistants::RunStream<'_>) -> Seen {
+    let mut seen = Seen::default();
+    while let Some(event) = events.next().await {
+        match event {
+            RunEvent::TextDelta { delta, .. } => seen.text.push_str(&delta),
+            RunEvent::BackgroundStarted(run) => seen.started = Some(run),
+            RunEvent::Resumed { round, after, .. } => seen.resumed.push((round, after)),
+            RunEvent::ToolCallFinished(_) => seen.tools += 1,
+            RunEvent::Completed(result) => seen.result = Some(*result),
+            RunEvent::Failed(error) => panic!("{error:?}"),
+            _ => {}
+        }
+    }
+    seen
+}
+
+#[tokio::test]
+async fn a_background_stream_that_breaks_is_resumed_without_repeating_text() {
+    use aoai_emulator::DeploymentConfig;
+    use aoai_emulator::faults::{Fault, FaultConfig};
+    // The first request's stream is cut part-way; the response goes on on the server.
+    let emulator = Emulator::builder()
+        .deployment(
+            DeploymentConfig::new(DEPLOYMENT, "gpt-4o")
+                .faults(FaultConfig::default().sequence([Some(Fault::StreamCut)]).repeat(false)),
+        )
+        .response_step(Duration::from_millis(5))
+        .start()
+        .await
+        .unwrap();
+    let client = client(&emulator);
+    let assistant = Assistant::builder(client.clone(), DEPLOYMENT).build().unwrap();
+    let thread = assistant.create_thread_on(ThreadBackend::ResponseChain).await.unwrap();
+    let seen = watch(assistant.start_background_stream(&thread, "My favourite river is the Danube.")).await;
+    let run = seen.started.clone().expect("the run is announced");
+    assert_eq!(seen.resumed.len(), 1, "one break, one resume");
+    assert!(seen.resumed[0].1.is_some(), "resumed after the last event read");
+    let result = seen.result.unwrap();
+    assert!(!result.text.is_empty());
+    // Every piece of the answer arrived exactly once.
+    assert_eq!(seen.text, result.text);
+    assert_eq!(result.response_ids, std::slice::from_ref(&run.response_id));
+    // The turn is in the thread.
+    let recall = assistant.run(&thread, "What did I say before?").await.unwrap();
+    assert!(recall.text.contains("Danube"), "{}", recall.text);
+
+    // Another process with the saved run: the whole answer again, from the first event…
+    let saved: aoai_assistants::BackgroundRun = serde_json::from_str(&serde_json::to_string(&run).unwrap()).unwrap();
+    let other = Thread::resume(serde_json::from_str(&serde_json::to_string(&thread.save()).unwrap()).unwrap());
+    let again = watch(assistant.resume_stream(&other, &saved)).await;
+    assert_eq!(again.text, result.text);
+    assert!(again.resumed.is_empty());
+    assert_eq!(again.result.unwrap().text, result.text);
+    // …or only what came after a given event (deltas start after the
+    // created, queued, in-progress, item-added and part-added events).
+    let tail = watch(assistant.resume_stream(&other, &saved.clone().starting_after(10))).await;
+    assert!(result.text.ends_with(&tail.text) && tail.text.len() < result.text.len(), "{:?}", tail.text);
+
+    // A client-side thread cannot run in the background.
+    let local = assistant.create_thread_on(ThreadBackend::ClientSide).await.unwrap();
+    let mut events = assistant.start_background_stream(&local, "Hi");
+    let mut failed = None;
+    while let Some(event) = events.next().await {
+        if let RunEvent::Failed(error) = event {
+            failed = Some(error);
+        }
+    }
+    assert!(matches!(failed, Some(Error::Unsupported(_))), "{failed:?}");
+}
+
+#[tokio::test]
+async fn a_background_stream_runs_its_tool_rounds_in_the_foreground() {
+    let emulator = Emulator::builder().response_step(Duration::from_millis(5)).start().await.unwrap();
+    let client = client(&emulator);
+    let assistant = Assistant::builder(client.clone(), DEPLOYMENT)
+        .tool(typed_tool("get_weather", "Current weather in a city", |args: City, _: ToolContext| async move {
+            Ok::<_, ToolError>(json!({"city": args.city, "celsius": 18}))
+        }))
+        .tool_choice(aoai_core::responses::ResponseToolChoice::function("get_weather"))
+        .build()
+        .unwrap();
+    let thread = assistant.create_thread_on(ThreadBackend::ResponseChain).await.unwrap();
+    let seen = watch(assistant.start_background_stream(&thread, "What is the weather in Paris?")).await;
+    assert!(seen.started.is_some());
+    assert_eq!(seen.tools, 1);
+    let result = seen.result.unwrap();
+    assert_eq!(result.rounds, 2);
+    assert_eq!(result.tool_calls[0].name, "get_weather");
+    assert!(!result.text.is_empty());
+}
+
 #[tokio::test]
 async fn saved_threads_resume_in_a_new_assistant() {
     let emulator = Emulator::start().await.unwrap();
