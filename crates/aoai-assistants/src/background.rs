@@ -102,7 +102,7 @@ impl<C: ResponsesApi> Assistant<C> {
         let response = wait_for_response(&self.client, &run.response_id, &self.settings.poll, &self.settings.time)
             .await
             .map_err(|error| Error::Request(RequestError::new("poll background response", 1, error)))?;
-        self.execute(thread, Vec::new(), Start::Got(response), None).await
+        self.execute(thread, Vec::new(), Start::Got(Box::new(response)), None).await
     }
 
     /// Cancels `run` (idempotent; a finished run is answered unchanged).

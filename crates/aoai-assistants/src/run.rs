@@ -258,7 +258,7 @@ pub(crate) enum Start {
     /// stream is resumed.
     Background,
     /// Already obtained (a polled background run).
-    Got(Response<ResponseObject>),
+    Got(Box<Response<ResponseObject>>),
     /// Streamed again from a background run.
     Resume(BackgroundRun),
 }
@@ -339,7 +339,10 @@ impl<C: ResponsesApi> Assistant<C> {
             result.rounds = round;
             emit(events, || RunEvent::RoundStarted { round });
             let (response, request_id) = match std::mem::replace(&mut start, Start::Send) {
-                Start::Got(response) => (response.body, response.meta.request_id),
+                Start::Got(response) => {
+                    let response = *response;
+                    (response.body, response.meta.request_id)
+                }
                 Start::Resume(run) => {
                     let Some(sender) = events else {
                         return Err(Error::Unsupported(UnsupportedError::new("resuming without a stream", "any")));
