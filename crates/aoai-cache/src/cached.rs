@@ -1,6 +1,6 @@
-//! [`Cached`]: a [`ChatApi`] (and [`EmbeddingsApi`]) that answers repeated
-//! requests from a [`Cache`] and is itself one, so it stacks with guards,
-//! limiters and other layers in any order.
+//! [`Cached`]: a [`ChatApi`] (and [`EmbeddingsApi`] and [`ResponsesApi`])
+//! that answers repeated requests from a [`Cache`] and is itself one, so it
+//! stacks with guards, limiters and other layers in any order.
 //!
 //! # What happens to a request
 //!
@@ -23,6 +23,59 @@
 //!   upstream and succeeds or fails on its own: a `tracing::warn!` and the
 //!   `pass_throughs` counter record it. A cache never fails a request.
 //!
+//! # The Responses API
+//!
+//! `create_response` and `create_response_stream` are cached the same way,
+//! under the operation `responses` ([`crate::key`]):
+//!
+//! - [`CachePolicy::allows_response_request`] decides whether a request may
+//!   be cached: `background` requests, requests in a `conversation`, requests
+//!   with server-side tools other than `file_search`, and (in
+//!   [`CacheMode::DeterministicOnly`]) requests without `temperature: 0` go
+//!   upstream uncached, counted as `bypassed`.
+//! - A whole request calls [`Cache::get_or_fill`] (N concurrent identical
+//!   requests, one upstream call); the answer is stored only when
+//!   [`is_cacheable_response_object`] says so (`completed`, no error, not
+//!   incomplete, nothing filtered).
+//! - A streamed request that hits is replayed as a Responses event stream
+//!   built from the stored response ([`replay::response_events_of`]:
+//!   `response.created` … `response.completed`, numbered from 0), so
+//!   [`ResponseAccumulator`] rebuilds exactly the stored response. One that
+//!   misses passes the upstream's events through unchanged, accumulating
+//!   them beside; when `response.completed` arrives after no error and the
+//!   response is cacheable, it is stored *before* that last event is handed
+//!   on (a caller that stops reading at the terminal event still fills the
+//!   cache). A stream that fails, is cut, or ends `incomplete` or `failed`
+//!   stores nothing.
+//! - `get_response`, `delete_response` and `cancel_response` pass through
+//!   uncached. Deleting a response does not evict the entries whose answer
+//!   it is: a later hit returns its id (see [`crate::policy`] for what a hit
+//!   means for `store`).
+//!
+//! ```no_run
+//! use aoai_cache::{CacheStatus, Cached, MemoryCache};
+//! use aoai_core::ResponsesApi;
+//! use aoai_core::responses::ResponseRequest;
+//! use futures_util::StreamExt;
+//!
+//! # async fn run(client: aoai_core::Client) -> aoai_core::Result<()> {
+//! let cached = Cached::builder(client, MemoryCache::new()).namespace("my-resource.openai.azure.com").build();
+//! let request = ResponseRequest::new("Capital of France?").temperature(0.0);
+//! let first = cached.create_response("gpt-4o", &request).await?; // miss: sent, stored
+//! let mut replay = cached.create_response_stream("gpt-4o", &request).await?; // hit: replayed
+//! assert_eq!(CacheStatus::of(replay.meta()), CacheStatus::Hit);
+//! while let Some(event) = replay.next().await {
+//!     println!("{}", event?.kind());
+//! }
+//! // Never cached: the conversation changes with every turn.
+//! let turn = request.clone().conversation("conv_1");
+//! cached.create_response("gpt-4o", &turn).await?;
+//! assert_eq!(cached.stats().bypassed, 1);
+//! # let _ = first;
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # Telling a hit from a miss
 //!
 //! An answer served from the cache carries a [`ResponseMeta`] with
@@ -34,20 +87,24 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use aoai_core::chat::Usage;
 use aoai_core::chat::{ChatAccumulator, ChatRequest, ChatResponse, StreamOptions};
 use aoai_core::embeddings::{EmbeddingsRequest, EmbeddingsResponse};
 use aoai_core::response::ResponseMeta;
+use aoai_core::responses::{
+    ResponseAccumulator, ResponseDeleted, ResponseObject, ResponseRequest, ResponseStream, ResponseStreamEvent,
+};
 use aoai_core::routing::DEFAULT_API_VERSION;
 use aoai_core::stream::ChatStream;
 use aoai_core::tokens::PriceTable;
-use aoai_core::{ChatApi, EmbeddingsApi, Response};
+use aoai_core::{ChatApi, EmbeddingsApi, Response, ResponsesApi};
 use async_trait::async_trait;
 use futures_util::StreamExt;
 
 use crate::backend::{Cache, Fill, FillOutcome};
 use crate::error::Error;
 use crate::key::{CacheKey, KeyScope};
-use crate::policy::{CacheMode, CachePolicy, is_cacheable_response};
+use crate::policy::{CacheMode, CachePolicy, is_cacheable_response, is_cacheable_response_object};
 use crate::replay;
 use crate::stats::{CacheStats, StatsRecorder};
 
@@ -174,7 +231,7 @@ impl<C> CachedBuilder<C> {
         self
     }
 
-    /// Which chat requests are cached (default [`CacheMode::DeterministicOnly`]).
+    /// Which chat and Responses requests are cached (default [`CacheMode::DeterministicOnly`]).
     pub fn mode(mut self, mode: CacheMode) -> Self {
         self.policy.mode = mode;
         self
@@ -260,6 +317,12 @@ impl<C> Cached<C> {
     #[must_use]
     pub fn chat_key(&self, deployment: &str, request: &ChatRequest) -> CacheKey {
         self.shared.scope.chat_key(deployment, request)
+    }
+
+    /// The key a Responses API request on `deployment` is stored under.
+    #[must_use]
+    pub fn responses_key(&self, deployment: &str, request: &ResponseRequest) -> CacheKey {
+        self.shared.scope.responses_key(deployment, request)
     }
 }
 
@@ -492,5 +555,211 @@ impl<C: EmbeddingsApi> EmbeddingsApi for Cached<C> {
             Some(result) => result,
             None => self.inner.embeddings(deployment, request).await,
         }
+    }
+}
+
+/// A Responses answer's usage in chat terms, for the counters.
+fn chat_usage(response: &ResponseObject) -> Option<Usage> {
+    response.usage.as_ref().map(Usage::from)
+}
+
+impl<C: ResponsesApi> Cached<C> {
+    /// The key of a Responses request the policy lets through the cache.
+    fn responses_cache_key(&self, deployment: &str, request: &ResponseRequest) -> Option<CacheKey> {
+        let shared = &self.shared;
+        if shared.policy.allows_response_request(request) {
+            shared.scope.try_responses_key(deployment, request)
+        } else {
+            None
+        }
+    }
+
+    /// A hit's response, or `None` (counted as a pass-through) when the
+    /// stored bytes cannot be read.
+    fn response_hit(&self, bytes: &[u8]) -> Option<ResponseObject> {
+        match replay::decode::<ResponseObject>(bytes) {
+            Ok(body) => {
+                self.shared.stats.hit(&body.model, chat_usage(&body).as_ref(), &self.shared.prices);
+                Some(body)
+            }
+            Err(error) => {
+                self.shared.pass_through(&Error::Decode(error), "decode");
+                None
+            }
+        }
+    }
+
+    /// A streamed miss: forwards the upstream's events unchanged and stores
+    /// the response of a clean `response.completed`.
+    async fn stream_response_and_store(
+        &self,
+        deployment: &str,
+        request: &ResponseRequest,
+        key: CacheKey,
+    ) -> aoai_core::Result<ResponseStream> {
+        let upstream = self.inner.create_response_stream(deployment, request).await;
+        self.shared.stats.miss(None);
+        let upstream = match upstream {
+            Ok(stream) => stream,
+            Err(error) => {
+                self.shared.stats.not_stored();
+                return Err(error);
+            }
+        };
+        let meta = upstream.meta().clone();
+        let state =
+            ResponseCapture { upstream, accumulator: ResponseAccumulator::new(), shared: self.shared.clone(), key };
+        let events = futures_util::stream::unfold(Some(state), |state| async move {
+            let mut state = state?;
+            match state.upstream.next().await {
+                Some(Ok(event)) => {
+                    state.accumulator.push(&event);
+                    if event.is_terminal() {
+                        state.finish().await;
+                        return Some((Ok(event), None));
+                    }
+                    Some((Ok(event), Some(state)))
+                }
+                Some(Err(error)) => {
+                    state.shared.stats.not_stored();
+                    Some((Err(error), None))
+                }
+                None => {
+                    // A `ResponseStream` reports an end without a terminal
+                    // event as an error first; this is only a safeguard.
+                    state.shared.stats.not_stored();
+                    None
+                }
+            }
+        });
+        Ok(ResponseStream::from_events(events, meta))
+    }
+}
+
+/// A live Responses stream being captured.
+struct ResponseCapture {
+    upstream: ResponseStream,
+    accumulator: ResponseAccumulator,
+    shared: Arc<Shared>,
+    key: CacheKey,
+}
+
+impl ResponseCapture {
+    /// The terminal event arrived with no error before it: stores the
+    /// response when it may be.
+    async fn finish(self) {
+        let response = self.accumulator.into_response();
+        self.shared.stats.miss_usage(chat_usage(&response).as_ref());
+        if !is_cacheable_response_object(&response) {
+            self.shared.stats.not_stored();
+            return;
+        }
+        let Some(bytes) = replay::encode(&response) else {
+            self.shared.stats.not_stored();
+            return;
+        };
+        if let Err(error) = self.shared.cache.put(&self.key, bytes, self.shared.policy.ttl).await {
+            self.shared.pass_through(&error, "put");
+        }
+    }
+}
+
+#[async_trait]
+impl<C: ResponsesApi> ResponsesApi for Cached<C> {
+    /// A whole response: from the cache, or from the upstream (concurrent
+    /// identical requests merged) and stored when cacheable. See the
+    /// [module docs](self).
+    async fn create_response(
+        &self,
+        deployment: &str,
+        request: &ResponseRequest,
+    ) -> aoai_core::Result<Response<ResponseObject>> {
+        let shared = &self.shared;
+        let Some(key) = self.responses_cache_key(deployment, request) else {
+            shared.stats.bypassed();
+            return self.inner.create_response(deployment, request).await;
+        };
+        let mut slot: Option<aoai_core::Result<Response<ResponseObject>>> = None;
+        let slot_ref = &mut slot;
+        let inner = &self.inner;
+        let fill: Fill<'_> = Box::pin(async move {
+            let result = inner.create_response(deployment, request).await;
+            let bytes = match &result {
+                Ok(response) if is_cacheable_response_object(&response.body) => replay::encode(&response.body),
+                _ => None,
+            };
+            *slot_ref = Some(result);
+            bytes
+        });
+        match shared.cache.get_or_fill(&key, shared.policy.ttl, fill).await {
+            FillOutcome::Hit(bytes) => {
+                if let Some(body) = self.response_hit(&bytes) {
+                    return Ok(Response { body, meta: hit_meta() });
+                }
+            }
+            FillOutcome::Filled => {
+                if let Some(result) = &slot {
+                    shared.stats.miss(None);
+                    match result {
+                        Ok(response) => {
+                            shared.stats.miss_usage(chat_usage(&response.body).as_ref());
+                            if !is_cacheable_response_object(&response.body) {
+                                shared.stats.not_stored();
+                            }
+                        }
+                        Err(_) => shared.stats.not_stored(),
+                    }
+                }
+            }
+            FillOutcome::PassedThrough(error) => shared.pass_through(&error, "get_or_fill"),
+        }
+        match slot {
+            Some(result) => result,
+            None => self.inner.create_response(deployment, request).await,
+        }
+    }
+
+    /// A streamed response: a hit replayed as events, a miss passed through
+    /// and stored at its clean end. See the [module docs](self).
+    async fn create_response_stream(
+        &self,
+        deployment: &str,
+        request: &ResponseRequest,
+    ) -> aoai_core::Result<ResponseStream> {
+        let shared = &self.shared;
+        let Some(key) = self.responses_cache_key(deployment, request) else {
+            shared.stats.bypassed();
+            return self.inner.create_response_stream(deployment, request).await;
+        };
+        match shared.cache.get(&key).await {
+            Ok(Some(bytes)) => {
+                if let Some(body) = self.response_hit(&bytes) {
+                    let events: Vec<aoai_core::Result<ResponseStreamEvent>> =
+                        replay::response_events_of(&body).into_iter().map(Ok).collect();
+                    return Ok(ResponseStream::from_events(futures_util::stream::iter(events), hit_meta()));
+                }
+                self.inner.create_response_stream(deployment, request).await
+            }
+            Ok(None) => self.stream_response_and_store(deployment, request, key).await,
+            Err(error) => {
+                shared.pass_through(&error, "get");
+                self.inner.create_response_stream(deployment, request).await
+            }
+        }
+    }
+
+    /// Passed through: a stored response is the service's state, not an answer to cache.
+    async fn get_response(&self, id: &str, include: &[&str]) -> aoai_core::Result<Response<ResponseObject>> {
+        self.inner.get_response(id, include).await
+    }
+
+    /// Passed through; entries holding the deleted response are not evicted.
+    async fn delete_response(&self, id: &str) -> aoai_core::Result<Response<ResponseDeleted>> {
+        self.inner.delete_response(id).await
+    }
+
+    /// Passed through (background responses are never cached).
+    async fn cancel_response(&self, id: &str) -> aoai_core::Result<Response<ResponseObject>> {
+        self.inner.cancel_response(id).await
     }
 }

@@ -15,9 +15,11 @@ use aoai_cache::redis::RedisCache;
 use aoai_cache::{Cache, CacheStatus, Cached};
 use aoai_core::chat::{ChatMessage, ChatRequest};
 use aoai_core::clock::{Clock, Sleep, SystemClock};
-use aoai_core::{ChatApi, Client};
+use aoai_core::responses::{ResponseAccumulator, ResponseRequest};
+use aoai_core::{ChatApi, Client, ResponsesApi};
 use aoai_emulator::config::LatencyModel;
 use aoai_emulator::{DeploymentConfig, Emulator, EmulatorHandle};
+use futures_util::StreamExt;
 
 // ---------------------------------------------------------------- redis-server
 
@@ -178,6 +180,35 @@ async fn two_processes_share_entries_under_the_prefix() {
     let other = elsewhere.chat("chat", &request).await.unwrap();
     assert_eq!(CacheStatus::of(&other.meta), CacheStatus::Upstream);
     assert_eq!(served(&emulator, "chat"), 2);
+}
+
+#[tokio::test]
+async fn a_streamed_response_stored_by_one_process_is_a_hit_for_another() {
+    let server = RedisServer::start();
+    let emulator = emulator().await;
+    let first = cached(&emulator, redis_cache(&server, "test:responses").await);
+    let second = cached(&emulator, redis_cache(&server, "test:responses").await);
+    let request = ResponseRequest::new("Shared Responses answer?").temperature(0.0).max_output_tokens(400);
+
+    let (live, _) = first.create_response_stream("chat", &request).await.unwrap().collect_response().await.unwrap();
+    assert_eq!(live.status, aoai_core::responses::ResponseStatus::Completed, "{live:?}");
+    assert_eq!(served(&emulator, "chat"), 1);
+    let hit = second.create_response("chat", &request).await.unwrap();
+    assert_eq!(CacheStatus::of(&hit.meta), CacheStatus::Hit);
+    assert_eq!(hit.body, live);
+    let stream = second.create_response_stream("chat", &request).await.unwrap();
+    assert_eq!(CacheStatus::of(stream.meta()), CacheStatus::Hit);
+    let mut accumulator = ResponseAccumulator::new();
+    for event in stream.collect::<Vec<_>>().await {
+        accumulator.push(&event.unwrap());
+    }
+    assert_eq!(accumulator.into_response(), live);
+    assert_eq!(served(&emulator, "chat"), 1);
+    assert_eq!((first.stats().misses, second.stats().hits), (1, 2));
+
+    let stored = keys(&server, "test:responses:*").await;
+    assert_eq!(stored.len(), 1, "one value: {stored:?}");
+    assert_eq!(stored[0].0, format!("test:responses:v:{}", first.responses_key("chat", &request)));
 }
 
 #[tokio::test]
