@@ -2,7 +2,10 @@
 //!
 //! Every Azure answer carries the filter's verdicts: `prompt_filter_results`
 //! for the prompt and `content_filter_results` on each choice (and on stream
-//! chunks). [`AzureFilterGuard`] applies your thresholds to them — stricter
+//! chunks) of a chat completion; `content_filters` (one per source,
+//! `prompt` or `completion`, with the same per-category results and a
+//! `blocked` flag) on a Responses answer and on its stream's lifecycle
+//! events. [`AzureFilterGuard`] applies your thresholds to them — stricter
 //! than the deployment's filter if you like — and your policy for the
 //! detection categories. A prompt Azure refuses outright arrives as a 400
 //! `content_filter` error; [`blocked_from_error`] turns it into a typed
@@ -15,13 +18,14 @@
 //! | `protected_material_text` | [`DetectionPolicy`] when detected | block |
 //! | `protected_material_code` | [`DetectionPolicy`] when detected | annotate (report the citation, allow) |
 //! | `profanity` | [`DetectionPolicy`] when detected | annotate |
-//! | any category with `filtered: true`, `finish_reason: content_filter` | always block: Azure already removed content | |
+//! | any category with `filtered: true`, `finish_reason: content_filter`, a Responses filter with `blocked: true`, `incomplete_details.reason: content_filter` | always block: Azure already removed content | |
 //!
 //! An unknown severity ranks above `high`, so it blocks.
 
 use aoai_core::chat::{ChatChunk, ChatRequest, ChatResponse, FinishReason};
 use aoai_core::error::ApiErrorKind;
 use aoai_core::filter::{ContentFilterResults, DetectedResult, PromptFilterResult, Severity, SeverityResult};
+use aoai_core::responses::{ResponseObject, ResponseRequest, ResponseStreamEvent};
 use async_trait::async_trait;
 
 use crate::error::{Blocked, GuardError, Stage};
@@ -264,6 +268,36 @@ impl AzureFilterGuard {
         self.judge_parts(chunk.prompt_filter_results.as_deref(), choices)
     }
 
+    /// Judges a Responses answer's `content_filters`: a `prompt` filter at
+    /// [`Location::Prompt`] (numbered among the prompt filters), any other at
+    /// [`Location::Output`]. A filter marked `blocked`, or an answer left
+    /// `incomplete` for `content_filter`, blocks even when the results say
+    /// nothing more.
+    pub fn judge_response_object(&self, response: &ResponseObject) -> Verdict<()> {
+        let (mut blocked, mut noted) = (Vec::new(), Vec::new());
+        let mut prompts: u32 = 0;
+        for filter in response.content_filters.iter().flatten() {
+            let location = if filter.source_type == "prompt" {
+                prompts = prompts.saturating_add(1);
+                Location::Prompt(prompts - 1)
+            } else {
+                Location::Output
+            };
+            let before = blocked.len();
+            self.policy.judge(&filter.content_filter_results, location, &mut blocked, &mut noted);
+            if filter.blocked && blocked.len() == before {
+                blocked.push(Reason::new(Source::AzureFilter, "content_filter").at(location).detail("blocked"));
+            }
+        }
+        let cut = response.incomplete_details.as_ref().is_some_and(|details| details.reason == "content_filter");
+        if cut && blocked.is_empty() {
+            blocked.push(
+                Reason::new(Source::AzureFilter, "content_filter").at(Location::Output).detail("incomplete_details"),
+            );
+        }
+        verdict(blocked, noted)
+    }
+
     /// The prompt results, then each choice's results; a choice that ended
     /// with `content_filter` blocks even when its results say nothing.
     fn judge_parts<'a>(
@@ -322,6 +356,24 @@ impl Guard for AzureFilterGuard {
 
     fn check_chunk(&self, chunk: &ChatChunk) -> Verdict<()> {
         self.judge_chunk(chunk)
+    }
+
+    /// Azure judges the prompt when it answers; nothing to check before.
+    async fn check_response_input(&self, _request: &ResponseRequest) -> Result<Verdict<ResponseRequest>, GuardError> {
+        Ok(Verdict::Allow)
+    }
+
+    async fn check_response_output(&self, response: &ResponseObject) -> Result<Verdict<ResponseObject>, GuardError> {
+        Ok(unit_to(self.judge_response_object(response)))
+    }
+
+    /// The `content_filters` of a lifecycle event's response (Azure sends
+    /// them with the terminal event).
+    fn check_response_event(&self, event: &ResponseStreamEvent) -> Verdict<()> {
+        match event.event.response() {
+            Some(response) => self.judge_response_object(response),
+            None => Verdict::Allow,
+        }
     }
 }
 

@@ -32,6 +32,7 @@
 use aoai_core::chat::{ChatMessage, ChatRequest, ChatResponse};
 use aoai_core::filter::Severity;
 use aoai_core::response::Response;
+use aoai_core::responses::{ResponseObject, ResponseRequest};
 use aoai_core::routing::{Endpoint, Route};
 use aoai_core::{Client, Secret};
 use async_trait::async_trait;
@@ -40,7 +41,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::error::GuardError;
-use crate::guard::{Guard, Location, Reason, Source, Verdict};
+use crate::guard::{
+    Guard, InputKind, Location, Reason, Source, Verdict, response_input_texts_mut, response_output_texts_mut,
+};
 
 aoai_core::open_enum! {
     /// A harm category of `text:analyze`.
@@ -540,6 +543,34 @@ impl ContentSafetyGuard {
         self.thresholds.iter().find(|(known, _)| known == category).map_or(self.threshold, |(_, severity)| *severity)
     }
 
+    /// Prompt Shields on the last user message and the documents (when on);
+    /// appends blocking reasons.
+    async fn shield(
+        &self,
+        last_user: Option<String>,
+        documents: Vec<String>,
+        blocked: &mut Vec<Reason>,
+    ) -> Result<(), GuardError> {
+        if !self.shield || (last_user.is_none() && documents.is_empty()) {
+            return Ok(());
+        }
+        let options = ShieldPromptOptions::new(last_user, documents);
+        let result = self.client.shield_prompt(&options).await.map_err(GuardError::Client)?.body;
+        if result.user_prompt_analysis.is_some_and(|analysis| analysis.attack_detected) {
+            blocked.push(Reason::new(Source::ContentSafety, "jailbreak").detail("user prompt attack"));
+        }
+        for (index, analysis) in result.documents_analysis.iter().enumerate() {
+            if analysis.attack_detected {
+                blocked.push(
+                    Reason::new(Source::ContentSafety, "indirect_attack")
+                        .detail("document attack")
+                        .at(Location::Document(index)),
+                );
+            }
+        }
+        Ok(())
+    }
+
     /// Analyses one text; appends blocking reasons.
     async fn analyze(&self, text: &str, location: Location, blocked: &mut Vec<Reason>) -> Result<(), GuardError> {
         if text.trim().is_empty() {
@@ -628,22 +659,7 @@ impl Guard for ContentSafetyGuard {
                 last_user = Some(without_documents(&text));
             }
         }
-        if self.shield && (last_user.is_some() || !documents.is_empty()) {
-            let options = ShieldPromptOptions::new(last_user, documents);
-            let result = self.client.shield_prompt(&options).await.map_err(GuardError::Client)?.body;
-            if result.user_prompt_analysis.is_some_and(|analysis| analysis.attack_detected) {
-                blocked.push(Reason::new(Source::ContentSafety, "jailbreak").detail("user prompt attack"));
-            }
-            for (index, analysis) in result.documents_analysis.iter().enumerate() {
-                if analysis.attack_detected {
-                    blocked.push(
-                        Reason::new(Source::ContentSafety, "indirect_attack")
-                            .detail("document attack")
-                            .at(Location::Document(index)),
-                    );
-                }
-            }
-        }
+        self.shield(last_user, documents, &mut blocked).await?;
         Ok(if blocked.is_empty() { Verdict::Allow } else { Verdict::Block(blocked) })
     }
 
@@ -656,6 +672,49 @@ impl Guard for ContentSafetyGuard {
             if let Some(text) = &choice.message.content {
                 self.analyze(text, Location::Choice(choice.index), &mut blocked).await?;
             }
+        }
+        Ok(if blocked.is_empty() { Verdict::Allow } else { Verdict::Block(blocked) })
+    }
+
+    /// Every text of the request (`instructions`, messages of every role,
+    /// function results and arguments) through `text:analyze`; Prompt
+    /// Shields on the last user message and on the documents (function
+    /// results and `<documents>` sections).
+    async fn check_response_input(&self, request: &ResponseRequest) -> Result<Verdict<ResponseRequest>, GuardError> {
+        let mut copy = request.clone();
+        let mut blocked = Vec::new();
+        let mut documents = Vec::new();
+        let mut last_user: Option<(Location, String)> = None;
+        for (location, kind, text) in response_input_texts_mut(&mut copy) {
+            self.analyze(text, location, &mut blocked).await?;
+            match kind {
+                InputKind::ToolOutput => documents.push(text.clone()),
+                InputKind::ToolCall => {}
+                _ => documents.extend(documents_in(text)),
+            }
+            if kind == InputKind::User {
+                let prompt = without_documents(text);
+                // The parts of one message form one prompt.
+                match &mut last_user {
+                    Some((at, joined)) if *at == location => joined.push_str(&prompt),
+                    _ => last_user = Some((location, prompt)),
+                }
+            }
+        }
+        self.shield(last_user.map(|(_, prompt)| prompt), documents, &mut blocked).await?;
+        Ok(if blocked.is_empty() { Verdict::Allow } else { Verdict::Block(blocked) })
+    }
+
+    /// Every output text (`output_text`, refusals, function-call arguments)
+    /// through `text:analyze`, unless answers are not checked.
+    async fn check_response_output(&self, response: &ResponseObject) -> Result<Verdict<ResponseObject>, GuardError> {
+        if !self.check_output {
+            return Ok(Verdict::Allow);
+        }
+        let mut copy = response.clone();
+        let mut blocked = Vec::new();
+        for (location, text) in response_output_texts_mut(&mut copy) {
+            self.analyze(text, location, &mut blocked).await?;
         }
         Ok(if blocked.is_empty() { Verdict::Allow } else { Verdict::Block(blocked) })
     }

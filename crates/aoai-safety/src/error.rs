@@ -4,7 +4,7 @@
 //! Content Safety before sending (nothing was sent), Azure's content filter
 //! refusing the prompt (400 `content_filter`, sent), or a guard refusing the
 //! answer (sent; the answer's request id is kept). When a guarded client is
-//! used as an [`aoai_core::ChatApi`], a refusal travels as
+//! used as an [`aoai_core::ChatApi`] or [`aoai_core::ResponsesApi`], a refusal travels as
 //! [`aoai_core::Error::Rejected`]; [`GuardError::from`] turns it back into a
 //! [`Blocked`].
 
@@ -126,6 +126,19 @@ pub enum GuardError {
     /// A guard was configured wrongly (an empty blocklist term, a bad pattern).
     #[error("invalid guard configuration: {0}")]
     Config(String),
+    /// A guard does not cover this API (a custom guard written for chat
+    /// that does not implement the Responses hooks), so the content could
+    /// not be checked and is refused. At `stage: Input` nothing was sent; at
+    /// `Output` the answer was not delivered.
+    #[error("guard {guard} does not cover the {api}: it cannot check the {}", stage.as_str())]
+    Unsupported {
+        /// The guard.
+        guard: String,
+        /// The API it does not cover (`Responses API`).
+        api: &'static str,
+        /// What it was asked to check.
+        stage: Stage,
+    },
 }
 
 impl GuardError {
@@ -155,9 +168,14 @@ impl GuardError {
         match self {
             Self::Blocked(blocked) => blocked.sent,
             Self::Client(error) => error.may_have_been_sent(),
-            Self::Service { stage, .. } => *stage != Stage::Input,
+            Self::Service { stage, .. } | Self::Unsupported { stage, .. } => *stage != Stage::Input,
             Self::Config(_) => false,
         }
+    }
+
+    /// Guard `name` does not cover the Responses API.
+    pub(crate) fn unsupported(name: &str, stage: Stage) -> Self {
+        Self::Unsupported { guard: name.to_owned(), api: "Responses API", stage }
     }
 
     /// A client error raised inside guard `name` becomes [`GuardError::Service`].
@@ -180,7 +198,7 @@ impl GuardError {
                 None => blocked.into_core(),
             },
             Self::Client(error) => error,
-            Self::Service { stage, .. } => {
+            Self::Service { stage, .. } | Self::Unsupported { stage, .. } => {
                 let may_have_been_sent = stage != Stage::Input;
                 aoai_core::Error::Rejected(RejectedError {
                     layer: LAYER,

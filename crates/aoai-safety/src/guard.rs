@@ -7,15 +7,26 @@
 //! streamed text through a sliding window ([`Guard::check_stream_text`]). It
 //! allows, annotates (allows and reports), blocks, or redacts (hands back a
 //! rewritten value).
+//!
+//! The Responses API has its own hooks: [`Guard::check_response_input`],
+//! [`Guard::check_response_output`] and, for stream events' annotations,
+//! [`Guard::check_response_event`]; streamed Responses text goes through the
+//! same [`Guard::check_stream_text`] window as chat. A guard that does not
+//! implement the two whole-request hooks refuses Responses traffic with
+//! [`GuardError::Unsupported`] instead of letting it through unchecked.
 
 use std::fmt;
 use std::ops::Range;
 
 use aoai_core::chat::{ChatChunk, ChatMessage, ChatRequest, ChatResponse, ContentPart, MessageContent};
 use aoai_core::filter::Severity;
+use aoai_core::responses::{
+    self, Input, InputItem, OutputItem, ResponseObject, ResponseRequest, ResponseStreamEvent, Role,
+};
 use async_trait::async_trait;
+use serde_json::Value;
 
-use crate::error::GuardError;
+use crate::error::{GuardError, Stage};
 
 /// Who judged the content.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,6 +64,16 @@ pub enum Location {
     Prompt(u32),
     /// A document of the prompt (Content Safety's `documentsAnalysis`), by index.
     Document(usize),
+    /// A Responses request's `instructions`.
+    Instructions,
+    /// A Responses request's input item at this index; a text `input` is item 0.
+    InputItem(usize),
+    /// A Responses answer's output item at this index (its text parts,
+    /// refusal or function-call arguments), streamed or whole.
+    OutputItem(usize),
+    /// A Responses answer's output as a whole (Azure's `content_filters`
+    /// other than the prompt's, and its `output_text` convenience field).
+    Output,
 }
 
 /// One reason behind a verdict.
@@ -162,12 +183,14 @@ impl<T> Verdict<T> {
     }
 }
 
-/// A check on chat requests and answers. Implement it to plug in your own
-/// rule; [`Guarded`](crate::Guarded) runs guards in order, each on what the
-/// previous one let through (a redaction included).
+/// A check on chat and Responses requests and answers. Implement it to plug
+/// in your own rule; [`Guarded`](crate::Guarded) runs guards in order, each
+/// on what the previous one let through (a redaction included).
 ///
 /// The stream hooks have defaults that allow everything, so a guard that only
-/// looks at whole requests and answers implements two methods.
+/// looks at whole chat requests and answers implements two methods. The
+/// Responses hooks default to [`GuardError::Unsupported`]: a guard written
+/// for chat refuses Responses traffic rather than wave it through unchecked.
 #[async_trait]
 pub trait Guard: Send + Sync + fmt::Debug {
     /// A short name for reasons and logs.
@@ -213,6 +236,39 @@ pub trait Guard: Send + Sync + fmt::Debug {
         let _ = pending;
         0
     }
+
+    /// Checks a Responses request before it is sent: its `instructions`,
+    /// text input, every input item's texts (messages of every role,
+    /// function results, function-call arguments sent back).
+    ///
+    /// The default refuses: [`GuardError::Unsupported`] naming this guard
+    /// (nothing is sent). Implement it, and
+    /// [`check_response_output`](Guard::check_response_output), to cover the
+    /// Responses API; return `Ok(Verdict::Allow)` to let requests through
+    /// deliberately.
+    async fn check_response_input(&self, request: &ResponseRequest) -> Result<Verdict<ResponseRequest>, GuardError> {
+        let _ = request;
+        Err(GuardError::unsupported(self.name(), Stage::Input))
+    }
+
+    /// Checks a Responses answer (created, read back or cancelled): its
+    /// output text, refusals and function-call arguments, and whatever
+    /// annotations the guard reads.
+    ///
+    /// The default refuses with [`GuardError::Unsupported`] (the request was
+    /// sent; the answer is not delivered).
+    async fn check_response_output(&self, response: &ResponseObject) -> Result<Verdict<ResponseObject>, GuardError> {
+        let _ = response;
+        Err(GuardError::unsupported(self.name(), Stage::Output))
+    }
+
+    /// Checks one Responses stream event's annotations (Azure's
+    /// `content_filters` on the lifecycle events' response). The events'
+    /// text goes to [`check_stream_text`](Guard::check_stream_text).
+    fn check_response_event(&self, event: &ResponseStreamEvent) -> Verdict<()> {
+        let _ = event;
+        Verdict::Allow
+    }
 }
 
 /// A guard that works on plain text; [`TextGuard`] adapts it to chat
@@ -237,7 +293,9 @@ pub trait TextCheck: Send + Sync + fmt::Debug {
 
 /// Runs a [`TextCheck`] on every text of a request (message content and text
 /// parts, assistant content, tool results) and of an answer (each choice's
-/// content and tool-call arguments).
+/// content and tool-call arguments), for chat and for the Responses API
+/// (`instructions`, input items' text, function results and arguments;
+/// output text, refusals and function-call arguments).
 #[derive(Debug, Clone)]
 pub struct TextGuard<T> {
     check: T,
@@ -334,6 +392,139 @@ pub(crate) fn choice_texts_mut(message: &mut aoai_core::chat::ResponseMessage) -
     texts
 }
 
+/// What a Responses request text is, for guards that treat kinds apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum InputKind {
+    /// `instructions`.
+    Instructions,
+    /// A user message (or the text `input`).
+    User,
+    /// A message of another role (system, developer, assistant).
+    Message,
+    /// A function's result sent back (`function_call_output`).
+    ToolOutput,
+    /// A function call sent back (its arguments).
+    ToolCall,
+}
+
+/// What a text of a Responses output item is; a stream sends each kind with
+/// its own delta event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PartKind {
+    /// `output_text` (or `input_text`, or a string content).
+    Text,
+    /// `refusal`.
+    Refusal,
+    /// A function call's arguments.
+    Arguments,
+}
+
+/// Every text of a Responses message's content, mutable: a string, or its
+/// `input_text`, `output_text` and `refusal` parts, with each part's index.
+fn response_content_texts_mut(content: &mut responses::MessageContent) -> Vec<(u64, PartKind, &mut String)> {
+    match content {
+        responses::MessageContent::Text(text) => vec![(0, PartKind::Text, text)],
+        responses::MessageContent::Parts(parts) => parts
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(index, part)| match part {
+                responses::ContentPart::InputText(part) => Some((index as u64, PartKind::Text, &mut part.text)),
+                responses::ContentPart::OutputText(part) => Some((index as u64, PartKind::Text, &mut part.text)),
+                responses::ContentPart::Refusal(part) => Some((index as u64, PartKind::Refusal, &mut part.refusal)),
+                _ => None,
+            })
+            .collect(),
+    }
+}
+
+/// Every text of a Responses request, mutable, in a fixed order: the
+/// `instructions`, then each input item's texts.
+pub(crate) fn response_input_texts_mut(request: &mut ResponseRequest) -> Vec<(Location, InputKind, &mut String)> {
+    let mut texts = Vec::new();
+    if let Some(instructions) = &mut request.instructions {
+        texts.push((Location::Instructions, InputKind::Instructions, instructions));
+    }
+    match &mut request.input {
+        None => {}
+        Some(Input::Text(text)) => texts.push((Location::InputItem(0), InputKind::User, text)),
+        Some(Input::Items(items)) => {
+            for (index, item) in items.iter_mut().enumerate() {
+                let location = Location::InputItem(index);
+                match item {
+                    InputItem::Message(message) => {
+                        let kind = if message.role == Role::User { InputKind::User } else { InputKind::Message };
+                        texts.extend(
+                            response_content_texts_mut(&mut message.content)
+                                .into_iter()
+                                .map(|(_, _, text)| (location, kind, text)),
+                        );
+                    }
+                    InputItem::FunctionCallOutput(output) => {
+                        texts.push((location, InputKind::ToolOutput, &mut output.output));
+                    }
+                    InputItem::FunctionCall(call) => texts.push((location, InputKind::ToolCall, &mut call.arguments)),
+                    _ => {}
+                }
+            }
+        }
+    }
+    texts
+}
+
+/// Every text of one output item, mutable, with the content index a stream
+/// addresses it by: a message's `output_text` and `refusal` parts, a
+/// function call's arguments (index 0).
+pub(crate) fn output_item_texts_mut(item: &mut OutputItem) -> Vec<(u64, PartKind, &mut String)> {
+    match item {
+        OutputItem::Message(message) => response_content_texts_mut(&mut message.content),
+        OutputItem::FunctionCall(call) => vec![(0, PartKind::Arguments, &mut call.arguments)],
+        _ => Vec::new(),
+    }
+}
+
+/// Every text of a Responses answer, mutable: each output item's texts, and
+/// the `output_text` convenience field when the service sent one.
+pub(crate) fn response_output_texts_mut(response: &mut ResponseObject) -> Vec<(Location, &mut String)> {
+    let mut texts: Vec<(Location, &mut String)> = Vec::new();
+    for (index, item) in response.output.iter_mut().enumerate() {
+        texts.extend(output_item_texts_mut(item).into_iter().map(|(_, _, text)| (Location::OutputItem(index), text)));
+    }
+    if let Some(Value::String(text)) = response.extra.get_mut("output_text") {
+        texts.push((Location::Output, text));
+    }
+    texts
+}
+
+impl<T: TextCheck> TextGuard<T> {
+    /// Checks each text, rewriting it in place when redacted.
+    fn check_all<'a>(&self, texts: impl IntoIterator<Item = (Location, &'a mut String)>) -> TextTotals {
+        let mut totals = TextTotals::default();
+        for (location, text) in texts {
+            let verdict = self.check.check_text(text, 0);
+            if let Some(replacement) =
+                fold_text(verdict, location, &mut totals.blocked, &mut totals.noted, &mut totals.redacted)
+            {
+                *text = replacement;
+            }
+        }
+        totals
+    }
+}
+
+/// What [`TextGuard`] found over several texts.
+#[derive(Default)]
+struct TextTotals {
+    blocked: Vec<Reason>,
+    noted: Vec<Reason>,
+    redacted: bool,
+}
+
+impl TextTotals {
+    fn finish<V>(self, value: V) -> Verdict<V> {
+        finish(Some(value), self.blocked, self.noted, self.redacted)
+    }
+}
+
 #[async_trait]
 impl<T: TextCheck> Guard for TextGuard<T> {
     fn name(&self) -> &str {
@@ -381,5 +572,18 @@ impl<T: TextCheck> Guard for TextGuard<T> {
 
     fn holdback(&self, pending: &str) -> usize {
         self.check.holdback(pending)
+    }
+
+    async fn check_response_input(&self, request: &ResponseRequest) -> Result<Verdict<ResponseRequest>, GuardError> {
+        let mut copy = request.clone();
+        let texts = response_input_texts_mut(&mut copy).into_iter().map(|(location, _, text)| (location, text));
+        let totals = self.check_all(texts);
+        Ok(totals.finish(copy))
+    }
+
+    async fn check_response_output(&self, response: &ResponseObject) -> Result<Verdict<ResponseObject>, GuardError> {
+        let mut copy = response.clone();
+        let totals = self.check_all(response_output_texts_mut(&mut copy));
+        Ok(totals.finish(copy))
     }
 }

@@ -1,4 +1,5 @@
-//! [`Guarded`]: any [`ChatApi`] with guards around it, itself a [`ChatApi`].
+//! [`Guarded`]: any [`ChatApi`] or [`ResponsesApi`] with guards around it,
+//! itself a [`ChatApi`] and a [`ResponsesApi`].
 //!
 //! - **Input**: the guards run in order on the request before anything is
 //!   sent. A block returns [`Blocked`] with `stage: Input` and `sent: false`
@@ -23,35 +24,110 @@
 //!   ends, always checked first. A redaction that would change text already
 //!   delivered cannot be applied, so it blocks instead.
 //!
+//! ## The Responses API
+//!
+//! The same rules, through the Responses hooks of [`Guard`]
+//! ([`Guard::check_response_input`], [`Guard::check_response_output`],
+//! [`Guard::check_response_event`]):
+//!
+//! - **Input**: `instructions`, a text `input`, every input message's text
+//!   parts (every role, the type-less message form included), function
+//!   results (`function_call_output`) and function-call arguments sent back.
+//! - **Output**: every `output_text` part, refusal and function-call
+//!   arguments; Azure's `content_filters` through
+//!   [`AzureFilterGuard`](crate::azure_filter::AzureFilterGuard). Answers
+//!   read back ([`ResponsesApi::get_response`]) or cancelled
+//!   ([`ResponsesApi::cancel_response`]) are checked like new ones — a
+//!   stored answer is still an answer; `delete_response` passes through.
+//! - **Streams**: text, refusal and function-call argument deltas go
+//!   through the same window and holdback as chat, one text per output item
+//!   and content part. Every event that restates text — the `.done`
+//!   events, `response.content_part.*`, `response.output_item.*` and the
+//!   final `response.completed` — carries what the deltas delivered, so the
+//!   redacted text is the only text out. Held text goes out as an extra
+//!   delta (without a `sequence_number`) before the event that ends its
+//!   part, at the latest before the terminal event. A block yields one
+//!   error and ends the stream, before any terminal event.
+//! - A guard that does not implement the Responses hooks refuses instead of
+//!   letting content through unchecked: [`GuardError::Unsupported`].
+//!
 //! ## Order when stacking
 //!
-//! `Guarded` wraps any [`ChatApi`], so it stacks with other layers, and the
-//! order matters. `Guarded<Cached<Client>>` checks every request and every
+//! `Guarded` wraps any [`ChatApi`] or [`ResponsesApi`], so it stacks with
+//! other layers, and the order matters — the same way for chat and for
+//! Responses. `Guarded<Cached<Client>>` checks every request and every
 //! answer, cached answers included: changing the guards takes effect at once.
 //! `Cached<Guarded<Client>>` caches answers that passed the guards and checks
 //! only cache misses: cheaper, but an answer cached under older guards is
-//! served unchecked, and a refused request is not cached.
+//! served unchecked, and a refused request is not cached. A layer that keeps
+//! Responses state (a stored response read back by id, a conversation)
+//! inside the guard sees the redacted text: what the service stored is what
+//! was sent.
 //!
 //! ## Two ways to call it
 //!
-//! [`Guarded::chat_checked`] and [`Guarded::chat_stream_checked`] return
-//! [`GuardError`] and the notes (annotations, redactions) of the guards. The
-//! [`ChatApi`] methods return [`aoai_core::Error`], where a refusal is
-//! [`aoai_core::Error::Rejected`] (Azure's own refusal stays
-//! [`aoai_core::Error::Api`]); `GuardError::from(error)` gets the
-//! [`Blocked`] back.
+//! [`Guarded::chat_checked`], [`Guarded::chat_stream_checked`],
+//! [`Guarded::create_response_checked`],
+//! [`Guarded::create_response_stream_checked`],
+//! [`Guarded::get_response_checked`] and [`Guarded::cancel_response_checked`]
+//! return [`GuardError`] and the notes (annotations, redactions) of the
+//! guards. The [`ChatApi`] and [`ResponsesApi`] methods return
+//! [`aoai_core::Error`], where a refusal is [`aoai_core::Error::Rejected`]
+//! (Azure's own refusal stays [`aoai_core::Error::Api`]);
+//! `GuardError::from(error)` gets the [`Blocked`] back.
+//!
+//! ```
+//! use aoai_core::responses::{InputItem, ResponseRequest};
+//! use aoai_emulator::Emulator;
+//! use aoai_safety::blocklist::Blocklist;
+//! use aoai_safety::guard::{Location, TextGuard};
+//! use aoai_safety::pii::{PiiMode, PiiScanner};
+//! use aoai_safety::{Guarded, Stage};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let emulator = Emulator::builder().start().await?;
+//! let guarded = Guarded::new(emulator.client()?)
+//!     .guard(TextGuard::new(Blocklist::new(["Project Falcon"])?))
+//!     .guard(TextGuard::new(PiiScanner::new(PiiMode::Redact)?));
+//!
+//! // A function result naming the project is never sent.
+//! let request = ResponseRequest::new(vec![
+//!     InputItem::user("Summarise the lookup."),
+//!     InputItem::function_call_output("call_1", "Project Falcon launches Monday."),
+//! ]);
+//! let blocked = guarded.create_response_checked("gpt-4o-mini", &request).await.unwrap_err();
+//! let blocked = blocked.blocked().expect("a block");
+//! assert_eq!((blocked.stage, blocked.sent), (Stage::Input, false));
+//! assert_eq!(blocked.reasons[0].location, Some(Location::InputItem(1)));
+//!
+//! // Instructions are redacted before sending.
+//! let request = ResponseRequest::new("Hello").instructions("Escalate to ada@example.com.");
+//! let answer = guarded.create_response_checked("gpt-4o-mini", &request).await?;
+//! assert_eq!(answer.notes[0].location, Some(Location::Instructions));
+//! # Ok(())
+//! # }
+//! ```
 
+mod responses;
+
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use aoai_core::ChatApi;
+#[cfg(doc)]
+use aoai_core::ResponsesApi;
 use aoai_core::chat::{ChatChunk, ChatRequest, ChatResponse, ChunkChoice, Delta};
 use aoai_core::response::Response;
+use aoai_core::responses::{ResponseObject, ResponseRequest};
 use aoai_core::stream::ChatStream;
 use async_trait::async_trait;
 use futures_util::StreamExt;
 
 use crate::error::{Blocked, GuardError, Stage};
 use crate::guard::{Guard, Location, Reason, Verdict};
+use crate::window::{StreamBlock, TextScreen};
 
 /// A value and the notes the guards attached to it (annotations and
 /// redactions; blocks are errors).
@@ -63,7 +139,7 @@ pub struct Checked<T> {
     pub notes: Vec<Reason>,
 }
 
-/// A [`ChatApi`] with guards. See the [module docs](self).
+/// A [`ChatApi`] and [`ResponsesApi`] with guards. See the [module docs](self).
 #[derive(Debug, Clone)]
 pub struct Guarded<C> {
     inner: C,
@@ -108,12 +184,63 @@ impl<C> Guarded<C> {
     /// [`GuardError::Blocked`] (`stage: Input`, `sent: false`) if a guard
     /// blocks; [`GuardError::Service`] if a guard's own call fails.
     pub async fn check_request(&self, request: &ChatRequest) -> Result<Checked<Option<ChatRequest>>, GuardError> {
-        let mut rewritten: Option<ChatRequest> = None;
+        self.screen_input(request, |guard, request| guard.check_input(request)).await
+    }
+
+    /// Runs the output guards on an answer.
+    ///
+    /// # Errors
+    ///
+    /// [`GuardError::Blocked`] (`stage: Output`, `sent: true`, the answer's
+    /// request id) if a guard blocks.
+    pub async fn check_response(
+        &self,
+        response: Response<ChatResponse>,
+    ) -> Result<Checked<Response<ChatResponse>>, GuardError> {
+        self.screen_output(response, |guard, body| guard.check_output(body)).await
+    }
+
+    /// Runs the input guards on a Responses request: the request to send
+    /// (rewritten if a guard redacted it) and the notes.
+    ///
+    /// # Errors
+    ///
+    /// [`GuardError::Blocked`] (`stage: Input`, `sent: false`) if a guard
+    /// blocks; [`GuardError::Unsupported`] if a guard does not cover the
+    /// Responses API; [`GuardError::Service`] if a guard's own call fails.
+    pub async fn check_responses_request(
+        &self,
+        request: &ResponseRequest,
+    ) -> Result<Checked<Option<ResponseRequest>>, GuardError> {
+        self.screen_input(request, |guard, request| guard.check_response_input(request)).await
+    }
+
+    /// Runs the output guards on a Responses answer.
+    ///
+    /// # Errors
+    ///
+    /// [`GuardError::Blocked`] (`stage: Output`, `sent: true`, the answer's
+    /// request id) if a guard blocks; [`GuardError::Unsupported`] if a guard
+    /// does not cover the Responses API.
+    pub async fn check_response_object(
+        &self,
+        response: Response<ResponseObject>,
+    ) -> Result<Checked<Response<ResponseObject>>, GuardError> {
+        self.screen_output(response, |guard, body| guard.check_response_output(body)).await
+    }
+
+    /// Runs `check` of every guard in order on `value`, each on what the
+    /// previous one let through.
+    async fn screen_input<T, F>(&self, value: &T, check: F) -> Result<Checked<Option<T>>, GuardError>
+    where
+        F: for<'a> Fn(&'a dyn Guard, &'a T) -> Judging<'a, T>,
+    {
+        let mut rewritten: Option<T> = None;
         let mut notes = Vec::new();
         for guard in &self.guards {
-            let current = rewritten.as_ref().unwrap_or(request);
+            let current = rewritten.as_ref().unwrap_or(value);
             let verdict =
-                guard.check_input(current).await.map_err(|error| error.in_guard(guard.name(), Stage::Input))?;
+                check(guard.as_ref(), current).await.map_err(|error| error.in_guard(guard.name(), Stage::Input))?;
             match verdict {
                 Verdict::Allow => {}
                 Verdict::Annotate(reasons) => notes.extend(reasons),
@@ -137,20 +264,14 @@ impl<C> Guarded<C> {
         Ok(Checked { value: rewritten, notes })
     }
 
-    /// Runs the output guards on an answer.
-    ///
-    /// # Errors
-    ///
-    /// [`GuardError::Blocked`] (`stage: Output`, `sent: true`, the answer's
-    /// request id) if a guard blocks.
-    pub async fn check_response(
-        &self,
-        mut response: Response<ChatResponse>,
-    ) -> Result<Checked<Response<ChatResponse>>, GuardError> {
+    /// Runs `check` of every guard in order on an answer's body.
+    async fn screen_output<T, F>(&self, mut response: Response<T>, check: F) -> Result<Checked<Response<T>>, GuardError>
+    where
+        F: for<'a> Fn(&'a dyn Guard, &'a T) -> Judging<'a, T>,
+    {
         let mut notes = Vec::new();
         for guard in &self.guards {
-            let verdict = guard
-                .check_output(&response.body)
+            let verdict = check(guard.as_ref(), &response.body)
                 .await
                 .map_err(|error| error.in_guard(guard.name(), Stage::Output))?;
             match verdict {
@@ -175,6 +296,14 @@ impl<C> Guarded<C> {
         }
         Ok(Checked { value: response, notes })
     }
+}
+
+/// What an async guard hook returns (`async_trait`'s boxed future).
+type Judging<'a, T> = Pin<Box<dyn Future<Output = Result<Verdict<T>, GuardError>> + Send + 'a>>;
+
+/// A refusal of streamed content.
+pub(crate) fn stream_blocked(guard: String, reasons: Vec<Reason>, request_id: Option<&String>) -> Blocked {
+    Blocked { guard, stage: Stage::Stream, reasons, sent: true, request_id: request_id.cloned(), azure_error: None }
 }
 
 impl<C: ChatApi> Guarded<C> {
@@ -215,16 +344,12 @@ impl<C: ChatApi> Guarded<C> {
         let to_send = input.value.as_ref().unwrap_or(request);
         let stream = self.inner.chat_stream(deployment, to_send).await.map_err(GuardError::from)?;
         let meta = stream.meta().clone();
-        let lookbehind = self.guards.iter().map(|guard| guard.lookbehind()).max().unwrap_or(0);
         let state = StreamState {
             stream,
-            guards: self.guards.clone(),
-            lookbehind,
-            choices: Vec::new(),
+            screen: TextScreen::new(self.guards.clone()),
             last: (String::new(), String::new(), 0),
             request_id: meta.request_id.clone(),
             ended: false,
-            flushing: false,
         };
         let chunks = futures_util::stream::unfold(state, |mut state| async move {
             if state.ended {
@@ -254,54 +379,28 @@ impl<C: ChatApi> Guarded<C> {
     }
 }
 
-/// What a guarded stream keeps between chunks.
+/// What a guarded chat stream keeps between chunks.
 struct StreamState {
     stream: ChatStream,
-    guards: Vec<Arc<dyn Guard>>,
-    lookbehind: usize,
-    choices: Vec<ChoiceText>,
+    /// Each choice's text, by choice index.
+    screen: TextScreen<u32>,
     /// `id`, `model`, `created` of the last chunk, for a final chunk carrying held-back text.
     last: (String, String, u64),
     request_id: Option<String>,
     ended: bool,
-    /// Checking the final chunk made of held-back text: hold nothing back.
-    flushing: bool,
-}
-
-/// One choice's streamed text: the end of what was delivered, and what was
-/// checked but held back.
-struct ChoiceText {
-    index: u32,
-    tail: String,
-    pending: String,
 }
 
 impl StreamState {
-    fn blocked(&self, guard: &dyn Guard, reasons: Vec<Reason>) -> Blocked {
-        Blocked {
-            guard: guard.name().to_owned(),
-            stage: Stage::Stream,
-            reasons,
-            sent: true,
-            request_id: self.request_id.clone(),
-            azure_error: None,
-        }
-    }
-
-    fn slot(&mut self, index: u32) -> usize {
-        match self.choices.iter().position(|choice| choice.index == index) {
-            Some(position) => position,
-            None => {
-                self.choices.push(ChoiceText { index, tail: String::new(), pending: String::new() });
-                self.choices.len() - 1
-            }
-        }
+    fn blocked(&self, block: StreamBlock, choice: u32) -> Blocked {
+        stream_blocked(block.guard, located(block.reasons, Location::Choice(choice)), self.request_id.as_ref())
     }
 
     fn check(&mut self, chunk: &mut ChatChunk) -> Result<(), Blocked> {
-        for guard in &self.guards {
+        for guard in self.screen.guards() {
             match guard.check_chunk(chunk) {
-                Verdict::Block(reasons) => return Err(self.blocked(guard.as_ref(), reasons)),
+                Verdict::Block(reasons) => {
+                    return Err(stream_blocked(guard.name().to_owned(), reasons, self.request_id.as_ref()));
+                }
                 Verdict::Annotate(reasons) => {
                     tracing::debug!(guard = guard.name(), notes = reasons.len(), "guard annotated a stream chunk");
                 }
@@ -311,61 +410,16 @@ impl StreamState {
         if !chunk.id.is_empty() {
             self.last = (chunk.id.clone(), chunk.model.clone(), chunk.created);
         }
-        for position in 0..chunk.choices.len() {
-            let Some(choice) = chunk.choices.get(position) else { continue };
+        for choice in &mut chunk.choices {
             let index = choice.index;
             let finishing = choice.finish_reason.is_some();
-            let piece = choice.delta.as_ref().and_then(|delta| delta.content.clone());
-            let slot = self.slot(index);
-            let Some(text) = self.choices.get_mut(slot) else { continue };
-            if piece.as_deref().unwrap_or_default().is_empty() && (!finishing || text.pending.is_empty()) {
-                continue;
-            }
-            // Hold back the end that may be a finding in progress; check and
-            // deliver the rest.
-            let mut pending = std::mem::take(&mut text.pending);
-            pending.push_str(piece.as_deref().unwrap_or_default());
-            let hold = if finishing || self.flushing {
-                0
-            } else {
-                self.guards.iter().map(|guard| guard.holdback(&pending)).max().unwrap_or(0).min(pending.len())
+            let piece = choice.delta.as_ref().and_then(|delta| delta.content.as_deref());
+            let had_piece = piece.is_some();
+            let release = match self.screen.push(&index, piece.unwrap_or_default(), finishing) {
+                Ok(release) => release,
+                Err(block) => return Err(self.blocked(block, index)),
             };
-            let mut split = pending.len() - hold;
-            while !pending.is_char_boundary(split) {
-                split -= 1;
-            }
-            let keep = pending.split_off(split);
-            let tail_len = text.tail.len();
-            let mut window = String::with_capacity(tail_len + pending.len());
-            window.push_str(&text.tail);
-            window.push_str(&pending);
-            text.pending = keep;
-            for guard in &self.guards {
-                match guard.check_stream_text(&window, tail_len) {
-                    Verdict::Allow => {}
-                    Verdict::Annotate(reasons) => {
-                        tracing::debug!(guard = guard.name(), notes = reasons.len(), "guard annotated streamed text");
-                    }
-                    Verdict::Block(reasons) => {
-                        return Err(self.blocked(guard.as_ref(), located(reasons, index)));
-                    }
-                    Verdict::Redact { value, reasons } => {
-                        if value.get(..tail_len) == window.get(..tail_len) {
-                            window = value;
-                        } else {
-                            return Err(self.blocked(guard.as_ref(), located(reasons, index)));
-                        }
-                    }
-                }
-            }
-            let release = window.split_off(tail_len);
-            if let Some(text) = self.choices.get_mut(slot) {
-                text.tail.push_str(&release);
-                text.tail = last_chars(&text.tail, self.lookbehind).to_owned();
-            }
-            if let Some(choice) = chunk.choices.get_mut(position)
-                && (piece.is_some() || !release.is_empty())
-            {
+            if had_piece || !release.is_empty() {
                 choice.delta.get_or_insert_with(Delta::default).content = Some(release);
             }
         }
@@ -375,47 +429,35 @@ impl StreamState {
     /// A last chunk with the text still held back when the stream ended
     /// without a finish chunk for its choice, checked like any other.
     fn flush(&mut self) -> Option<Result<ChatChunk, Blocked>> {
-        let choices: Vec<ChunkChoice> = self
-            .choices
-            .iter_mut()
-            .filter(|text| !text.pending.is_empty())
-            .map(|text| ChunkChoice {
-                index: text.index,
-                delta: Some(Delta { content: Some(std::mem::take(&mut text.pending)), ..Delta::default() }),
-                ..ChunkChoice::default()
-            })
-            .collect();
+        let mut choices = Vec::new();
+        for index in self.screen.pending_keys() {
+            match self.screen.push(&index, "", true) {
+                Ok(release) => choices.push(ChunkChoice {
+                    index,
+                    delta: Some(Delta { content: Some(release), ..Delta::default() }),
+                    ..ChunkChoice::default()
+                }),
+                Err(block) => return Some(Err(self.blocked(block, index))),
+            }
+        }
         if choices.is_empty() {
             return None;
         }
         let (id, model, created) = self.last.clone();
-        let mut chunk = ChatChunk {
+        Some(Ok(ChatChunk {
             id,
             model,
             created,
             object: "chat.completion.chunk".to_owned(),
             choices,
             ..ChatChunk::default()
-        };
-        self.flushing = true;
-        Some(self.check(&mut chunk).map(|()| chunk))
+        }))
     }
 }
 
-/// Puts the choice on stream reasons; ranges stay relative to the window.
-fn located(reasons: Vec<Reason>, choice: u32) -> Vec<Reason> {
-    reasons.into_iter().map(|reason| reason.at(Location::Choice(choice))).collect()
-}
-
-/// The last `count` characters of `text`.
-fn last_chars(text: &str, count: usize) -> &str {
-    if count == 0 {
-        return "";
-    }
-    match text.char_indices().rev().nth(count - 1) {
-        Some((start, _)) => &text[start..],
-        None => text,
-    }
+/// Puts stream reasons at `location`; ranges stay relative to the window.
+pub(crate) fn located(reasons: Vec<Reason>, location: Location) -> Vec<Reason> {
+    reasons.into_iter().map(|reason| reason.at(location)).collect()
 }
 
 #[async_trait]
@@ -498,13 +540,5 @@ mod tests {
         let (out, error) = streamed(vec!["write to ada@example.com"]).await;
         assert!(error.is_none(), "{error:?}");
         assert_eq!(out, vec!["write to ", "[EMAIL]"]);
-    }
-
-    #[test]
-    fn last_chars_counts_characters() {
-        assert_eq!(last_chars("héllo", 3), "llo");
-        assert_eq!(last_chars("héllo", 4), "éllo");
-        assert_eq!(last_chars("hi", 5), "hi");
-        assert_eq!(last_chars("hi", 0), "");
     }
 }

@@ -1,6 +1,7 @@
 //! # aoai-safety
 //!
-//! Guards for Azure OpenAI chat: check what goes in and what comes out.
+//! Guards for Azure OpenAI chat and the Responses API: check what goes in
+//! and what comes out.
 //!
 //! - [`guard`]: the [`Guard`] trait and its [`Verdict`] (allow, annotate,
 //!   block, redact) with [`Reason`]s: category, severity, source, what
@@ -15,8 +16,10 @@
 //! - `content_safety` (feature `content-safety`): the Azure AI Content Safety
 //!   client (`text:analyze`, `text:shieldPrompt`, blocklists) and
 //!   `ContentSafetyGuard`.
-//! - [`guarded`]: [`Guarded`], any [`aoai_core::ChatApi`] with guards around
-//!   it, itself a `ChatApi`; streams are checked chunk by chunk.
+//! - [`guarded`]: [`Guarded`], any [`aoai_core::ChatApi`] or
+//!   [`aoai_core::ResponsesApi`] with guards around it, itself both; streams
+//!   are checked chunk by chunk (chat) or event by event (Responses), through
+//!   one look-behind window and holdback.
 //!
 //! | feature | adds |
 //! |---|---|
@@ -68,6 +71,7 @@ pub mod error;
 pub mod guard;
 pub mod guarded;
 pub mod pii;
+mod window;
 
 pub use error::{Blocked, GuardError, Result, Stage};
 pub use guard::{Guard, Reason, Source, Verdict};
