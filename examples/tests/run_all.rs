@@ -195,6 +195,8 @@ examples! {
         // 1. aoai-assistants: a vector store from examples/fixtures/handbook, a thread, runs with file_search.
         "vector store vs_",
         ": 3 file(s) uploaded (expenses.md, leave.md, security.md), 3 ingested after ",
+        "search \"unused leave days\":\n  0.",
+        " leave.md: # Leave Employees have 25 days of paid leave per year.",
         " (conversation backend)",
         "A: Up to 5 unused leave days carry over to the next year.[1]",
         "sources:\n  [1] leave.md: \"# Leave\\n\\nEmployees have 25 days of paid leave per year.",

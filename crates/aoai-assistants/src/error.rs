@@ -265,23 +265,49 @@ impl UnsupportedError {
     }
 }
 
-/// A knowledge directory could not be read or synced (see [`Error::Knowledge`]).
+/// A knowledge directory could not be read or synced, or a store could not
+/// be searched (see [`Error::Knowledge`]); [`kind`](Self::kind) says which
+/// failure it is.
 #[derive(Debug, thiserror::Error)]
 #[error("{subject}: {message}")]
 pub struct KnowledgeError {
+    kind: KnowledgeErrorKind,
     subject: String,
     message: String,
     #[source]
     source: Option<Box<aoai_core::Error>>,
 }
 
+/// What kind of failure a [`KnowledgeError`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KnowledgeErrorKind {
+    /// The directory, or a file in it, could not be read (nothing was sent for it).
+    Directory,
+    /// The vector store does not exist (the service answered 404).
+    StoreNotFound,
+    /// The vector store has expired: its files are no longer searchable and
+    /// it cannot be filled again; nothing was uploaded. Make a new store
+    /// ([`create_from_directory`](crate::knowledge::create_from_directory)).
+    StoreExpired,
+    /// Another call to the service failed ([`KnowledgeError::client_error`] says how).
+    Request,
+}
+
 impl KnowledgeError {
     pub(crate) fn new(
+        kind: KnowledgeErrorKind,
         subject: impl Into<String>,
         message: impl Into<String>,
         source: Option<aoai_core::Error>,
     ) -> Self {
-        Self { subject: subject.into(), message: message.into(), source: source.map(Box::new) }
+        Self { kind, subject: subject.into(), message: message.into(), source: source.map(Box::new) }
+    }
+
+    /// What kind of failure it is.
+    #[must_use]
+    pub fn kind(&self) -> KnowledgeErrorKind {
+        self.kind
     }
 
     /// What it is about: a file's path, a directory, or the store.
@@ -300,5 +326,38 @@ impl KnowledgeError {
     #[must_use]
     pub fn client_error(&self) -> Option<&aoai_core::Error> {
         self.source.as_deref()
+    }
+
+    /// Whether the failed request may have reached the service (false when
+    /// no request failed: a directory that cannot be read, an expired store).
+    #[must_use]
+    pub fn may_have_been_sent(&self) -> bool {
+        self.source.as_deref().is_some_and(aoai_core::Error::may_have_been_sent)
+    }
+}
+
+/// An expiry outside what the service accepts (see
+/// [`Expiry::days_after_last_active`](crate::knowledge::Expiry::days_after_last_active)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a vector store expires 1 to 365 days after its last use, not {days}")]
+pub struct ExpiryError {
+    days: u32,
+}
+
+impl ExpiryError {
+    pub(crate) fn new(days: u32) -> Self {
+        Self { days }
+    }
+
+    /// The days asked for.
+    #[must_use]
+    pub fn days(&self) -> u32 {
+        self.days
+    }
+}
+
+impl From<ExpiryError> for Error {
+    fn from(error: ExpiryError) -> Self {
+        Self::Config(ConfigError::new(error.to_string()))
     }
 }

@@ -8,6 +8,11 @@
 //! ingested) and `--local-index DIR` (an `aoai rag` index, reopened with the
 //! embedder it records, answering as the assistant's local knowledge).
 //!
+//! A store made by `--files` is a cache, not the user's data: it expires
+//! `--store-expiry-days N` days after its last use (default 7; 0 = never).
+//! A reused store gets that policy too; a store for the same files that
+//! has expired is deleted and replaced by a new one.
+//!
 //! The thread id goes to stderr (`thread: conv_…` or `thread: resp_…`) after
 //! each turn; `--thread ID` continues it (a conversation or the last
 //! response of a chain). With nothing configured the command starts its own
@@ -22,6 +27,7 @@ use std::fmt::Write as _;
 use std::io::{BufRead, IsTerminal, Read, Write};
 use std::path::PathBuf;
 
+use aoai_assistants::knowledge::Expiry;
 use aoai_assistants::local::LocalKnowledge;
 use aoai_assistants::{Assistant, Citation, RunEvent, RunResult, Thread};
 use aoai_core::Client;
@@ -37,6 +43,8 @@ use crate::{Failure, session};
 
 /// The metadata key of a store made by `--files`: the hash of its file set.
 const FILES_HASH_KEY: &str = "aoai_files_sha256";
+/// Days after its last use that a store made by `--files` expires.
+const DEFAULT_STORE_EXPIRY_DAYS: u32 = 7;
 /// The chat deployment offline.
 const DEFAULT_DEPLOYMENT: &str = "gpt-4o";
 /// Characters of a passage shown in the sources.
@@ -57,6 +65,9 @@ pub(crate) struct AskArgs {
     /// Answer from these files or directories: a vector store is made for them (or reused when one holds the same files).
     #[arg(long = "files", value_name = "PATH")]
     files: Vec<PathBuf>,
+    /// Days after its last use that the --files store expires (1-365; 0 = never). The store is a cache: an expired one is replaced by a new one.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_STORE_EXPIRY_DAYS)]
+    store_expiry_days: u32,
     /// Answer from an `aoai rag` index (local knowledge).
     #[arg(long, value_name = "DIR")]
     local_index: Option<PathBuf>,
@@ -101,13 +112,14 @@ pub(crate) async fn run(args: AskArgs) -> Result<(), Failure> {
         (!question.is_empty()).then(|| question.to_owned())
     };
     let thread = args.thread.as_deref().map(resume).transpose()?;
+    let expiry = store_expiry(args.store_expiry_days)?;
 
     let session = session(args.deployment.as_deref(), DEFAULT_DEPLOYMENT).await?;
     let deployment = session.deployment(args.deployment.clone(), DEFAULT_DEPLOYMENT)?;
     let client = &session.client;
     let mut stores = args.vector_stores.clone();
     if !args.files.is_empty() {
-        stores.push(files_store(client, &args.files).await?);
+        stores.push(files_store(client, &args.files, expiry).await?);
     }
     let mut builder = Assistant::builder(client.clone(), deployment).conversations(client.clone());
     if let Some(instructions) = &args.instructions {
@@ -296,25 +308,70 @@ fn result_json(result: &RunResult) -> Value {
     })
 }
 
+/// The policy of `--store-expiry-days`: 0 is never.
+fn store_expiry(days: u32) -> Result<Expiry, Failure> {
+    if days == 0 {
+        return Ok(Expiry::never());
+    }
+    Expiry::days_after_last_active(days).map_err(|error| Failure::Usage(format!("--store-expiry-days: {error} (or 0)")))
+}
+
+/// The update that gives a store `expiry`.
+fn expiry_update(expiry: Expiry) -> UpdateVectorStore {
+    match expiry.to_expires_after() {
+        Some(expires_after) => UpdateVectorStore::new().expires_after(expires_after),
+        None => UpdateVectorStore::new().never_expires(),
+    }
+}
+
 /// A vector store holding `paths`: one made earlier for the same files (by
-/// the hash in its metadata), else a new one, filled and then marked.
-async fn files_store(client: &Client, paths: &[PathBuf]) -> Result<String, Failure> {
+/// the hash in its metadata; given `expiry` if its policy differs), else a
+/// new one with `expiry`, filled and then marked. Expired stores for the
+/// same files are deleted.
+async fn files_store(client: &Client, paths: &[PathBuf], expiry: Expiry) -> Result<String, Failure> {
     let files = crate::stores::gather(paths)?;
     if files.is_empty() {
         return Err(Failure::Usage("--files: no file file_search can read".to_owned()));
     }
     let hash = files_hash(&files)?;
+    let mut expired = Vec::new();
     let mut stores = client.list_vector_stores(&ListQuery::default());
     while let Some(store) = stores.next().await {
         let store = store?;
         let recorded = store.metadata.as_ref().and_then(|metadata| metadata.get(FILES_HASH_KEY));
-        if recorded.and_then(Value::as_str) == Some(hash.as_str()) && store.status != VectorStoreStatus::Expired {
+        if recorded.and_then(Value::as_str) != Some(hash.as_str()) {
+            continue;
+        }
+        if store.status == VectorStoreStatus::Expired {
+            expired.push(store.id);
+            continue;
+        }
+        if Expiry::of_store(store.expires_after.as_ref()) != Some(expiry) {
+            client.update_vector_store(&store.id, &expiry_update(expiry)).await?;
+            eprintln!("vector store: {} (reused: it holds the same files; it now {expiry})", store.id);
+        } else {
             eprintln!("vector store: {} (reused: it holds the same files)", store.id);
-            return Ok(store.id);
+        }
+        return Ok(store.id);
+    }
+    drop(stores);
+    for old in expired {
+        // The cache expired: replaced below; deleting it is only tidying.
+        match client.delete_vector_store(&old).await {
+            Ok(_) => eprintln!("vector store: {old} expired: deleted, replaced by a new one"),
+            Err(error) => eprintln!(
+                "vector store: {old} expired (not deleted: {})",
+                error.summary_line().trim_start_matches("error: ")
+            ),
         }
     }
-    let store = client.create_vector_store(&CreateVectorStore::new().name("aoai ask --files")).await?.body;
+    let mut request = CreateVectorStore::new().name("aoai ask --files");
+    if let Some(expires_after) = expiry.to_expires_after() {
+        request = request.expires_after(expires_after);
+    }
+    let store = client.create_vector_store(&request).await?.body;
     eprintln!("vector store: {}", store.id);
+    eprintln!("aoai ask: the store {expiry} (--store-expiry-days)");
     let (report, _) = crate::stores::ingest(client, &store.id, files).await?;
     crate::stores::failed(&report)?;
     // Marked only once every file is in, so a half-filled store is never reused.
@@ -377,6 +434,13 @@ mod tests {
         assert_eq!(resume("conv_1").unwrap().save(), Thread::from_conversation("conv_1").save());
         assert_eq!(resume("resp_1").unwrap().id(), "resp_1");
         assert!(matches!(resume("thread_1"), Err(Failure::Usage(_))));
+    }
+
+    #[test]
+    fn store_expiry_days_zero_is_never_and_366_is_refused() {
+        assert_eq!(store_expiry(0).unwrap(), Expiry::never());
+        assert_eq!(store_expiry(7).unwrap().days(), Some(7));
+        assert!(matches!(store_expiry(366), Err(Failure::Usage(message)) if message.contains("366")));
     }
 
     #[test]

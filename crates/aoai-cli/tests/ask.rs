@@ -2,7 +2,8 @@
 //! it): a thread continued with `--thread` across processes, `--files`
 //! answers citing the right file and reusing their store, `--local-index`
 //! answers citing the indexed file, `--stream`, `--json`, the question on
-//! stdin, and usage errors.
+//! stdin, usage errors, and the expiry of `--files` stores (set, changed by
+//! `--store-expiry-days`, an expired store replaced).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
@@ -11,6 +12,8 @@ mod common;
 use std::process::Output;
 use std::time::Duration;
 
+use aoai_core::clock::{ManualClock, Time};
+use aoai_core::vector_stores::ExpiresAfter;
 use aoai_emulator::Emulator;
 use common::{aoai_in, env_for, text};
 use serde_json::Value;
@@ -126,4 +129,72 @@ async fn offline_service_errors_exit_1_usage_errors_exit_2() {
         let output = aoai_in(root, args, &[], Some("")).await;
         assert_eq!(output.status.code(), Some(2), "{args:?}: {}", text(&output.stderr));
     }
+}
+
+/// The store id of the `vector store: vs_…` line on stderr.
+fn store_id(output: &Output) -> String {
+    let stderr = text(&output.stderr);
+    let line =
+        stderr.lines().find_map(|line| line.strip_prefix("vector store: ")).unwrap_or_else(|| panic!("{stderr}"));
+    line.split_whitespace().next().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_stores_expire_a_week_after_use_and_an_expired_one_is_replaced() {
+    // The emulator's clock is manual (ingestion is immediate): the test moves it past the expiry.
+    let clock = ManualClock::new();
+    let emulator = Emulator::builder().time(Time::manual(&clock)).batch_step(Duration::ZERO).start().await.unwrap();
+    let env = env_for(&emulator, true);
+    let client = emulator.client().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir(root.join("docs")).unwrap();
+    std::fs::write(root.join("docs/leave.md"), LEAVE).unwrap();
+
+    let help = aoai_in(root, &["ask", "--help"], &[], None).await;
+    let help = text(&help.stdout);
+    assert!(help.contains("--store-expiry-days <N>") && help.contains("[default: 7]"), "{help}");
+
+    // A new store: 7 days after its last use.
+    let first = aoai_in(root, &["ask", "--files", "docs", QUESTION], &env, None).await;
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    assert!(text(&first.stderr).contains("the store expires 7 days after its last use"), "{}", text(&first.stderr));
+    let store = store_id(&first);
+    let created = client.retrieve_vector_store(&store).await.unwrap().body;
+    assert_eq!(created.expires_after, Some(ExpiresAfter::days_after_last_active(7)));
+
+    // Reused with another policy: the store gets it.
+    let longer = aoai_in(root, &["ask", "--files", "docs", "--store-expiry-days", "30", QUESTION], &env, None).await;
+    assert!(longer.status.success(), "{}", text(&longer.stderr));
+    assert_eq!(store_id(&longer), store);
+    assert!(text(&longer.stderr).contains("it now expires 30 days after its last use"), "{}", text(&longer.stderr));
+    let reused = client.retrieve_vector_store(&store).await.unwrap().body;
+    assert_eq!(reused.expires_after, Some(ExpiresAfter::days_after_last_active(30)));
+
+    // Unused for 31 days: it expired; the next ask replaces it instead of failing.
+    clock.advance(Duration::from_secs(31 * 86_400));
+    let expired = client.retrieve_vector_store(&store).await.unwrap().body;
+    assert_eq!(expired.status, aoai_core::vector_stores::VectorStoreStatus::Expired);
+    let replaced = aoai_in(root, &["ask", "--files", "docs", QUESTION], &env, None).await;
+    assert!(replaced.status.success(), "{}", text(&replaced.stderr));
+    let stderr = text(&replaced.stderr);
+    assert!(stderr.contains(&format!("vector store: {store} expired: deleted, replaced by a new one")), "{stderr}");
+    let new_store = stderr
+        .lines()
+        .filter_map(|line| line.strip_prefix("vector store: "))
+        .find(|rest| !rest.contains(' '))
+        .unwrap()
+        .to_owned();
+    assert_ne!(new_store, store);
+    assert!(client.retrieve_vector_store(&store).await.unwrap_err().is_not_found());
+    assert!(sources(&text(&replaced.stdout))[0].starts_with("  [1] leave.md (file-"), "{}", text(&replaced.stdout));
+
+    // 0 is never; out of range is a usage error.
+    let never = aoai_in(root, &["ask", "--files", "docs", "--store-expiry-days", "0", QUESTION], &env, None).await;
+    assert!(never.status.success(), "{}", text(&never.stderr));
+    assert_eq!(store_id(&never), new_store);
+    assert_eq!(client.retrieve_vector_store(&new_store).await.unwrap().body.expires_after, None);
+    let bad = aoai_in(root, &["ask", "--files", "docs", "--store-expiry-days", "366", QUESTION], &env, None).await;
+    assert_eq!(bad.status.code(), Some(2), "{}", text(&bad.stderr));
+    assert!(text(&bad.stderr).contains("--store-expiry-days"), "{}", text(&bad.stderr));
 }

@@ -369,9 +369,11 @@ pub struct UpdateVectorStore {
     /// A new name.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    /// A new expiration policy.
+    /// The expiration policy: `None` leaves it as it is, `Some(None)` removes
+    /// it (`"expires_after": null`: the store never expires), `Some(Some(…))`
+    /// replaces it.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub expires_after: Option<ExpiresAfter>,
+    pub expires_after: Option<Option<ExpiresAfter>>,
     /// New metadata (replaces the old).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metadata: Option<Map<String, Value>>,
@@ -391,7 +393,14 @@ impl UpdateVectorStore {
 
     /// Sets the expiration policy.
     pub fn expires_after(mut self, expires_after: ExpiresAfter) -> Self {
-        self.expires_after = Some(expires_after);
+        self.expires_after = Some(Some(expires_after));
+        self
+    }
+
+    /// Removes the expiration policy: the store never expires (sends
+    /// `"expires_after": null`).
+    pub fn never_expires(mut self) -> Self {
+        self.expires_after = Some(None);
         self
     }
 
@@ -1322,6 +1331,16 @@ mod tests {
         assert_eq!(
             serde_json::to_value(AddVectorStoreFile::new("file-2").chunking_strategy(ChunkingStrategy::Auto)).unwrap(),
             json!({"file_id": "file-2", "chunking_strategy": {"type": "auto"}})
+        );
+        assert_eq!(serde_json::to_value(UpdateVectorStore::new().name("n")).unwrap(), json!({"name": "n"}));
+        assert_eq!(
+            serde_json::to_value(UpdateVectorStore::new().expires_after(ExpiresAfter::days_after_last_active(3)))
+                .unwrap(),
+            json!({"expires_after": {"anchor": "last_active_at", "days": 3}})
+        );
+        assert_eq!(
+            serde_json::to_value(UpdateVectorStore::new().never_expires()).unwrap(),
+            json!({"expires_after": null})
         );
         let search =
             VectorStoreSearchRequest::new(vec!["a".to_owned(), "b".to_owned()]).max_num_results(3).score_threshold(0.2);

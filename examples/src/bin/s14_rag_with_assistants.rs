@@ -12,7 +12,9 @@
 //! Part 1 uploads `examples/fixtures/handbook/` into a vector store with
 //! `knowledge::create_from_directory` (each file carries `path`, `sha256`
 //! and `title` attributes; a later `knowledge::sync` uploads only what
-//! changed), asks on a thread and prints the answer with numbered sources:
+//! changed; the store expires a day after its last use), searches it
+//! directly with `knowledge::search`, asks on a thread and prints the
+//! answer with numbered sources:
 //! the file and the passage the service's search returned. The store and its
 //! files are deleted at the end.
 //!
@@ -27,7 +29,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use aoai_assistants::knowledge::{self, SyncOptions};
+use aoai_assistants::knowledge::{self, Expiry, SearchOptions, SyncOptions};
 use aoai_assistants::{Assistant, RunResult};
 use aoai_rag::answer::{AnswerEvent, GroundedAnswerer};
 use aoai_rag::chunk::{Chunker, ChunkerConfig, Document, Format, TokenChunker};
@@ -54,7 +56,8 @@ async fn with_assistants(session: &aoai_examples::Session) -> Result<(), Box<dyn
     let client = session.client()?;
 
     // The vector store (the guide's vector_stores.create + file_batches.upload_and_poll).
-    let options = SyncOptions::default().expires_after_days(1);
+    // A demo store: it expires a day after its last use, should the deletion below not happen.
+    let options = SyncOptions::default().expiry(Expiry::days_after_last_active(1)?);
     let mut polls = 0;
     let report =
         knowledge::create_from_directory(&client, "s14-handbook", Path::new(HANDBOOK_DIR), &options, &mut |_| {
@@ -68,6 +71,20 @@ async fn with_assistants(session: &aoai_examples::Session) -> Result<(), Box<dyn
         report.added.len(),
         report.added.join(", ")
     );
+
+    // The store searched directly (vector_stores.search): passages print as citations do.
+    let query = "unused leave days";
+    match knowledge::search(&client, &report.vector_store_id, query, &SearchOptions::default().max_results(2)).await {
+        Ok(passages) => {
+            println!("search {query:?}:");
+            for passage in &passages {
+                let source = passage.path.as_deref().unwrap_or(&passage.filename);
+                let text = passage.text.split_whitespace().collect::<Vec<_>>().join(" ");
+                println!("  {:.3} {source}: {}", passage.score, text.chars().take(100).collect::<String>());
+            }
+        }
+        Err(error) => eprintln!("search failed: {error}"),
+    }
 
     // The assistant (assistants.create) and a thread (threads.create).
     let assistant = Assistant::builder(client.clone(), aoai_examples::chat_deployment())
