@@ -762,4 +762,10 @@ impl<C: ResponsesApi> ResponsesApi for Cached<C> {
     async fn cancel_response(&self, id: &str) -> aoai_core::Result<Response<ResponseObject>> {
         self.inner.cancel_response(id).await
     }
+
+    /// Passed through: a stored response's stream read again is not a new
+    /// answer to store (and background responses are never cached).
+    async fn resume_response_stream(&self, id: &str, starting_after: Option<u64>) -> aoai_core::Result<ResponseStream> {
+        self.inner.resume_response_stream(id, starting_after).await
+    }
 }

@@ -460,3 +460,34 @@ async fn azure_content_filters_on_responses_are_judged() {
     let fine = guarded.create_response_checked(DEPLOYMENT, &ResponseRequest::new("Name a colour.")).await.unwrap();
     assert!(fine.value.body.content_filters.as_ref().is_some_and(|filters| !filters.is_empty()));
 }
+
+#[tokio::test]
+async fn a_resumed_stream_delivers_what_the_break_cut_off_whatever_the_cut_point() {
+    let path = fixtures("stream-resume", CONTACT);
+    let emulator = Emulator::builder().fixtures(&path).start().await.unwrap();
+    let client = emulator.client().unwrap();
+    let guarded = Guarded::new(client).guard(redact_pii());
+    let stream = guarded.create_response_stream_checked(DEPLOYMENT, &ResponseRequest::new("contact?")).await.unwrap();
+    let (events, error) = collect(stream.value).await;
+    assert!(error.is_none(), "{error:?}");
+    let whole = deltas(&events).concat();
+    assert!(whole.contains("[EMAIL]") && !whole.contains("bob.smith@example.org"), "{whole}");
+    assert!(events.iter().any(|event| event.sequence_number.is_none()), "some text was held back and flushed");
+    let id = match &events.last().unwrap().event {
+        ResponseEvent::Completed(response) => response.id.clone(),
+        other => panic!("{other:?}"),
+    };
+    // A break after any numbered event: what was read up to it, then the
+    // resumed stream, is the whole redacted answer, each piece once — held
+    // text included (the resumed stream is screened from the first event).
+    // (After the terminal event there is nothing to resume.)
+    for (index, event) in events.iter().enumerate().take(events.len() - 1) {
+        let Some(after) = event.sequence_number else { continue };
+        let read = deltas(&events[..=index]).concat();
+        let resumed = guarded.resume_response_stream_checked(&id, Some(after)).await.unwrap();
+        let (rest, error) = collect(resumed).await;
+        assert!(error.is_none(), "{error:?}");
+        assert!(rest.iter().all(|event| event.sequence_number.is_none_or(|number| number > after)));
+        assert_eq!(format!("{read}{}", deltas(&rest).concat()), whole, "break after {after}");
+    }
+}

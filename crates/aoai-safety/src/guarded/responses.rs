@@ -71,6 +71,30 @@ impl<C: ResponsesApi> Guarded<C> {
         let input = self.check_responses_request(request).await?;
         let to_send = input.value.as_ref().unwrap_or(request);
         let stream = self.inner.create_response_stream(deployment, to_send).await.map_err(GuardError::from)?;
+        Ok(Checked { value: self.screen_events(stream, None), notes: input.notes })
+    }
+
+    /// A stored response's stream read again, screened like a new one. The
+    /// stream is read from its first event whatever `starting_after` is, so
+    /// the guards see the text before the break (a term split across it is
+    /// still caught, held text is not lost, redactions come out the same);
+    /// what the events up to `starting_after` produce is not passed on.
+    ///
+    /// # Errors
+    ///
+    /// [`GuardError::Client`] when the stream cannot be read again.
+    pub async fn resume_response_stream_checked(
+        &self,
+        id: &str,
+        starting_after: Option<u64>,
+    ) -> Result<ResponseStream, GuardError> {
+        let stream = self.inner.resume_response_stream(id, None).await.map_err(GuardError::from)?;
+        Ok(self.screen_events(stream, starting_after))
+    }
+
+    /// `stream` with every event screened; what the events numbered up to
+    /// `skip_through` produce is dropped (already delivered before a break).
+    fn screen_events(&self, stream: ResponseStream, skip_through: Option<u64>) -> ResponseStream {
         let meta = stream.meta().clone();
         let state = EventState {
             stream,
@@ -80,7 +104,7 @@ impl<C: ResponsesApi> Guarded<C> {
             request_id: meta.request_id.clone(),
             ended: false,
         };
-        let events = futures_util::stream::unfold(state, |mut state| async move {
+        let events = futures_util::stream::unfold(state, move |mut state| async move {
             loop {
                 if let Some(item) = state.queue.pop_front() {
                     return Some((item, state));
@@ -95,7 +119,14 @@ impl<C: ResponsesApi> Guarded<C> {
                         return Some((Err(error), state));
                     }
                     Some(Ok(event)) => {
-                        if let Err(blocked) = state.check(event) {
+                        let delivered = skip_through
+                            .is_some_and(|after| event.sequence_number.is_some_and(|number| number <= after));
+                        let queued = state.queue.len();
+                        let checked = state.check(event);
+                        if delivered {
+                            state.queue.truncate(queued);
+                        }
+                        if let Err(blocked) = checked {
                             state.queue.push_back(Err(blocked.into_core()));
                             state.ended = true;
                         }
@@ -103,7 +134,7 @@ impl<C: ResponsesApi> Guarded<C> {
                 }
             }
         });
-        Ok(Checked { value: ResponseStream::from_events(events, meta), notes: input.notes })
+        ResponseStream::from_events(events, meta)
     }
 
     /// A stored response, read back and checked like a new answer.
@@ -167,6 +198,10 @@ impl<C: ResponsesApi> ResponsesApi for Guarded<C> {
 
     async fn cancel_response(&self, id: &str) -> aoai_core::Result<Response<ResponseObject>> {
         self.cancel_response_checked(id).await.map(|checked| checked.value).map_err(GuardError::into_core)
+    }
+
+    async fn resume_response_stream(&self, id: &str, starting_after: Option<u64>) -> aoai_core::Result<ResponseStream> {
+        self.resume_response_stream_checked(id, starting_after).await.map_err(GuardError::into_core)
     }
 }
 
@@ -428,6 +463,10 @@ mod tests {
 
         async fn cancel_response(&self, _: &str) -> aoai_core::Result<Response<ResponseObject>> {
             unreachable!("streams only")
+        }
+
+        async fn resume_response_stream(&self, _: &str, _: Option<u64>) -> aoai_core::Result<ResponseStream> {
+            unreachable!("created streams only")
         }
     }
 
