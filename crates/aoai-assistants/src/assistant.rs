@@ -92,6 +92,10 @@ pub(crate) struct Settings {
     pub(crate) time: Time,
     pub(crate) poll: PollOptions,
     pub(crate) state: Option<Arc<dyn Any + Send + Sync>>,
+    /// The tools every request carries, built once by
+    /// [`AssistantBuilder::build`] from the registry, the knowledge search
+    /// and `file_search`.
+    pub(crate) tools: Vec<ResponseTool>,
 }
 
 impl fmt::Debug for Settings {
@@ -110,12 +114,9 @@ impl fmt::Debug for Settings {
 }
 
 impl Settings {
-    /// The request of one round: every setting, the tools and `input`.
-    pub(crate) fn request(&self, input: Vec<aoai_core::responses::InputItem>, first_round: bool) -> ResponseRequest {
-        let mut request = ResponseRequest::new(input);
-        if let Some(instructions) = &self.instructions {
-            request = request.instructions(instructions.clone());
-        }
+    /// The tools of every request: the registry's functions, the knowledge
+    /// search, `file_search`.
+    fn tools_of(&self) -> Vec<ResponseTool> {
         let mut tools: Vec<ResponseTool> = self
             .registry
             .definitions()
@@ -136,10 +137,21 @@ impl Settings {
         }
         if let Some(file_search) = &self.file_search {
             tools.push(ResponseTool::FileSearch(file_search.clone()));
+        }
+        tools
+    }
+
+    /// The request of one round: every setting, the tools and `input`.
+    pub(crate) fn request(&self, input: Vec<aoai_core::responses::InputItem>, first_round: bool) -> ResponseRequest {
+        let mut request = ResponseRequest::new(input);
+        if let Some(instructions) = &self.instructions {
+            request = request.instructions(instructions.clone());
+        }
+        if self.file_search.is_some() {
             request = request.include(include::FILE_SEARCH_RESULTS);
         }
-        if !tools.is_empty() {
-            request = request.tools(tools);
+        if !self.tools.is_empty() {
+            request = request.tools(self.tools.clone());
             if !self.registry.is_empty() || self.knowledge.is_some() {
                 request = request.parallel_tool_calls(self.parallel_tool_calls);
             }
@@ -302,6 +314,7 @@ impl<C: ResponsesApi> AssistantBuilder<C> {
                 time: Time::system(),
                 poll: PollOptions::default(),
                 state: None,
+                tools: Vec::new(),
             },
             conversations: None,
             problems: Vec::new(),
@@ -493,9 +506,11 @@ impl<C: ResponsesApi> AssistantBuilder<C> {
         if !problems.is_empty() {
             return Err(Error::Config(ConfigError::new(problems.join("; "))));
         }
+        let mut settings = self.settings;
+        settings.tools = settings.tools_of();
         Ok(Assistant {
             client: self.client,
-            settings: Arc::new(self.settings),
+            settings: Arc::new(settings),
             conversations: self.conversations,
             chosen_backend: Arc::new(Mutex::new(None)),
         })
