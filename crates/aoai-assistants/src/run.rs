@@ -428,7 +428,7 @@ impl<C: ResponsesApi> Assistant<C> {
                 result.thread_id = thread.id();
                 return Err(Error::RoundLimit(RoundLimitError::new(round, result)));
             }
-            let records = self.call_tools(&calls, round, &mut local, &mut result.passages, events).await;
+            let records = self.call_tools(calls, round, &mut local, &mut result.passages, events).await;
             let outputs: Vec<InputItem> = records
                 .iter()
                 .map(|record| InputItem::function_call_output(record.call_id.clone(), record.output.clone()))
@@ -566,13 +566,13 @@ impl<C: ResponsesApi> Assistant<C> {
     /// order of the calls, after `local`.
     async fn call_tools(
         &self,
-        calls: &[FunctionCall],
+        calls: Vec<FunctionCall>,
         round: u32,
         local: &mut Vec<FileSearchResult>,
         passages: &mut Vec<FileSearchResult>,
         events: Events<'_>,
     ) -> Vec<ToolCallRecord> {
-        for call in calls {
+        for call in &calls {
             emit(events, || RunEvent::ToolCallStarted {
                 round,
                 call_id: call.call_id.clone(),
@@ -580,18 +580,15 @@ impl<C: ResponsesApi> Assistant<C> {
                 arguments: call.arguments.clone(),
             });
         }
-        let one = |call: &FunctionCall| {
-            let call = call.clone();
-            async move {
-                let (record, found) = self.call_tool(call, round).await;
-                if found.is_none() {
-                    emit(events, || RunEvent::ToolCallFinished(record.clone()));
-                }
-                (record, found)
+        let one = |call: FunctionCall| async move {
+            let (record, found) = self.call_tool(call, round).await;
+            if found.is_none() {
+                emit(events, || RunEvent::ToolCallFinished(record.clone()));
             }
+            (record, found)
         };
         let outcomes = if self.settings.parallel_tool_calls {
-            join_all(calls.iter().map(one)).await
+            join_all(calls.into_iter().map(one)).await
         } else {
             let mut outcomes = Vec::with_capacity(calls.len());
             for call in calls {

@@ -203,6 +203,10 @@ impl Registered {
                 format!("the arguments must be a JSON object, not {value}"),
             ));
         }
+        // The common case, valid arguments, without building error iterators.
+        if self.validator.is_valid(&value) {
+            return Ok(value);
+        }
         let violations: Vec<Violation> = self
             .validator
             .iter_errors(&value)
