@@ -145,6 +145,18 @@ impl Shared {
         self.stats.pass_through();
         tracing::warn!(backend = self.cache.name(), operation, error = %error, "cache unavailable; request passed through to the upstream");
     }
+
+    /// Stores a streamed miss's assembled answer under `key` when the
+    /// policy says it may be (`cacheable`); counts it when not.
+    async fn store_captured<T: serde::Serialize>(&self, key: &CacheKey, answer: &T, cacheable: bool) {
+        let Some(bytes) = cacheable.then(|| replay::encode(answer)).flatten() else {
+            self.stats.not_stored();
+            return;
+        };
+        if let Err(error) = self.cache.put(key, bytes, self.policy.ttl).await {
+            self.pass_through(&error, "put");
+        }
+    }
 }
 
 /// A caching layer over `C`. Cheap to clone: clones share the cache and the counters.
@@ -415,17 +427,7 @@ impl Capture {
     async fn finish(self) {
         let response = self.accumulator.finish();
         self.shared.stats.miss_usage(response.usage.as_ref());
-        if !is_cacheable_response(&response) {
-            self.shared.stats.not_stored();
-            return;
-        }
-        let Some(bytes) = replay::encode(&response) else {
-            self.shared.stats.not_stored();
-            return;
-        };
-        if let Err(error) = self.shared.cache.put(&self.key, bytes, self.shared.policy.ttl).await {
-            self.shared.pass_through(&error, "put");
-        }
+        self.shared.store_captured(&self.key, &response, is_cacheable_response(&response)).await;
     }
 }
 
@@ -650,17 +652,7 @@ impl ResponseCapture {
     async fn finish(self) {
         let response = self.accumulator.into_response();
         self.shared.stats.miss_usage(chat_usage(&response).as_ref());
-        if !is_cacheable_response_object(&response) {
-            self.shared.stats.not_stored();
-            return;
-        }
-        let Some(bytes) = replay::encode(&response) else {
-            self.shared.stats.not_stored();
-            return;
-        };
-        if let Err(error) = self.shared.cache.put(&self.key, bytes, self.shared.policy.ttl).await {
-            self.shared.pass_through(&error, "put");
-        }
+        self.shared.store_captured(&self.key, &response, is_cacheable_response_object(&response)).await;
     }
 }
 
