@@ -112,12 +112,14 @@ pub(crate) struct IndexArgs {
     index: PathBuf,
     #[command(flatten)]
     embedder: EmbedderArgs,
-    /// The most tokens in a chunk.
-    #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u32).range(16..))]
-    chunk_tokens: u32,
-    /// Tokens repeated between consecutive chunks (less than half of --chunk-tokens).
-    #[arg(long, default_value_t = 64)]
-    overlap_tokens: u32,
+    /// The most tokens in a chunk (default: 512, or the embedder's maximum
+    /// input when smaller: 256 for local). Chunks are also kept within what
+    /// the embedder reads, counted with its own tokenizer.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(16..))]
+    chunk_tokens: Option<u32>,
+    /// Tokens repeated between consecutive chunks (less than half of the chunk size; default 64).
+    #[arg(long)]
+    overlap_tokens: Option<u32>,
 }
 
 /// Options for `aoai rag search`.
@@ -411,12 +413,6 @@ async fn index(args: IndexArgs) -> Result<(), Failure> {
         }
         None => EmbedderSpec::from_flags(&args.embedder)?,
     };
-    let chunker = TokenChunker::new(ChunkerConfig {
-        max_tokens: args.chunk_tokens as usize,
-        overlap_tokens: args.overlap_tokens as usize,
-        ..ChunkerConfig::default()
-    })
-    .map_err(rag_failure)?;
     let files = collect_files(&args.paths, Some(&args.index))?;
     match &spec {
         EmbedderSpec::Azure { deployment, dimensions, send_dimensions } => {
@@ -427,6 +423,7 @@ async fn index(args: IndexArgs) -> Result<(), Failure> {
                 .map_err(|error| Failure::Other(format!("cannot create {}: {error}", args.index.display())))?;
             let index = open(&args.index, embedder)?;
             write_spec(&args.index, &spec)?;
+            let chunker = chunker_for(index.embedder(), &args)?;
             index_files(&index, &chunker, &files, &time).await
         }
         #[cfg(feature = "local-embeddings")]
@@ -436,11 +433,44 @@ async fn index(args: IndexArgs) -> Result<(), Failure> {
                 .map_err(|error| Failure::Other(format!("cannot create {}: {error}", args.index.display())))?;
             let index = open(&args.index, embedder)?;
             write_spec(&args.index, &spec)?;
+            let chunker = chunker_for(index.embedder(), &args)?;
             index_files(&index, &chunker, &files, &aoai_core::clock::Time::system()).await
         }
         #[cfg(not(feature = "local-embeddings"))]
         EmbedderSpec::Local => Err(local_unavailable()),
     }
+}
+
+/// The chunker for `embedder`: the flags' size, or the embedder's default
+/// ([`ChunkerConfig::for_embedder`]), always within what the embedder reads.
+/// Says on stderr which size it uses and why.
+fn chunker_for<E: Embedder + Clone + 'static>(embedder: &E, args: &IndexArgs) -> Result<TokenChunker, Failure> {
+    let defaults = ChunkerConfig::for_embedder(embedder);
+    let config = ChunkerConfig {
+        max_tokens: args.chunk_tokens.map_or(defaults.max_tokens, |tokens| tokens as usize),
+        overlap_tokens: args.overlap_tokens.map_or_else(
+            || {
+                let max = args.chunk_tokens.map_or(defaults.max_tokens, |tokens| tokens as usize);
+                defaults.overlap_tokens.min(max.saturating_sub(1) / 2)
+            },
+            |tokens| tokens as usize,
+        ),
+        ..defaults
+    };
+    let chunker = TokenChunker::new(config).map_err(rag_failure)?.fit_to(embedder.clone());
+    let why = match (args.chunk_tokens, embedder.max_input_tokens()) {
+        (Some(_), _) => "set by --chunk-tokens".to_owned(),
+        (None, Some(limit)) if limit < aoai_rag::chunk::DEFAULT_MAX_TOKENS => {
+            format!("the embedder reads at most {limit} of its tokens")
+        }
+        (None, _) => "the default".to_owned(),
+    };
+    let fit = match chunker.limit() {
+        Some(limit) => format!(", each within the embedder's {} tokens of input", limit.max()),
+        None => String::new(),
+    };
+    eprintln!("chunk size: {} tokens, {} overlapping ({why}){fit}", config.max_tokens, config.overlap_tokens);
+    Ok(chunker)
 }
 
 fn write_spec(directory: &Path, spec: &EmbedderSpec) -> Result<(), Failure> {

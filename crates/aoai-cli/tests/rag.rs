@@ -45,6 +45,12 @@ fn corpus() -> tempfile::TempDir {
     assert!(output.status.success(), "{stderr}");
     assert!(stderr.contains("warning: skipping docs/image.png: binary file"), "{stderr}");
     assert!(stderr.contains("indexed 3 of 4 files (1 skipped)"), "{stderr}");
+    assert!(
+        stderr.contains(
+            "chunk size: 64 tokens, 8 overlapping (set by --chunk-tokens), each within the embedder's 8191 tokens of input"
+        ),
+        "{stderr}"
+    );
     assert!(dir.path().join("idx/manifest.json").is_file());
     let embedder: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("idx/embedder.json")).unwrap()).unwrap();
@@ -187,6 +193,14 @@ fn the_local_embedder_indexes_searches_and_answers() {
     .unwrap();
     let output = aoai(dir.path(), &["rag", "index", "notes", "--index", "idx", "--embedder", "local"]);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    // The chunk size follows the model's 256 word-pieces.
+    assert!(
+        text(&output.stderr).contains(
+            "chunk size: 256 tokens, 64 overlapping (the embedder reads at most 256 of its tokens), each within the embedder's 256 tokens of input"
+        ),
+        "{}",
+        text(&output.stderr)
+    );
     let recorded = std::fs::read_to_string(dir.path().join("idx/manifest.json")).unwrap();
     assert!(recorded.contains("local:all-MiniLM-L6-v2:384"), "{recorded}");
 
