@@ -137,6 +137,10 @@ pub(crate) struct SearchArgs {
     /// Print the hits as JSON.
     #[arg(long)]
     json: bool,
+    /// At most N hits of one source (its best chunks), still returning k hits
+    /// when enough sources match; 0 keeps every chunk. Default 1, or 0 with --json.
+    #[arg(long, value_name = "N")]
+    per_source: Option<u32>,
     #[command(flatten)]
     embedder: EmbedderArgs,
     /// The query.
@@ -551,21 +555,26 @@ async fn search(args: SearchArgs) -> Result<(), Failure> {
             let session = session(Some(deployment), DEFAULT_EMBEDDING_DEPLOYMENT).await?;
             let embedder = azure_embedder(session.client.clone(), deployment, *dimensions, *send_dimensions)?;
             let index = open(&args.index, embedder)?;
-            print_hits(&index, &query, args.k as usize, args.mode, args.json).await
+            print_hits(&index, &query, &args).await
         }
         #[cfg(feature = "local-embeddings")]
         EmbedderSpec::Local => {
             let index = open(&args.index, local_embedder()?)?;
-            print_hits(&index, &query, args.k as usize, args.mode, args.json).await
+            print_hits(&index, &query, &args).await
         }
         #[cfg(not(feature = "local-embeddings"))]
         EmbedderSpec::Local => Err(local_unavailable()),
     }
 }
 
-async fn print_hits<R: Retriever>(retriever: &R, query: &str, k: usize, mode: Mode, json: bool) -> Result<(), Failure> {
-    let hits = retriever.search(query, k, mode.into(), &Filter::none()).await.map_err(rag_failure)?;
-    if json {
+async fn print_hits<R: Retriever>(retriever: &R, query: &str, args: &SearchArgs) -> Result<(), Failure> {
+    // One hit per source for people; JSON keeps every chunk unless asked.
+    let per_source = args.per_source.map_or(usize::from(!args.json), |n| n as usize);
+    let hits = retriever
+        .search_per_source(query, args.k as usize, args.mode.into(), &Filter::none(), per_source)
+        .await
+        .map_err(rag_failure)?;
+    if args.json {
         let rows: Vec<Value> = hits
             .iter()
             .enumerate()

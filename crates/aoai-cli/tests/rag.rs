@@ -218,3 +218,60 @@ fn the_local_embedder_indexes_searches_and_answers() {
     assert_eq!(output.status.code(), Some(2));
     assert!(text(&output.stderr).contains("built with the local embedder"), "{}", text(&output.stderr));
 }
+
+/// Sources of the human output's hits (`N. score  source  …` lines).
+fn hit_sources(stdout: &str) -> Vec<String> {
+    stdout
+        .lines()
+        .filter(|line| line.split_once(". ").is_some_and(|(rank, _)| rank.parse::<u32>().is_ok()))
+        .map(|line| line.split("  ").nth(1).unwrap().to_owned())
+        .collect()
+}
+
+/// `aoai rag search` shows one hit per source by default and still `k` of
+/// them (one file's many chunks would otherwise fill the list); `--json`
+/// keeps every chunk unless `--per-source` is given.
+#[test]
+fn search_collapses_hits_to_one_per_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let docs = dir.path().join("docs");
+    std::fs::create_dir(&docs).unwrap();
+    let big: String = (0..16).map(|n| format!("## Part {n}\n\nQuota quota quota, part {n}.\n\n")).collect();
+    std::fs::write(docs.join("big.md"), format!("# Quotas\n\n{big}")).unwrap();
+    for (name, text) in [
+        ("a.txt", "The scheduler reads many settings from a file, and among them the quota of the deployment."),
+        ("b.txt", "Each worker waits for its turn, counting tokens against the shared quota before sending."),
+        ("c.txt", "Retries back off exponentially; a limited request is resent once the quota window passed."),
+    ] {
+        std::fs::write(docs.join(name), text).unwrap();
+    }
+    let output = aoai(dir.path(), &["rag", "index", "docs", "--index", "idx"]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let search = |extra: &[&str]| {
+        let mut args = vec!["rag", "search", "--index", "idx", "--mode", "keyword", "-k", "3"];
+        args.extend_from_slice(extra);
+        args.push("quota");
+        let output = aoai(dir.path(), &args);
+        assert!(output.status.success(), "{}", text(&output.stderr));
+        text(&output.stdout)
+    };
+
+    let sources = hit_sources(&search(&[]));
+    assert_eq!(sources.len(), 3, "{sources:?}");
+    assert_eq!(sources[0], "docs/big.md");
+    let distinct: std::collections::HashSet<&String> = sources.iter().collect();
+    assert_eq!(distinct.len(), 3, "{sources:?}");
+
+    assert_eq!(hit_sources(&search(&["--per-source", "0"])), ["docs/big.md"; 3]);
+    let two = hit_sources(&search(&["--per-source", "2"]));
+    assert_eq!(&two[..2], ["docs/big.md"; 2]);
+    assert_ne!(two[2], "docs/big.md");
+
+    let json_sources = |extra: &[&str]| -> Vec<String> {
+        let hits: serde_json::Value = serde_json::from_str(&search(extra)).unwrap();
+        hits.as_array().unwrap().iter().map(|hit| hit["source"].as_str().unwrap().to_owned()).collect()
+    };
+    assert_eq!(json_sources(&["--json"]), ["docs/big.md"; 3]);
+    let collapsed = json_sources(&["--json", "--per-source", "1"]);
+    assert_eq!(collapsed.iter().collect::<std::collections::HashSet<_>>().len(), 3, "{collapsed:?}");
+}
