@@ -550,6 +550,11 @@ async fn index_files<E: Embedder>(
 async fn search(args: SearchArgs) -> Result<(), Failure> {
     let spec = existing(&args.index, &args.embedder)?;
     let query = args.query.join(" ");
+    if args.mode == Mode::Keyword {
+        // BM25 alone: no embedder is built, no model loaded, no endpoint needed.
+        let index = EmbeddedIndex::open_keyword_only(&args.index).map_err(rag_failure)?;
+        return print_hits(&index, &query, &args).await;
+    }
     match &spec {
         EmbedderSpec::Azure { deployment, dimensions, send_dimensions } => {
             let session = session(Some(deployment), DEFAULT_EMBEDDING_DEPLOYMENT).await?;
@@ -636,6 +641,13 @@ fn snippet(text: &str) -> String {
 
 async fn ask(args: AskArgs) -> Result<(), Failure> {
     let spec = existing(&args.index, &args.embedder)?;
+    if args.mode == Mode::Keyword {
+        // BM25 alone: no embedder is built and no model loaded.
+        let index = EmbeddedIndex::open_keyword_only(&args.index).map_err(rag_failure)?;
+        let session = session(args.deployment.as_deref(), DEFAULT_CHAT_DEPLOYMENT).await?;
+        let chat = session.deployment(args.deployment.clone(), DEFAULT_CHAT_DEPLOYMENT)?;
+        return answer(session.client.clone(), &chat, index, &args).await;
+    }
     match &spec {
         EmbedderSpec::Azure { deployment, dimensions, send_dimensions } => {
             let session = session(args.deployment.as_deref(), DEFAULT_CHAT_DEPLOYMENT).await?;

@@ -219,6 +219,47 @@ fn the_local_embedder_indexes_searches_and_answers() {
     assert!(text(&output.stderr).contains("built with the local embedder"), "{}", text(&output.stderr));
 }
 
+/// Keyword search on an index built with the local embedder never loads the
+/// model: with `AOAI_MINILM_DIR` pointing at an empty directory, hybrid
+/// search fails for want of the model files, keyword search and a keyword
+/// `ask` still answer.
+#[cfg(feature = "local-embeddings")]
+#[test]
+fn keyword_mode_never_loads_the_local_model() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("notes")).unwrap();
+    std::fs::write(dir.path().join("notes/pets.md"), "# Pets\n\nDogs and cats are animals families keep at home.\n")
+        .unwrap();
+    let output = aoai(dir.path(), &["rag", "index", "notes", "--index", "idx", "--embedder", "local"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    std::fs::create_dir(dir.path().join("no-model")).unwrap();
+    let without_model = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_aoai"))
+            .args(args)
+            .current_dir(dir.path())
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("AOAI_MINILM_DIR", dir.path().join("no-model"))
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+
+    let output = without_model(&["rag", "search", "--index", "idx", "--mode", "hybrid", "dogs"]);
+    assert_ne!(output.status.code(), Some(0));
+    assert!(text(&output.stderr).contains("all-MiniLM-L6-v2 is missing"), "{}", text(&output.stderr));
+
+    let output = without_model(&["rag", "search", "--index", "idx", "--mode", "keyword", "--json", "dogs"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let hits: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(hits[0]["source"], "notes/pets.md", "{hits}");
+
+    let output =
+        without_model(&["rag", "ask", "--index", "idx", "--mode", "keyword", "Which animals do families keep?"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert!(text(&output.stdout).contains("notes/pets.md"), "{}", text(&output.stdout));
+}
+
 /// Sources of the human output's hits (`N. score  source  …` lines).
 fn hit_sources(stdout: &str) -> Vec<String> {
     stdout

@@ -396,3 +396,30 @@ async fn search_per_source_keeps_the_best_chunks_of_each_source_and_still_return
     assert_eq!(all.len(), 4);
     assert_eq!(aoai_rag::retrieve::collapse_per_source(plain, 1).len(), 1);
 }
+
+#[tokio::test]
+async fn an_index_opened_for_keywords_only_searches_by_keyword_and_embeds_nothing() {
+    let emulator = emulator().await;
+    let directory = tempfile::tempdir().unwrap();
+    let index = EmbeddedIndex::open(directory.path(), embedder(&emulator, 256)).unwrap();
+    build(&index).await;
+    let expected = index.search("journal", 3, SearchMode::Keyword, &Filter::none()).await.unwrap();
+    drop(index);
+    let requests = || emulator.stats().deployment("embed").map_or(0, |stats| stats.requests);
+    let embeddings_before = requests();
+
+    let keyword = EmbeddedIndex::open_keyword_only(directory.path()).unwrap();
+    assert_eq!(aoai_rag::Embedder::identity(keyword.embedder()), "azure:embed:256");
+    let hits = keyword.search("journal", 3, SearchMode::Keyword, &Filter::none()).await.unwrap();
+    assert_eq!(ids(&hits), ids(&expected));
+    // Anything that needs a vector is a clear embedding error, not a wrong answer.
+    let error = keyword.search("journal", 3, SearchMode::Hybrid, &Filter::none()).await.unwrap_err();
+    assert!(matches!(error, Error::Embed(_)), "{error}");
+    assert!(format!("{error:?}").contains("keyword search only"), "{error:?}");
+    assert_eq!(requests(), embeddings_before, "no request reached the embeddings deployment");
+
+    // No index there: an error, and nothing is created.
+    let missing = directory.path().join("missing");
+    assert!(matches!(EmbeddedIndex::open_keyword_only(&missing), Err(Error::Index(_))));
+    assert!(!missing.exists());
+}
