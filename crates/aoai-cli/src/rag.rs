@@ -12,10 +12,16 @@
 //! (`azure:{deployment}:{dimensions}`; dimensions other than 1536 and 3072
 //! are sent as `dimensions`).
 //!
+//! Running `index` again on an index keeps it in step with the paths given:
+//! `sources.json` records each file's SHA-256 and chunk count and the chunk
+//! settings; unchanged files are skipped, changed ones replaced, and the
+//! chunks of files gone from under those paths deleted.
+//!
 //! Progress and warnings go to stderr; results to stdout. With no endpoint
 //! configured, the embedded emulator serves both the embedding deployment
 //! (`text-embedding-3-small`) and the chat deployment (`gpt-4o`).
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -30,6 +36,7 @@ use aoai_rag::{AzureEmbedder, EmbeddedIndex, Embedder, Filter, Retriever, Search
 use clap::{Args, Subcommand, ValueEnum};
 use futures_util::StreamExt as _;
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 
 use crate::paths::{collect_files, read_text, source_name};
 use crate::progress::{Ticker, bar};
@@ -43,13 +50,16 @@ const DEFAULT_DIMENSIONS: usize = 1536;
 const DEFAULT_CHAT_DEPLOYMENT: &str = "gpt-4o";
 /// The file that records how the CLI built the embedder.
 const EMBEDDER_FILE: &str = "embedder.json";
+/// The file that records each indexed file's content hash (for syncing).
+const STATE_FILE: &str = "sources.json";
 /// Characters of a hit's text shown by `search`.
 const SNIPPET_CHARS: usize = 160;
 
 /// `aoai rag`.
 #[derive(Debug, Subcommand)]
 pub(crate) enum RagCommand {
-    /// Chunk, embed and index files and directories (replacing each file's earlier chunks).
+    /// Chunk, embed and index files and directories; on an existing index,
+    /// re-embed changed files, skip unchanged ones and drop deleted ones.
     Index(IndexArgs),
     /// Search an index and print ranked hits.
     Search(SearchArgs),
@@ -428,7 +438,7 @@ async fn index(args: IndexArgs) -> Result<(), Failure> {
             let index = open(&args.index, embedder)?;
             write_spec(&args.index, &spec)?;
             let chunker = chunker_for(index.embedder(), &args)?;
-            index_files(&index, &chunker, &files, &time).await
+            index_files(&index, &chunker, &args.paths, &files, &time).await
         }
         #[cfg(feature = "local-embeddings")]
         EmbedderSpec::Local => {
@@ -438,7 +448,7 @@ async fn index(args: IndexArgs) -> Result<(), Failure> {
             let index = open(&args.index, embedder)?;
             write_spec(&args.index, &spec)?;
             let chunker = chunker_for(index.embedder(), &args)?;
-            index_files(&index, &chunker, &files, &aoai_core::clock::Time::system()).await
+            index_files(&index, &chunker, &args.paths, &files, &aoai_core::clock::Time::system()).await
         }
         #[cfg(not(feature = "local-embeddings"))]
         EmbedderSpec::Local => Err(local_unavailable()),
@@ -483,14 +493,80 @@ fn write_spec(directory: &Path, spec: &EmbedderSpec) -> Result<(), Failure> {
         .map_err(|error| Failure::Other(format!("cannot write {}: {error}", path.display())))
 }
 
+/// What `index` remembers of each file it indexed (`sources.json`): its
+/// content hash and chunk count, and the chunk settings they were made with.
+#[derive(Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct SyncState {
+    max_tokens: usize,
+    overlap_tokens: usize,
+    sources: BTreeMap<String, SourceState>,
+}
+
+/// One file in [`SyncState`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct SourceState {
+    sha256: String,
+    chunks: usize,
+}
+
+/// The sync state of `directory`; empty when there is none or it is unreadable
+/// (every file is then re-embedded once).
+fn read_state(directory: &Path) -> SyncState {
+    std::fs::read_to_string(directory.join(STATE_FILE))
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or_default()
+}
+
+fn write_state(directory: &Path, state: &SyncState) -> Result<(), Failure> {
+    let path = directory.join(STATE_FILE);
+    let text = serde_json::to_string_pretty(state)
+        .map_err(|error| Failure::Other(format!("cannot write {}: {error}", path.display())))?;
+    std::fs::write(&path, format!("{text}\n"))
+        .map_err(|error| Failure::Other(format!("cannot write {}: {error}", path.display())))
+}
+
+fn sha256_hex(text: &str) -> String {
+    Sha256::digest(text.as_bytes()).iter().fold(String::with_capacity(64), |mut hex, byte| {
+        let _ = write!(hex, "{byte:02x}");
+        hex
+    })
+}
+
+/// Whether `source` lies under one of the paths given to `index`.
+fn in_scope(source: &str, paths: &[PathBuf]) -> bool {
+    paths.iter().any(|path| {
+        let name = source_name(path);
+        if path.is_dir() {
+            name.is_empty() || source.strip_prefix(name.as_str()).is_some_and(|rest| rest.starts_with('/'))
+        } else {
+            source == name
+        }
+    })
+}
+
+/// Brings the index in step with `files`: new files are added, changed
+/// ones (by content hash, or all when the chunk settings changed) re-chunked
+/// and re-embedded, unchanged ones skipped, and the chunks of files that
+/// vanished from under `paths` removed.
 async fn index_files<E: Embedder>(
     index: &EmbeddedIndex<E>,
     chunker: &TokenChunker,
+    paths: &[PathBuf],
     files: &[PathBuf],
     time: &aoai_core::clock::Time,
 ) -> Result<(), Failure> {
     let started = time.clock.now();
     let total = files.len();
+    let config = chunker.config();
+    let previous = read_state(index.path());
+    let same_settings = previous.max_tokens == config.max_tokens && previous.overlap_tokens == config.overlap_tokens;
+    let mut state = SyncState {
+        max_tokens: config.max_tokens,
+        overlap_tokens: config.overlap_tokens,
+        sources: if same_settings { previous.sources } else { BTreeMap::new() },
+    };
+    let indexed = index.sources();
     let counts = Arc::new(Counts::default());
     let ticker = Ticker::start(time, {
         let counts = Arc::clone(&counts);
@@ -505,19 +581,37 @@ async fn index_files<E: Embedder>(
             Some((done, line))
         }
     });
-    let mut skipped = 0_u64;
+    let (mut skipped, mut added, mut updated, mut unchanged) = (0_u64, 0_u64, 0_u64, 0_u64);
+    let mut seen = std::collections::HashSet::new();
     let mut outcome = Ok(());
     for file in files {
         let source = source_name(file);
+        seen.insert(source.clone());
         match read_text(file) {
             Ok(text) => {
+                let sha256 = sha256_hex(&text);
+                let stored = indexed.get(&source).copied().unwrap_or(0);
+                let known = state.sources.get(&source);
+                if known.is_some_and(|known| known.sha256 == sha256 && known.chunks == stored) {
+                    unchanged += 1;
+                    counts.done.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+                let is_new = stored == 0 && known.is_none();
                 let document = Document::new(source.as_str(), text, Format::from_path(&source));
                 let chunks = chunker.chunk(&document);
                 let tokens: usize = chunks.iter().map(|chunk| chunk.tokens).sum();
                 let count = chunks.len();
                 if let Err(error) = index.replace_document(&source, chunks).await {
+                    state.sources.remove(&source);
                     outcome = Err(rag_failure(error));
                     break;
+                }
+                state.sources.insert(source, SourceState { sha256, chunks: count });
+                if is_new {
+                    added += 1;
+                } else {
+                    updated += 1;
                 }
                 counts.chunks.fetch_add(count as u64, Ordering::Relaxed);
                 counts.tokens.fetch_add(tokens as u64, Ordering::Relaxed);
@@ -530,10 +624,24 @@ async fn index_files<E: Embedder>(
         counts.done.fetch_add(1, Ordering::Relaxed);
     }
     ticker.stop();
+    let mut removed = 0_u64;
+    if outcome.is_ok() {
+        for source in indexed.keys().filter(|source| !seen.contains(*source) && in_scope(source, paths)) {
+            if let Err(error) = index.delete_document(source) {
+                outcome = Err(rag_failure(error));
+                break;
+            }
+            state.sources.remove(source);
+            removed += 1;
+        }
+        // Files gone from under the paths that left no chunk.
+        state.sources.retain(|source, _| seen.contains(source) || !in_scope(source, paths));
+    }
+    write_state(index.path(), &state)?;
     outcome?;
     let seconds = time.clock.now().duration_since(started).as_secs_f64();
     eprintln!(
-        "indexed {} of {total} files ({skipped} skipped): {} chunks, {} tokens in {seconds:.1}s; the index holds {} chunks in {}",
+        "indexed {} of {total} files ({skipped} skipped): {added} added, {updated} updated, {removed} removed, {unchanged} unchanged; {} chunks, {} tokens embedded in {seconds:.1}s; the index holds {} chunks in {}",
         total as u64 - skipped,
         counts.chunks.load(Ordering::Relaxed),
         counts.tokens.load(Ordering::Relaxed),

@@ -44,7 +44,10 @@ fn corpus() -> tempfile::TempDir {
     let stderr = text(&output.stderr);
     assert!(output.status.success(), "{stderr}");
     assert!(stderr.contains("warning: skipping docs/image.png: binary file"), "{stderr}");
-    assert!(stderr.contains("indexed 3 of 4 files (1 skipped)"), "{stderr}");
+    assert!(
+        stderr.contains("indexed 3 of 4 files (1 skipped): 3 added, 0 updated, 0 removed, 0 unchanged"),
+        "{stderr}"
+    );
     assert!(
         stderr.contains(
             "chunk size: 64 tokens, 8 overlapping (set by --chunk-tokens), each within the embedder's 8191 tokens of input"
@@ -315,4 +318,83 @@ fn search_collapses_hits_to_one_per_source() {
     assert_eq!(json_sources(&["--json"]), ["docs/big.md"; 3]);
     let collapsed = json_sources(&["--json", "--per-source", "1"]);
     assert_eq!(collapsed.iter().collect::<std::collections::HashSet<_>>().len(), 3, "{collapsed:?}");
+}
+
+fn generation(dir: &Path) -> u64 {
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("idx/manifest.json")).unwrap()).unwrap();
+    manifest["generation"].as_u64().unwrap()
+}
+
+/// Sources of every hit of a keyword search for `word`, in every mode, as JSON.
+fn sources_for(dir: &Path, word: &str) -> Vec<String> {
+    let mut sources = Vec::new();
+    for mode in ["keyword", "hybrid", "vector"] {
+        let output = aoai(dir, &["rag", "search", "--index", "idx", "--mode", mode, "--json", "-k", "50", word]);
+        assert!(output.status.success(), "{}", text(&output.stderr));
+        let hits: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        sources.extend(hits.as_array().unwrap().iter().map(|hit| hit["source"].as_str().unwrap().to_owned()));
+    }
+    sources
+}
+
+/// Re-running `aoai rag index` on an existing index keeps it in step with
+/// its folders: new files added, changed ones re-embedded, unchanged ones
+/// skipped (nothing written at all when nothing changed), deleted files'
+/// chunks removed for good; sources indexed from other paths stay.
+#[test]
+fn reindexing_syncs_added_changed_unchanged_and_deleted_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("docs")).unwrap();
+    std::fs::create_dir_all(root.join("other")).unwrap();
+    std::fs::write(root.join("docs/a.md"), "# Alpha\n\nThe aardvark digs at night.\n").unwrap();
+    std::fs::write(root.join("docs/b.md"), "# Beta\n\nThe bandicoot hides in the grass.\n").unwrap();
+    std::fs::write(root.join("docs/c.txt"), "The capybara swims in the river.\n").unwrap();
+    std::fs::write(root.join("other/o.md"), "# Other\n\nThe okapi lives in the forest.\n").unwrap();
+    let index = |paths: &[&str]| {
+        let mut args = vec!["rag", "index"];
+        args.extend_from_slice(paths);
+        args.extend_from_slice(&["--index", "idx"]);
+        let output = aoai(root, &args);
+        let stderr = text(&output.stderr);
+        assert!(output.status.success(), "{stderr}");
+        stderr
+    };
+
+    let stderr = index(&["other"]);
+    assert!(stderr.contains("1 added, 0 updated, 0 removed, 0 unchanged"), "{stderr}");
+    let stderr = index(&["docs"]);
+    assert!(stderr.contains("3 added, 0 updated, 0 removed, 0 unchanged"), "{stderr}");
+    assert_eq!(sources_for(root, "bandicoot")[0], "docs/b.md");
+
+    // Nothing changed: nothing embedded, nothing written.
+    let before = generation(root);
+    let stderr = index(&["./docs"]);
+    assert!(stderr.contains("0 added, 0 updated, 0 removed, 3 unchanged; 0 chunks, 0 tokens embedded"), "{stderr}");
+    assert_eq!(generation(root), before);
+
+    // A changed file, a deleted file, a new file.
+    std::fs::write(root.join("docs/a.md"), "# Alpha\n\nThe armadillo rolls into a ball.\n").unwrap();
+    std::fs::remove_file(root.join("docs/b.md")).unwrap();
+    std::fs::write(root.join("docs/d.md"), "# Delta\n\nThe dugong grazes on seagrass.\n").unwrap();
+    let stderr = index(&["docs"]);
+    assert!(stderr.contains("1 added, 1 updated, 1 removed, 1 unchanged"), "{stderr}");
+
+    let bandicoot = sources_for(root, "bandicoot");
+    assert!(!bandicoot.iter().any(|source| source == "docs/b.md"), "deleted file still found: {bandicoot:?}");
+    assert!(!sources_for(root, "aardvark").is_empty());
+    let output = aoai(root, &["rag", "search", "--index", "idx", "--mode", "keyword", "--json", "aardvark"]);
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&output.stdout).unwrap(), serde_json::json!([]));
+    assert_eq!(sources_for(root, "armadillo")[0], "docs/a.md");
+    assert_eq!(sources_for(root, "dugong")[0], "docs/d.md");
+    // Indexed from another path: untouched.
+    assert_eq!(sources_for(root, "okapi")[0], "other/o.md");
+    let output = aoai(root, &["rag", "ask", "--index", "idx", "--json", "Where does the bandicoot hide?"]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(!text(&output.stdout).contains("docs/b.md"), "{}", text(&output.stdout));
+
+    // Another chunk size re-chunks everything.
+    let output = aoai(root, &["rag", "index", "docs", "--index", "idx", "--chunk-tokens", "32"]);
+    assert!(text(&output.stderr).contains("0 added, 3 updated, 0 removed, 0 unchanged"), "{}", text(&output.stderr));
 }

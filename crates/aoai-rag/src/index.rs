@@ -201,6 +201,18 @@ impl<E> EmbeddedIndex<E> {
         self.engine.get(id).and_then(|record| chunk_of(&record).ok())
     }
 
+    /// Every source in the index and how many chunks it has, by source.
+    #[must_use]
+    pub fn sources(&self) -> std::collections::BTreeMap<String, usize> {
+        let mut sources = std::collections::BTreeMap::new();
+        for record in self.engine.snapshot().records() {
+            if let Some(source) = source_of(record) {
+                *sources.entry(source.to_owned()).or_insert(0) += 1;
+            }
+        }
+        sources
+    }
+
     /// The engine underneath, for direct queries.
     #[must_use]
     pub fn engine(&self) -> &aoai_index::Index {
