@@ -12,10 +12,16 @@
 //! (`azure:{deployment}:{dimensions}`; dimensions other than 1536 and 3072
 //! are sent as `dimensions`).
 //!
+//! Running `index` again on an index keeps it in step with the paths given:
+//! `sources.json` records each file's SHA-256 and chunk count and the chunk
+//! settings; unchanged files are skipped, changed ones replaced, and the
+//! chunks of files gone from under those paths deleted.
+//!
 //! Progress and warnings go to stderr; results to stdout. With no endpoint
 //! configured, the embedded emulator serves both the embedding deployment
 //! (`text-embedding-3-small`) and the chat deployment (`gpt-4o`).
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -30,6 +36,7 @@ use aoai_rag::{AzureEmbedder, EmbeddedIndex, Embedder, Filter, Retriever, Search
 use clap::{Args, Subcommand, ValueEnum};
 use futures_util::StreamExt as _;
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 
 use crate::paths::{collect_files, read_text, source_name};
 use crate::progress::{Ticker, bar};
@@ -43,13 +50,16 @@ const DEFAULT_DIMENSIONS: usize = 1536;
 const DEFAULT_CHAT_DEPLOYMENT: &str = "gpt-4o";
 /// The file that records how the CLI built the embedder.
 const EMBEDDER_FILE: &str = "embedder.json";
+/// The file that records each indexed file's content hash (for syncing).
+const STATE_FILE: &str = "sources.json";
 /// Characters of a hit's text shown by `search`.
 const SNIPPET_CHARS: usize = 160;
 
 /// `aoai rag`.
 #[derive(Debug, Subcommand)]
 pub(crate) enum RagCommand {
-    /// Chunk, embed and index files and directories (replacing each file's earlier chunks).
+    /// Chunk, embed and index files and directories; on an existing index,
+    /// re-embed changed files, skip unchanged ones and drop deleted ones.
     Index(IndexArgs),
     /// Search an index and print ranked hits.
     Search(SearchArgs),
@@ -112,12 +122,14 @@ pub(crate) struct IndexArgs {
     index: PathBuf,
     #[command(flatten)]
     embedder: EmbedderArgs,
-    /// The most tokens in a chunk.
-    #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u32).range(16..))]
-    chunk_tokens: u32,
-    /// Tokens repeated between consecutive chunks (less than half of --chunk-tokens).
-    #[arg(long, default_value_t = 64)]
-    overlap_tokens: u32,
+    /// The most tokens in a chunk (default: 512, or the embedder's maximum
+    /// input when smaller: 256 for local). Chunks are also kept within what
+    /// the embedder reads, counted with its own tokenizer.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(16..))]
+    chunk_tokens: Option<u32>,
+    /// Tokens repeated between consecutive chunks (less than half of the chunk size; default 64).
+    #[arg(long)]
+    overlap_tokens: Option<u32>,
 }
 
 /// Options for `aoai rag search`.
@@ -135,6 +147,10 @@ pub(crate) struct SearchArgs {
     /// Print the hits as JSON.
     #[arg(long)]
     json: bool,
+    /// At most N hits of one source (its best chunks), still returning k hits
+    /// when enough sources match; 0 keeps every chunk. Default 1, or 0 with --json.
+    #[arg(long, value_name = "N")]
+    per_source: Option<u32>,
     #[command(flatten)]
     embedder: EmbedderArgs,
     /// The query.
@@ -411,12 +427,6 @@ async fn index(args: IndexArgs) -> Result<(), Failure> {
         }
         None => EmbedderSpec::from_flags(&args.embedder)?,
     };
-    let chunker = TokenChunker::new(ChunkerConfig {
-        max_tokens: args.chunk_tokens as usize,
-        overlap_tokens: args.overlap_tokens as usize,
-        ..ChunkerConfig::default()
-    })
-    .map_err(rag_failure)?;
     let files = collect_files(&args.paths, Some(&args.index))?;
     match &spec {
         EmbedderSpec::Azure { deployment, dimensions, send_dimensions } => {
@@ -427,7 +437,8 @@ async fn index(args: IndexArgs) -> Result<(), Failure> {
                 .map_err(|error| Failure::Other(format!("cannot create {}: {error}", args.index.display())))?;
             let index = open(&args.index, embedder)?;
             write_spec(&args.index, &spec)?;
-            index_files(&index, &chunker, &files, &time).await
+            let chunker = chunker_for(index.embedder(), &args)?;
+            index_files(&index, &chunker, &args.paths, &files, &time).await
         }
         #[cfg(feature = "local-embeddings")]
         EmbedderSpec::Local => {
@@ -436,11 +447,44 @@ async fn index(args: IndexArgs) -> Result<(), Failure> {
                 .map_err(|error| Failure::Other(format!("cannot create {}: {error}", args.index.display())))?;
             let index = open(&args.index, embedder)?;
             write_spec(&args.index, &spec)?;
-            index_files(&index, &chunker, &files, &aoai_core::clock::Time::system()).await
+            let chunker = chunker_for(index.embedder(), &args)?;
+            index_files(&index, &chunker, &args.paths, &files, &aoai_core::clock::Time::system()).await
         }
         #[cfg(not(feature = "local-embeddings"))]
         EmbedderSpec::Local => Err(local_unavailable()),
     }
+}
+
+/// The chunker for `embedder`: the flags' size, or the embedder's default
+/// ([`ChunkerConfig::for_embedder`]), always within what the embedder reads.
+/// Says on stderr which size it uses and why.
+fn chunker_for<E: Embedder + Clone + 'static>(embedder: &E, args: &IndexArgs) -> Result<TokenChunker, Failure> {
+    let defaults = ChunkerConfig::for_embedder(embedder);
+    let config = ChunkerConfig {
+        max_tokens: args.chunk_tokens.map_or(defaults.max_tokens, |tokens| tokens as usize),
+        overlap_tokens: args.overlap_tokens.map_or_else(
+            || {
+                let max = args.chunk_tokens.map_or(defaults.max_tokens, |tokens| tokens as usize);
+                defaults.overlap_tokens.min(max.saturating_sub(1) / 2)
+            },
+            |tokens| tokens as usize,
+        ),
+        ..defaults
+    };
+    let chunker = TokenChunker::new(config).map_err(rag_failure)?.fit_to(embedder.clone());
+    let why = match (args.chunk_tokens, embedder.max_input_tokens()) {
+        (Some(_), _) => "set by --chunk-tokens".to_owned(),
+        (None, Some(limit)) if limit < aoai_rag::chunk::DEFAULT_MAX_TOKENS => {
+            format!("the embedder reads at most {limit} of its tokens")
+        }
+        (None, _) => "the default".to_owned(),
+    };
+    let fit = match chunker.limit() {
+        Some(limit) => format!(", each within the embedder's {} tokens of input", limit.max()),
+        None => String::new(),
+    };
+    eprintln!("chunk size: {} tokens, {} overlapping ({why}){fit}", config.max_tokens, config.overlap_tokens);
+    Ok(chunker)
 }
 
 fn write_spec(directory: &Path, spec: &EmbedderSpec) -> Result<(), Failure> {
@@ -449,14 +493,80 @@ fn write_spec(directory: &Path, spec: &EmbedderSpec) -> Result<(), Failure> {
         .map_err(|error| Failure::Other(format!("cannot write {}: {error}", path.display())))
 }
 
+/// What `index` remembers of each file it indexed (`sources.json`): its
+/// content hash and chunk count, and the chunk settings they were made with.
+#[derive(Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct SyncState {
+    max_tokens: usize,
+    overlap_tokens: usize,
+    sources: BTreeMap<String, SourceState>,
+}
+
+/// One file in [`SyncState`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct SourceState {
+    sha256: String,
+    chunks: usize,
+}
+
+/// The sync state of `directory`; empty when there is none or it is unreadable
+/// (every file is then re-embedded once).
+fn read_state(directory: &Path) -> SyncState {
+    std::fs::read_to_string(directory.join(STATE_FILE))
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or_default()
+}
+
+fn write_state(directory: &Path, state: &SyncState) -> Result<(), Failure> {
+    let path = directory.join(STATE_FILE);
+    let text = serde_json::to_string_pretty(state)
+        .map_err(|error| Failure::Other(format!("cannot write {}: {error}", path.display())))?;
+    std::fs::write(&path, format!("{text}\n"))
+        .map_err(|error| Failure::Other(format!("cannot write {}: {error}", path.display())))
+}
+
+fn sha256_hex(text: &str) -> String {
+    Sha256::digest(text.as_bytes()).iter().fold(String::with_capacity(64), |mut hex, byte| {
+        let _ = write!(hex, "{byte:02x}");
+        hex
+    })
+}
+
+/// Whether `source` lies under one of the paths given to `index`.
+fn in_scope(source: &str, paths: &[PathBuf]) -> bool {
+    paths.iter().any(|path| {
+        let name = source_name(path);
+        if path.is_dir() {
+            name.is_empty() || source.strip_prefix(name.as_str()).is_some_and(|rest| rest.starts_with('/'))
+        } else {
+            source == name
+        }
+    })
+}
+
+/// Brings the index in step with `files`: new files are added, changed
+/// ones (by content hash, or all when the chunk settings changed) re-chunked
+/// and re-embedded, unchanged ones skipped, and the chunks of files that
+/// vanished from under `paths` removed.
 async fn index_files<E: Embedder>(
     index: &EmbeddedIndex<E>,
     chunker: &TokenChunker,
+    paths: &[PathBuf],
     files: &[PathBuf],
     time: &aoai_core::clock::Time,
 ) -> Result<(), Failure> {
     let started = time.clock.now();
     let total = files.len();
+    let config = chunker.config();
+    let previous = read_state(index.path());
+    let same_settings = previous.max_tokens == config.max_tokens && previous.overlap_tokens == config.overlap_tokens;
+    let mut state = SyncState {
+        max_tokens: config.max_tokens,
+        overlap_tokens: config.overlap_tokens,
+        sources: if same_settings { previous.sources } else { BTreeMap::new() },
+    };
+    let indexed = index.sources();
     let counts = Arc::new(Counts::default());
     let ticker = Ticker::start(time, {
         let counts = Arc::clone(&counts);
@@ -471,19 +581,37 @@ async fn index_files<E: Embedder>(
             Some((done, line))
         }
     });
-    let mut skipped = 0_u64;
+    let (mut skipped, mut added, mut updated, mut unchanged) = (0_u64, 0_u64, 0_u64, 0_u64);
+    let mut seen = std::collections::HashSet::new();
     let mut outcome = Ok(());
     for file in files {
         let source = source_name(file);
+        seen.insert(source.clone());
         match read_text(file) {
             Ok(text) => {
+                let sha256 = sha256_hex(&text);
+                let stored = indexed.get(&source).copied().unwrap_or(0);
+                let known = state.sources.get(&source);
+                if known.is_some_and(|known| known.sha256 == sha256 && known.chunks == stored) {
+                    unchanged += 1;
+                    counts.done.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+                let is_new = stored == 0 && known.is_none();
                 let document = Document::new(source.as_str(), text, Format::from_path(&source));
                 let chunks = chunker.chunk(&document);
                 let tokens: usize = chunks.iter().map(|chunk| chunk.tokens).sum();
                 let count = chunks.len();
                 if let Err(error) = index.replace_document(&source, chunks).await {
+                    state.sources.remove(&source);
                     outcome = Err(rag_failure(error));
                     break;
+                }
+                state.sources.insert(source, SourceState { sha256, chunks: count });
+                if is_new {
+                    added += 1;
+                } else {
+                    updated += 1;
                 }
                 counts.chunks.fetch_add(count as u64, Ordering::Relaxed);
                 counts.tokens.fetch_add(tokens as u64, Ordering::Relaxed);
@@ -496,10 +624,24 @@ async fn index_files<E: Embedder>(
         counts.done.fetch_add(1, Ordering::Relaxed);
     }
     ticker.stop();
+    let mut removed = 0_u64;
+    if outcome.is_ok() {
+        for source in indexed.keys().filter(|source| !seen.contains(*source) && in_scope(source, paths)) {
+            if let Err(error) = index.delete_document(source) {
+                outcome = Err(rag_failure(error));
+                break;
+            }
+            state.sources.remove(source);
+            removed += 1;
+        }
+        // Files gone from under the paths that left no chunk.
+        state.sources.retain(|source, _| seen.contains(source) || !in_scope(source, paths));
+    }
+    write_state(index.path(), &state)?;
     outcome?;
     let seconds = time.clock.now().duration_since(started).as_secs_f64();
     eprintln!(
-        "indexed {} of {total} files ({skipped} skipped): {} chunks, {} tokens in {seconds:.1}s; the index holds {} chunks in {}",
+        "indexed {} of {total} files ({skipped} skipped): {added} added, {updated} updated, {removed} removed, {unchanged} unchanged; {} chunks, {} tokens embedded in {seconds:.1}s; the index holds {} chunks in {}",
         total as u64 - skipped,
         counts.chunks.load(Ordering::Relaxed),
         counts.tokens.load(Ordering::Relaxed),
@@ -516,26 +658,36 @@ async fn index_files<E: Embedder>(
 async fn search(args: SearchArgs) -> Result<(), Failure> {
     let spec = existing(&args.index, &args.embedder)?;
     let query = args.query.join(" ");
+    if args.mode == Mode::Keyword {
+        // BM25 alone: no embedder is built, no model loaded, no endpoint needed.
+        let index = EmbeddedIndex::open_keyword_only(&args.index).map_err(rag_failure)?;
+        return print_hits(&index, &query, &args).await;
+    }
     match &spec {
         EmbedderSpec::Azure { deployment, dimensions, send_dimensions } => {
             let session = session(Some(deployment), DEFAULT_EMBEDDING_DEPLOYMENT).await?;
             let embedder = azure_embedder(session.client.clone(), deployment, *dimensions, *send_dimensions)?;
             let index = open(&args.index, embedder)?;
-            print_hits(&index, &query, args.k as usize, args.mode, args.json).await
+            print_hits(&index, &query, &args).await
         }
         #[cfg(feature = "local-embeddings")]
         EmbedderSpec::Local => {
             let index = open(&args.index, local_embedder()?)?;
-            print_hits(&index, &query, args.k as usize, args.mode, args.json).await
+            print_hits(&index, &query, &args).await
         }
         #[cfg(not(feature = "local-embeddings"))]
         EmbedderSpec::Local => Err(local_unavailable()),
     }
 }
 
-async fn print_hits<R: Retriever>(retriever: &R, query: &str, k: usize, mode: Mode, json: bool) -> Result<(), Failure> {
-    let hits = retriever.search(query, k, mode.into(), &Filter::none()).await.map_err(rag_failure)?;
-    if json {
+async fn print_hits<R: Retriever>(retriever: &R, query: &str, args: &SearchArgs) -> Result<(), Failure> {
+    // One hit per source for people; JSON keeps every chunk unless asked.
+    let per_source = args.per_source.map_or(usize::from(!args.json), |n| n as usize);
+    let hits = retriever
+        .search_per_source(query, args.k as usize, args.mode.into(), &Filter::none(), per_source)
+        .await
+        .map_err(rag_failure)?;
+    if args.json {
         let rows: Vec<Value> = hits
             .iter()
             .enumerate()
@@ -597,6 +749,13 @@ fn snippet(text: &str) -> String {
 
 async fn ask(args: AskArgs) -> Result<(), Failure> {
     let spec = existing(&args.index, &args.embedder)?;
+    if args.mode == Mode::Keyword {
+        // BM25 alone: no embedder is built and no model loaded.
+        let index = EmbeddedIndex::open_keyword_only(&args.index).map_err(rag_failure)?;
+        let session = session(args.deployment.as_deref(), DEFAULT_CHAT_DEPLOYMENT).await?;
+        let chat = session.deployment(args.deployment.clone(), DEFAULT_CHAT_DEPLOYMENT)?;
+        return answer(session.client.clone(), &chat, index, &args).await;
+    }
     match &spec {
         EmbedderSpec::Azure { deployment, dimensions, send_dimensions } => {
             let session = session(args.deployment.as_deref(), DEFAULT_CHAT_DEPLOYMENT).await?;

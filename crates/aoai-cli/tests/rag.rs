@@ -44,7 +44,16 @@ fn corpus() -> tempfile::TempDir {
     let stderr = text(&output.stderr);
     assert!(output.status.success(), "{stderr}");
     assert!(stderr.contains("warning: skipping docs/image.png: binary file"), "{stderr}");
-    assert!(stderr.contains("indexed 3 of 4 files (1 skipped)"), "{stderr}");
+    assert!(
+        stderr.contains("indexed 3 of 4 files (1 skipped): 3 added, 0 updated, 0 removed, 0 unchanged"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "chunk size: 64 tokens, 8 overlapping (set by --chunk-tokens), each within the embedder's 8191 tokens of input"
+        ),
+        "{stderr}"
+    );
     assert!(dir.path().join("idx/manifest.json").is_file());
     let embedder: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("idx/embedder.json")).unwrap()).unwrap();
@@ -187,6 +196,14 @@ fn the_local_embedder_indexes_searches_and_answers() {
     .unwrap();
     let output = aoai(dir.path(), &["rag", "index", "notes", "--index", "idx", "--embedder", "local"]);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    // The chunk size follows the model's 256 word-pieces.
+    assert!(
+        text(&output.stderr).contains(
+            "chunk size: 256 tokens, 64 overlapping (the embedder reads at most 256 of its tokens), each within the embedder's 256 tokens of input"
+        ),
+        "{}",
+        text(&output.stderr)
+    );
     let recorded = std::fs::read_to_string(dir.path().join("idx/manifest.json")).unwrap();
     assert!(recorded.contains("local:all-MiniLM-L6-v2:384"), "{recorded}");
 
@@ -203,4 +220,181 @@ fn the_local_embedder_indexes_searches_and_answers() {
     let output = aoai(dir.path(), &["rag", "search", "--index", "idx", "--embedder", "azure", "pets"]);
     assert_eq!(output.status.code(), Some(2));
     assert!(text(&output.stderr).contains("built with the local embedder"), "{}", text(&output.stderr));
+}
+
+/// Keyword search on an index built with the local embedder never loads the
+/// model: with `AOAI_MINILM_DIR` pointing at an empty directory, hybrid
+/// search fails for want of the model files, keyword search and a keyword
+/// `ask` still answer.
+#[cfg(feature = "local-embeddings")]
+#[test]
+fn keyword_mode_never_loads_the_local_model() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("notes")).unwrap();
+    std::fs::write(dir.path().join("notes/pets.md"), "# Pets\n\nDogs and cats are animals families keep at home.\n")
+        .unwrap();
+    let output = aoai(dir.path(), &["rag", "index", "notes", "--index", "idx", "--embedder", "local"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    std::fs::create_dir(dir.path().join("no-model")).unwrap();
+    let without_model = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_aoai"))
+            .args(args)
+            .current_dir(dir.path())
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("AOAI_MINILM_DIR", dir.path().join("no-model"))
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+
+    let output = without_model(&["rag", "search", "--index", "idx", "--mode", "hybrid", "dogs"]);
+    assert_ne!(output.status.code(), Some(0));
+    assert!(text(&output.stderr).contains("all-MiniLM-L6-v2 is missing"), "{}", text(&output.stderr));
+
+    let output = without_model(&["rag", "search", "--index", "idx", "--mode", "keyword", "--json", "dogs"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let hits: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(hits[0]["source"], "notes/pets.md", "{hits}");
+
+    let output =
+        without_model(&["rag", "ask", "--index", "idx", "--mode", "keyword", "Which animals do families keep?"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert!(text(&output.stdout).contains("notes/pets.md"), "{}", text(&output.stdout));
+}
+
+/// Sources of the human output's hits (`N. score  source  …` lines).
+fn hit_sources(stdout: &str) -> Vec<String> {
+    stdout
+        .lines()
+        .filter(|line| line.split_once(". ").is_some_and(|(rank, _)| rank.parse::<u32>().is_ok()))
+        .map(|line| line.split("  ").nth(1).unwrap().to_owned())
+        .collect()
+}
+
+/// `aoai rag search` shows one hit per source by default and still `k` of
+/// them (one file's many chunks would otherwise fill the list); `--json`
+/// keeps every chunk unless `--per-source` is given.
+#[test]
+fn search_collapses_hits_to_one_per_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let docs = dir.path().join("docs");
+    std::fs::create_dir(&docs).unwrap();
+    let big: String = (0..16).map(|n| format!("## Part {n}\n\nQuota quota quota, part {n}.\n\n")).collect();
+    std::fs::write(docs.join("big.md"), format!("# Quotas\n\n{big}")).unwrap();
+    for (name, text) in [
+        ("a.txt", "The scheduler reads many settings from a file, and among them the quota of the deployment."),
+        ("b.txt", "Each worker waits for its turn, counting tokens against the shared quota before sending."),
+        ("c.txt", "Retries back off exponentially; a limited request is resent once the quota window passed."),
+    ] {
+        std::fs::write(docs.join(name), text).unwrap();
+    }
+    let output = aoai(dir.path(), &["rag", "index", "docs", "--index", "idx"]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let search = |extra: &[&str]| {
+        let mut args = vec!["rag", "search", "--index", "idx", "--mode", "keyword", "-k", "3"];
+        args.extend_from_slice(extra);
+        args.push("quota");
+        let output = aoai(dir.path(), &args);
+        assert!(output.status.success(), "{}", text(&output.stderr));
+        text(&output.stdout)
+    };
+
+    let sources = hit_sources(&search(&[]));
+    assert_eq!(sources.len(), 3, "{sources:?}");
+    assert_eq!(sources[0], "docs/big.md");
+    let distinct: std::collections::HashSet<&String> = sources.iter().collect();
+    assert_eq!(distinct.len(), 3, "{sources:?}");
+
+    assert_eq!(hit_sources(&search(&["--per-source", "0"])), ["docs/big.md"; 3]);
+    let two = hit_sources(&search(&["--per-source", "2"]));
+    assert_eq!(&two[..2], ["docs/big.md"; 2]);
+    assert_ne!(two[2], "docs/big.md");
+
+    let json_sources = |extra: &[&str]| -> Vec<String> {
+        let hits: serde_json::Value = serde_json::from_str(&search(extra)).unwrap();
+        hits.as_array().unwrap().iter().map(|hit| hit["source"].as_str().unwrap().to_owned()).collect()
+    };
+    assert_eq!(json_sources(&["--json"]), ["docs/big.md"; 3]);
+    let collapsed = json_sources(&["--json", "--per-source", "1"]);
+    assert_eq!(collapsed.iter().collect::<std::collections::HashSet<_>>().len(), 3, "{collapsed:?}");
+}
+
+fn generation(dir: &Path) -> u64 {
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("idx/manifest.json")).unwrap()).unwrap();
+    manifest["generation"].as_u64().unwrap()
+}
+
+/// Sources of every hit of a keyword search for `word`, in every mode, as JSON.
+fn sources_for(dir: &Path, word: &str) -> Vec<String> {
+    let mut sources = Vec::new();
+    for mode in ["keyword", "hybrid", "vector"] {
+        let output = aoai(dir, &["rag", "search", "--index", "idx", "--mode", mode, "--json", "-k", "50", word]);
+        assert!(output.status.success(), "{}", text(&output.stderr));
+        let hits: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        sources.extend(hits.as_array().unwrap().iter().map(|hit| hit["source"].as_str().unwrap().to_owned()));
+    }
+    sources
+}
+
+/// Re-running `aoai rag index` on an existing index keeps it in step with
+/// its folders: new files added, changed ones re-embedded, unchanged ones
+/// skipped (nothing written at all when nothing changed), deleted files'
+/// chunks removed for good; sources indexed from other paths stay.
+#[test]
+fn reindexing_syncs_added_changed_unchanged_and_deleted_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("docs")).unwrap();
+    std::fs::create_dir_all(root.join("other")).unwrap();
+    std::fs::write(root.join("docs/a.md"), "# Alpha\n\nThe aardvark digs at night.\n").unwrap();
+    std::fs::write(root.join("docs/b.md"), "# Beta\n\nThe bandicoot hides in the grass.\n").unwrap();
+    std::fs::write(root.join("docs/c.txt"), "The capybara swims in the river.\n").unwrap();
+    std::fs::write(root.join("other/o.md"), "# Other\n\nThe okapi lives in the forest.\n").unwrap();
+    let index = |paths: &[&str]| {
+        let mut args = vec!["rag", "index"];
+        args.extend_from_slice(paths);
+        args.extend_from_slice(&["--index", "idx"]);
+        let output = aoai(root, &args);
+        let stderr = text(&output.stderr);
+        assert!(output.status.success(), "{stderr}");
+        stderr
+    };
+
+    let stderr = index(&["other"]);
+    assert!(stderr.contains("1 added, 0 updated, 0 removed, 0 unchanged"), "{stderr}");
+    let stderr = index(&["docs"]);
+    assert!(stderr.contains("3 added, 0 updated, 0 removed, 0 unchanged"), "{stderr}");
+    assert_eq!(sources_for(root, "bandicoot")[0], "docs/b.md");
+
+    // Nothing changed: nothing embedded, nothing written.
+    let before = generation(root);
+    let stderr = index(&["./docs"]);
+    assert!(stderr.contains("0 added, 0 updated, 0 removed, 3 unchanged; 0 chunks, 0 tokens embedded"), "{stderr}");
+    assert_eq!(generation(root), before);
+
+    // A changed file, a deleted file, a new file.
+    std::fs::write(root.join("docs/a.md"), "# Alpha\n\nThe armadillo rolls into a ball.\n").unwrap();
+    std::fs::remove_file(root.join("docs/b.md")).unwrap();
+    std::fs::write(root.join("docs/d.md"), "# Delta\n\nThe dugong grazes on seagrass.\n").unwrap();
+    let stderr = index(&["docs"]);
+    assert!(stderr.contains("1 added, 1 updated, 1 removed, 1 unchanged"), "{stderr}");
+
+    let bandicoot = sources_for(root, "bandicoot");
+    assert!(!bandicoot.iter().any(|source| source == "docs/b.md"), "deleted file still found: {bandicoot:?}");
+    assert!(!sources_for(root, "aardvark").is_empty());
+    let output = aoai(root, &["rag", "search", "--index", "idx", "--mode", "keyword", "--json", "aardvark"]);
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&output.stdout).unwrap(), serde_json::json!([]));
+    assert_eq!(sources_for(root, "armadillo")[0], "docs/a.md");
+    assert_eq!(sources_for(root, "dugong")[0], "docs/d.md");
+    // Indexed from another path: untouched.
+    assert_eq!(sources_for(root, "okapi")[0], "other/o.md");
+    let output = aoai(root, &["rag", "ask", "--index", "idx", "--json", "Where does the bandicoot hide?"]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(!text(&output.stdout).contains("docs/b.md"), "{}", text(&output.stdout));
+
+    // Another chunk size re-chunks everything.
+    let output = aoai(root, &["rag", "index", "docs", "--index", "idx", "--chunk-tokens", "32"]);
+    assert!(text(&output.stderr).contains("0 added, 3 updated, 0 removed, 0 unchanged"), "{}", text(&output.stderr));
 }

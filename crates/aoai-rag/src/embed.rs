@@ -36,6 +36,23 @@ pub trait Embedder: Send + Sync {
     /// Names the model and settings: two embedders with the same identity
     /// make comparable vectors.
     fn identity(&self) -> String;
+
+    /// The most tokens of one input the model reads, in its own tokens
+    /// (special tokens included); the rest of a longer input is cut off
+    /// (or refused) and never embedded. `None` (the default) when unknown.
+    fn max_input_tokens(&self) -> Option<usize> {
+        None
+    }
+
+    /// How many of its own tokens the model sees for `text`, before any
+    /// truncation and special tokens included; `None` (the default) when the
+    /// embedder cannot count. [`TokenChunker::fit_to`](crate::chunk::TokenChunker::fit_to)
+    /// uses it with [`max_input_tokens`](Self::max_input_tokens) so that no
+    /// chunk is longer than the model reads.
+    fn count_input_tokens(&self, text: &str) -> Option<usize> {
+        let _ = text;
+        None
+    }
 }
 
 #[async_trait]
@@ -51,12 +68,23 @@ impl<T: Embedder + ?Sized> Embedder for std::sync::Arc<T> {
     fn identity(&self) -> String {
         (**self).identity()
     }
+
+    fn max_input_tokens(&self) -> Option<usize> {
+        (**self).max_input_tokens()
+    }
+
+    fn count_input_tokens(&self, text: &str) -> Option<usize> {
+        (**self).count_input_tokens(text)
+    }
 }
 
 /// The most inputs Azure accepts in one embeddings request.
 pub const AZURE_MAX_INPUTS: usize = 2048;
 /// The default token budget of one request.
 pub const DEFAULT_MAX_REQUEST_TOKENS: usize = 8000;
+/// The most tokens of one input the Azure embedding models read
+/// (`text-embedding-3-*`, `ada-002`): 8191.
+pub const AZURE_MAX_INPUT_TOKENS: usize = 8191;
 
 /// An [`Embedder`] over an Azure OpenAI embeddings deployment.
 #[derive(Debug, Clone)]
@@ -244,5 +272,15 @@ impl<C: EmbeddingsApi> Embedder for AzureEmbedder<C> {
 
     fn identity(&self) -> String {
         format!("azure:{}:{}", self.deployment, self.dimensions)
+    }
+
+    /// 8191 ([`AZURE_MAX_INPUT_TOKENS`]).
+    fn max_input_tokens(&self) -> Option<usize> {
+        Some(AZURE_MAX_INPUT_TOKENS)
+    }
+
+    /// Counted with the builder's [`encoding`](AzureEmbedderBuilder::encoding).
+    fn count_input_tokens(&self, text: &str) -> Option<usize> {
+        Some(self.tokenizer.count(text))
     }
 }

@@ -12,6 +12,12 @@
 //! with configurable [weights](FusionWeights)). [`Filter`]s (source prefix,
 //! `key=value` tags) apply inside both lists, before ranking.
 //!
+//! Keyword search needs no embedder: [`EmbeddedIndex::open_keyword_only`]
+//! opens an existing index with [`KeywordOnly`], which stands in for the
+//! recorded embedder (same identity and dimensions) and never loads or calls
+//! a model, so an index built with the local embedder answers keyword
+//! searches even where its model files are absent.
+//!
 //! Writes are incremental: [`add`](EmbeddedIndex::add) inserts or replaces
 //! chunks by id, [`replace_document`](EmbeddedIndex::replace_document)
 //! swaps all chunks of one source, [`delete_chunks`](EmbeddedIndex::delete_chunks)
@@ -98,6 +104,44 @@ pub struct Manifest {
     pub chunks: usize,
 }
 
+/// The embedder of an index opened for keyword search only
+/// ([`EmbeddedIndex::open_keyword_only`]): it carries the recorded identity
+/// and dimensions and loads no model. [`embed`](Embedder::embed) is an
+/// [`Error::Embed`], so vector and hybrid searches and writes that embed
+/// fail; deletions and keyword searches work.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeywordOnly {
+    identity: String,
+    dimensions: usize,
+}
+
+impl KeywordOnly {
+    /// A stand-in for the embedder named `identity`, of `dimensions`.
+    #[must_use]
+    pub fn new(identity: impl Into<String>, dimensions: usize) -> Self {
+        Self { identity: identity.into(), dimensions }
+    }
+}
+
+#[async_trait]
+impl Embedder for KeywordOnly {
+    async fn embed(&self, _texts: &[String]) -> Result<Vec<Vec<f32>>> {
+        Err(Error::Embed(EmbedError::new(
+            self.identity.clone(),
+            "the index was opened for keyword search only: open it with its embedder to embed",
+            None,
+        )))
+    }
+
+    fn dimensions(&self) -> usize {
+        self.dimensions
+    }
+
+    fn identity(&self) -> String {
+        self.identity.clone()
+    }
+}
+
 /// The embedded hybrid index over an [`Embedder`]; see the [module docs](self).
 pub struct EmbeddedIndex<E> {
     path: PathBuf,
@@ -155,6 +199,18 @@ impl<E> EmbeddedIndex<E> {
     #[must_use]
     pub fn get(&self, id: &str) -> Option<Chunk> {
         self.engine.get(id).and_then(|record| chunk_of(&record).ok())
+    }
+
+    /// Every source in the index and how many chunks it has, by source.
+    #[must_use]
+    pub fn sources(&self) -> std::collections::BTreeMap<String, usize> {
+        let mut sources = std::collections::BTreeMap::new();
+        for record in self.engine.snapshot().records() {
+            if let Some(source) = source_of(record) {
+                *sources.entry(source.to_owned()).or_insert(0) += 1;
+            }
+        }
+        sources
     }
 
     /// The engine underneath, for direct queries.
@@ -319,6 +375,24 @@ impl<E: Embedder> EmbeddedIndex<E> {
                 }
             })
             .collect()
+    }
+}
+
+impl EmbeddedIndex<KeywordOnly> {
+    /// Opens the existing index in `path` for keyword search, with
+    /// [`KeywordOnly`] in place of the embedder its manifest names: no model
+    /// is loaded and no embedding is ever requested.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Index`] if `path` holds no index (no `manifest.json`) or it
+    /// cannot be read.
+    pub fn open_keyword_only(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let Some(manifest) = read_manifest(path)? else {
+            return Err(index_error(path, "open", "no manifest.json: not an index"));
+        };
+        Self::open(path, KeywordOnly::new(manifest.embedder, manifest.dimensions))
     }
 }
 

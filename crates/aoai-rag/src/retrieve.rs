@@ -5,8 +5,14 @@
 //! rank, as Azure AI Search does: a chunk at rank `r` (from 1) of a list
 //! with weight `w` gets `w / (60 + r)` from that list, and its fused score is
 //! the sum over the lists it appears in. Chunks in only one list still count.
+//!
+//! Neighbouring chunks of one document often rank together, so ten hits may
+//! cover only a few documents. [`Retriever::search_per_source`] keeps at most
+//! `n` hits of each source (the best ones) and still returns `k` hits when
+//! enough sources match, by searching deeper; [`collapse_per_source`] is the
+//! collapsing step alone.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -100,6 +106,59 @@ pub trait Retriever: Send + Sync {
     ///
     /// When the query cannot be embedded or the index cannot be read.
     async fn search(&self, query: &str, k: usize, mode: SearchMode, filter: &Filter) -> Result<Vec<Hit>>;
+
+    /// At most `k` hits that pass `filter`, best first, with at most
+    /// `per_source` of them from any one source (`0`: no limit, as
+    /// [`search`](Self::search)).
+    ///
+    /// The default searches for `4 × k` hits, collapses them with
+    /// [`collapse_per_source`], and searches four times deeper again while
+    /// fewer than `k` remain and the retriever had more to give, so it
+    /// returns `k` hits whenever enough sources match.
+    ///
+    /// # Errors
+    ///
+    /// As [`search`](Self::search).
+    async fn search_per_source(
+        &self,
+        query: &str,
+        k: usize,
+        mode: SearchMode,
+        filter: &Filter,
+        per_source: usize,
+    ) -> Result<Vec<Hit>> {
+        if per_source == 0 || k == 0 {
+            return self.search(query, k, mode, filter).await;
+        }
+        let mut depth = k.saturating_mul(4);
+        loop {
+            let hits = self.search(query, depth, mode, filter).await?;
+            let exhausted = hits.len() < depth;
+            let mut collapsed = collapse_per_source(hits, per_source);
+            if collapsed.len() >= k || exhausted || depth == usize::MAX {
+                collapsed.truncate(k);
+                return Ok(collapsed);
+            }
+            depth = depth.saturating_mul(4);
+        }
+    }
+}
+
+/// `hits` (best first) keeping at most `per_source` of each chunk source,
+/// the first ones, in order; `0` keeps them all.
+#[must_use]
+pub fn collapse_per_source(hits: Vec<Hit>, per_source: usize) -> Vec<Hit> {
+    if per_source == 0 {
+        return hits;
+    }
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    hits.into_iter()
+        .filter(|hit| {
+            let count = seen.entry(hit.chunk.source.clone()).or_insert(0);
+            *count += 1;
+            *count <= per_source
+        })
+        .collect()
 }
 
 /// A borrowed retriever is one, so an index can serve a `GroundedAnswerer`
@@ -109,6 +168,17 @@ impl<T: Retriever + ?Sized> Retriever for &T {
     async fn search(&self, query: &str, k: usize, mode: SearchMode, filter: &Filter) -> Result<Vec<Hit>> {
         (**self).search(query, k, mode, filter).await
     }
+
+    async fn search_per_source(
+        &self,
+        query: &str,
+        k: usize,
+        mode: SearchMode,
+        filter: &Filter,
+        per_source: usize,
+    ) -> Result<Vec<Hit>> {
+        (**self).search_per_source(query, k, mode, filter, per_source).await
+    }
 }
 
 /// A shared retriever is one (several tasks, one index).
@@ -116,6 +186,17 @@ impl<T: Retriever + ?Sized> Retriever for &T {
 impl<T: Retriever + ?Sized> Retriever for std::sync::Arc<T> {
     async fn search(&self, query: &str, k: usize, mode: SearchMode, filter: &Filter) -> Result<Vec<Hit>> {
         (**self).search(query, k, mode, filter).await
+    }
+
+    async fn search_per_source(
+        &self,
+        query: &str,
+        k: usize,
+        mode: SearchMode,
+        filter: &Filter,
+        per_source: usize,
+    ) -> Result<Vec<Hit>> {
+        (**self).search_per_source(query, k, mode, filter, per_source).await
     }
 }
 

@@ -326,3 +326,100 @@ async fn an_hnsw_index_answers_as_the_exact_scan_and_keeps_its_graph_across_reop
     let got = reopened.search("redis shares answers", 4, SearchMode::Vector, &Filter::none()).await.unwrap();
     assert_eq!(ids(&got), ids(&want));
 }
+
+fn chunk(source: &str, index: usize, text: &str) -> aoai_rag::Chunk {
+    aoai_rag::Chunk {
+        id: format!("{source}#{index}"),
+        source: source.to_owned(),
+        index,
+        title: None,
+        headings: vec![],
+        text: text.to_owned(),
+        start: 0,
+        end: text.len(),
+        tokens: 8,
+        tags: Default::default(),
+    }
+}
+
+fn sources(hits: &[Hit]) -> Vec<&str> {
+    hits.iter().map(|hit| hit.chunk.source.as_str()).collect()
+}
+
+#[tokio::test]
+async fn search_per_source_keeps_the_best_chunks_of_each_source_and_still_returns_k() {
+    let emulator = emulator().await;
+    let directory = tempfile::tempdir().unwrap();
+    let index = EmbeddedIndex::open(directory.path(), embedder(&emulator, 64)).unwrap();
+    // Twenty short chunks of one source all about quotas outrank the three
+    // other sources, which mention a quota once in longer text.
+    let mut chunks: Vec<_> = (0..20).map(|n| chunk("big.md", n, &format!("Quota quota quota, part {n}."))).collect();
+    for (source, text) in [
+        (
+            "a.md",
+            "The scheduler reads many settings from a file, and among them the quota of the deployment it drives.",
+        ),
+        ("b.md", "Each worker waits for its turn, counting tokens against the shared quota before it sends a request."),
+        ("c.md", "Retries back off exponentially; a rate-limited request is resent once the quota window has passed."),
+    ] {
+        chunks.push(chunk(source, 0, text));
+    }
+    index.add(chunks).await.unwrap();
+
+    let plain = index.search("quota", 3, SearchMode::Keyword, &Filter::none()).await.unwrap();
+    assert_eq!(sources(&plain), ["big.md"; 3]);
+    // per_source 0 is the plain search.
+    let unlimited = index.search_per_source("quota", 3, SearchMode::Keyword, &Filter::none(), 0).await.unwrap();
+    assert_eq!(ids(&unlimited), ids(&plain));
+
+    // One per source: the best chunk of big.md, then the others (found
+    // deeper than 4 × k = 12, where big.md's twenty chunks are all).
+    let one = index.search_per_source("quota", 3, SearchMode::Keyword, &Filter::none(), 1).await.unwrap();
+    assert_eq!(one.len(), 3);
+    assert_eq!(one[0].chunk.id, plain[0].chunk.id);
+    let distinct: std::collections::HashSet<&str> = sources(&one).into_iter().collect();
+    assert_eq!(distinct.len(), 3, "{:?}", sources(&one));
+    for mode in [SearchMode::Hybrid, SearchMode::Vector] {
+        let hits = index.search_per_source("quota", 4, mode, &Filter::none(), 1).await.unwrap();
+        let distinct: std::collections::HashSet<&str> = sources(&hits).into_iter().collect();
+        assert_eq!((hits.len(), distinct.len()), (4, 4), "{mode:?}: {:?}", sources(&hits));
+    }
+
+    // Two per source: big.md's best two first.
+    let two = index.search_per_source("quota", 4, SearchMode::Keyword, &Filter::none(), 2).await.unwrap();
+    assert_eq!(ids(&two)[..2], ids(&plain)[..2]);
+    assert_eq!(sources(&two).iter().filter(|source| **source == "big.md").count(), 2);
+    assert_eq!(two.len(), 4);
+
+    // Fewer sources than k: every source once, no error.
+    let all = index.search_per_source("quota", 10, SearchMode::Keyword, &Filter::none(), 1).await.unwrap();
+    assert_eq!(all.len(), 4);
+    assert_eq!(aoai_rag::retrieve::collapse_per_source(plain, 1).len(), 1);
+}
+
+#[tokio::test]
+async fn an_index_opened_for_keywords_only_searches_by_keyword_and_embeds_nothing() {
+    let emulator = emulator().await;
+    let directory = tempfile::tempdir().unwrap();
+    let index = EmbeddedIndex::open(directory.path(), embedder(&emulator, 256)).unwrap();
+    build(&index).await;
+    let expected = index.search("journal", 3, SearchMode::Keyword, &Filter::none()).await.unwrap();
+    drop(index);
+    let requests = || emulator.stats().deployment("embed").map_or(0, |stats| stats.requests);
+    let embeddings_before = requests();
+
+    let keyword = EmbeddedIndex::open_keyword_only(directory.path()).unwrap();
+    assert_eq!(aoai_rag::Embedder::identity(keyword.embedder()), "azure:embed:256");
+    let hits = keyword.search("journal", 3, SearchMode::Keyword, &Filter::none()).await.unwrap();
+    assert_eq!(ids(&hits), ids(&expected));
+    // Anything that needs a vector is a clear embedding error, not a wrong answer.
+    let error = keyword.search("journal", 3, SearchMode::Hybrid, &Filter::none()).await.unwrap_err();
+    assert!(matches!(error, Error::Embed(_)), "{error}");
+    assert!(format!("{error:?}").contains("keyword search only"), "{error:?}");
+    assert_eq!(requests(), embeddings_before, "no request reached the embeddings deployment");
+
+    // No index there: an error, and nothing is created.
+    let missing = directory.path().join("missing");
+    assert!(matches!(EmbeddedIndex::open_keyword_only(&missing), Err(Error::Index(_))));
+    assert!(!missing.exists());
+}

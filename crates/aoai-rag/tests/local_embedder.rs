@@ -206,3 +206,44 @@ async fn vector_search_with_the_local_embedder_finds_meaning_without_shared_word
     let reopened = EmbeddedIndex::open(dir.path(), embedder().clone()).unwrap();
     assert_eq!(reopened.len(), 4);
 }
+
+/// Chunks sized for the local embedder (its default size, its own
+/// WordPiece count) are never longer than the 256 word-pieces it reads, over
+/// the whole committed evaluation corpus.
+#[test]
+fn chunks_fit_for_the_local_embedder_are_embedded_whole() {
+    use aoai_rag::chunk::{ChunkerConfig, TokenChunker};
+    use aoai_rag::{Chunker, Document, Format};
+
+    let embedder = embedder().clone();
+    let tokenizer = embedder.tokenizer();
+    assert_eq!(Embedder::max_input_tokens(&embedder), Some(256));
+    let config = ChunkerConfig::for_embedder(&embedder);
+    assert_eq!(config.max_tokens, 256);
+    let plain = TokenChunker::new(ChunkerConfig::default()).unwrap();
+    let fitted = TokenChunker::new(config).unwrap().fit_to(embedder.clone());
+    assert_eq!(fitted.limit().map(|limit| limit.max()), Some(256));
+
+    let book = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/eval/book");
+    let (mut before, mut before_over, mut after, mut largest) = (0, 0, 0, 0);
+    for entry in std::fs::read_dir(book).unwrap() {
+        let path = entry.unwrap().path();
+        let document =
+            Document::new(path.display().to_string(), std::fs::read_to_string(&path).unwrap(), Format::Markdown);
+        let chunks = plain.chunk(&document);
+        before += chunks.len();
+        before_over += chunks.iter().filter(|chunk| tokenizer.count(&chunk.text) > 256).count();
+        for chunk in fitted.chunk(&document) {
+            let pieces = tokenizer.count(&chunk.text);
+            assert!(pieces <= 256, "{} is {pieces} word-pieces", chunk.id);
+            assert_eq!(Embedder::count_input_tokens(&embedder, &chunk.text), Some(pieces));
+            largest = largest.max(pieces);
+            after += 1;
+        }
+    }
+    eprintln!(
+        "512-token chunks: {before} ({before_over} over 256 word-pieces); fitted: {after}, largest {largest} word-pieces"
+    );
+    // The default 512-token chunks overflow the model: the test would catch it.
+    assert!(before_over > 0);
+}

@@ -9,6 +9,17 @@
 //! Consecutive chunks of a section overlap by up to
 //! [`overlap_tokens`](ChunkerConfig::overlap_tokens), starting at a word.
 //!
+//! The budget is counted in aoai-core's tokens (`cl100k_base` by default),
+//! but an embedder reads its own: all-MiniLM-L6-v2 reads 256 WordPiece
+//! tokens and drops the rest, and a text of 256 `cl100k_base` tokens may be
+//! more word-pieces than that. [`TokenChunker::fit_to`] adds the embedder's
+//! own bound: a chunk its [`count_input_tokens`](crate::Embedder::count_input_tokens)
+//! puts over its [`max_input_tokens`](crate::Embedder::max_input_tokens) is
+//! cut shorter (at the best break before the point that fits), so every
+//! chunk is embedded whole. [`ChunkerConfig::for_embedder`] picks the
+//! default size for an embedder: 512 tokens, or its maximum input when that
+//! is smaller.
+//!
 //! Every chunk keeps where it came from: the document's source path, its
 //! title, the path of headings above it, and the byte range
 //! [`start..end`](Chunk::start) in the original document, so a citation can
@@ -46,10 +57,13 @@ mod html;
 mod markdown;
 
 use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
 
 use aoai_core::tokens::{Encoding, Tokenizer};
 use serde::{Deserialize, Serialize};
 
+use crate::embed::Embedder;
 use crate::error::{ConfigError, Error, Result};
 
 /// How a document's text is written.
@@ -163,9 +177,72 @@ pub struct ChunkerConfig {
     pub encoding: Encoding,
 }
 
+/// The default `max_tokens`.
+pub const DEFAULT_MAX_TOKENS: usize = 512;
+/// The default `overlap_tokens`.
+pub const DEFAULT_OVERLAP_TOKENS: usize = 64;
+
 impl Default for ChunkerConfig {
     fn default() -> Self {
-        Self { max_tokens: 512, overlap_tokens: 64, encoding: Encoding::Cl100kBase }
+        Self { max_tokens: DEFAULT_MAX_TOKENS, overlap_tokens: DEFAULT_OVERLAP_TOKENS, encoding: Encoding::Cl100kBase }
+    }
+}
+
+impl ChunkerConfig {
+    /// The default settings for chunks that `embedder` embeds: `max_tokens`
+    /// is 512, or the embedder's [`max_input_tokens`](Embedder::max_input_tokens)
+    /// when that is smaller (256 for all-MiniLM-L6-v2; at least 16), and the
+    /// overlap stays below half of it. Pair it with [`TokenChunker::fit_to`]:
+    /// the embedder's tokens and the chunker's do not count alike.
+    #[must_use]
+    pub fn for_embedder<E: Embedder + ?Sized>(embedder: &E) -> Self {
+        let max_tokens = embedder
+            .max_input_tokens()
+            .map_or(DEFAULT_MAX_TOKENS, |limit| limit.min(DEFAULT_MAX_TOKENS))
+            .max(MIN_MAX_TOKENS);
+        Self { max_tokens, overlap_tokens: DEFAULT_OVERLAP_TOKENS.min((max_tokens - 1) / 2), ..Self::default() }
+    }
+}
+
+/// A second bound on every chunk, in someone else's tokens (an embedder's):
+/// at most `max` as `count` counts them.
+#[derive(Clone)]
+pub struct InputLimit {
+    max: usize,
+    count: Arc<dyn Fn(&str) -> usize + Send + Sync>,
+}
+
+impl fmt::Debug for InputLimit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InputLimit").field("max", &self.max).finish_non_exhaustive()
+    }
+}
+
+impl InputLimit {
+    /// At most `max` tokens as `count` counts them.
+    pub fn new(max: usize, count: impl Fn(&str) -> usize + Send + Sync + 'static) -> Self {
+        Self { max, count: Arc::new(count) }
+    }
+
+    /// The bound `embedder` reads: its [`max_input_tokens`](Embedder::max_input_tokens)
+    /// counted by its [`count_input_tokens`](Embedder::count_input_tokens);
+    /// `None` when it does not say both.
+    pub fn of<E: Embedder + 'static>(embedder: E) -> Option<Self> {
+        let max = embedder.max_input_tokens()?;
+        embedder.count_input_tokens("")?;
+        Some(Self::new(max, move |text| embedder.count_input_tokens(text).unwrap_or(0)))
+    }
+
+    /// The most tokens.
+    #[must_use]
+    pub fn max(&self) -> usize {
+        self.max
+    }
+
+    /// How many tokens `text` is.
+    #[must_use]
+    pub fn count(&self, text: &str) -> usize {
+        (self.count)(text)
     }
 }
 
@@ -178,6 +255,7 @@ const MIN_MAX_TOKENS: usize = 16;
 pub struct TokenChunker {
     config: ChunkerConfig,
     tokenizer: Tokenizer,
+    input_limit: Option<InputLimit>,
 }
 
 impl TokenChunker {
@@ -200,13 +278,37 @@ impl TokenChunker {
                 config.overlap_tokens, config.max_tokens
             ))));
         }
-        Ok(Self { config, tokenizer: Tokenizer::new(config.encoding) })
+        Ok(Self { config, tokenizer: Tokenizer::new(config.encoding), input_limit: None })
+    }
+
+    /// Also keeps every chunk within what `embedder` reads, counted with its
+    /// own tokenizer (see the [module docs](self)); unchanged when the
+    /// embedder does not say its limit or cannot count.
+    #[must_use]
+    pub fn fit_to<E: Embedder + 'static>(self, embedder: E) -> Self {
+        match InputLimit::of(embedder) {
+            Some(limit) => self.input_limit(limit),
+            None => self,
+        }
+    }
+
+    /// Also keeps every chunk within `limit`.
+    #[must_use]
+    pub fn input_limit(mut self, limit: InputLimit) -> Self {
+        self.input_limit = Some(limit);
+        self
     }
 
     /// The settings.
     #[must_use]
     pub fn config(&self) -> ChunkerConfig {
         self.config
+    }
+
+    /// The second bound, if any ([`fit_to`](Self::fit_to)).
+    #[must_use]
+    pub fn limit(&self) -> Option<&InputLimit> {
+        self.input_limit.as_ref()
     }
 }
 
@@ -253,7 +355,7 @@ impl TokenChunker {
         while begin < end {
             let rest = text.get(begin..end).unwrap_or_default();
             let window_end = begin + self.tokenizer.truncate(rest, max).len();
-            let cut = if window_end >= end { end } else { choose_cut(text, begin, previous_end, window_end) };
+            let mut cut = if window_end >= end { end } else { choose_cut(text, begin, previous_end, window_end) };
             let mut chunk_end = trim_end(text, begin, cut);
             // Counting a slice again can differ from the prefix the
             // tokenizer measured; shrink until it fits.
@@ -269,6 +371,14 @@ impl TokenChunker {
                 // Cannot happen with a budget of 16 tokens (a character is at
                 // most 4); take one character rather than loop.
                 chunk_end = next_boundary(text, begin);
+            }
+            if let Some(limit) = &self.input_limit {
+                let fitted = fit_input(text, begin, previous_end, chunk_end, limit);
+                if fitted < chunk_end {
+                    // The rest of the window is the next chunk's.
+                    chunk_end = fitted;
+                    cut = fitted;
+                }
             }
             if begin < previous_end && chunk_end <= previous_end {
                 // The overlap left no room for new text: start after the
@@ -304,6 +414,30 @@ impl TokenChunker {
         }
         let position = skip_whitespace(text, position, end);
         (position > begin && position < end).then_some(position)
+    }
+}
+
+/// `chunk_end` moved back until `text[begin..chunk_end]` is within `limit`:
+/// to a break before the point that fits in proportion, and, when there is
+/// no such break, to that point. Always after `begin`.
+fn fit_input(text: &str, begin: usize, previous_end: usize, chunk_end: usize, limit: &InputLimit) -> usize {
+    let mut end = chunk_end;
+    loop {
+        let count = limit.count(text.get(begin..end).unwrap_or_default());
+        if count <= limit.max || end <= next_boundary(text, begin) {
+            return end;
+        }
+        // Aim 5% under the proportional length: fewer recounts.
+        let length = end - begin;
+        let target = floor_boundary(text, begin + length * limit.max / count * 19 / 20);
+        if target <= begin {
+            return next_boundary(text, begin);
+        }
+        let mut shorter = trim_end(text, begin, choose_cut(text, begin, previous_end, target));
+        if shorter <= begin || shorter >= end {
+            shorter = trim_end(text, begin, target).max(next_boundary(text, begin));
+        }
+        end = shorter;
     }
 }
 

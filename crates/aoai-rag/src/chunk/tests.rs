@@ -37,6 +37,32 @@ fn check_exact(document: &Document, chunks: &[Chunk]) {
     }
 }
 
+#[test]
+fn an_input_limit_in_other_tokens_cuts_chunks_shorter() {
+    // Counted in characters, a 512-token budget is far more than 120.
+    let text = "Retrieval needs chunks that the embedder reads whole. ".repeat(40)
+        + "\n\n"
+        + &"Another paragraph, with words and more words in it. ".repeat(30);
+    let document = Document::new("a.txt", text, Format::Text);
+    let unlimited = chunker(512, 64).chunk(&document);
+    assert!(unlimited.iter().any(|chunk| chunk.text.chars().count() > 120));
+    let limited = chunker(512, 64).input_limit(InputLimit::new(120, |text| text.chars().count()));
+    let chunks = limited.chunk(&document);
+    assert!(
+        chunks.len() > unlimited.len(),
+        "{} {:?}",
+        unlimited.len(),
+        chunks.iter().map(|c| (c.start, c.end)).collect::<Vec<_>>()
+    );
+    for chunk in &chunks {
+        assert!(chunk.text.chars().count() <= 120, "{} characters: {:?}", chunk.text.chars().count(), chunk.text);
+        // Cut at a sentence end, not in a word.
+        assert!(chunk.text.ends_with('.'), "{:?}", chunk.text);
+    }
+    check_common(&limited, &document, &chunks);
+    check_exact(&document, &chunks);
+}
+
 fn pieces() -> impl Strategy<Value = String> {
     let piece = prop_oneof![
         4 => Just("word ".to_owned()),

@@ -294,6 +294,16 @@ impl crate::Embedder for LocalEmbedder {
     fn identity(&self) -> String {
         format!("local:{MODEL_NAME}:{}", self.dimensions)
     }
+
+    /// The model's `max_seq_length` (256 word-pieces, `[CLS]` and `[SEP]` included).
+    fn max_input_tokens(&self) -> Option<usize> {
+        Some(self.inner.tokenizer.max_len())
+    }
+
+    /// Counted with its own WordPiece tokenizer ([`WordPiece::count`]).
+    fn count_input_tokens(&self, text: &str) -> Option<usize> {
+        Some(self.inner.tokenizer.count(text))
+    }
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, LocalEmbedderError> {

@@ -93,6 +93,13 @@ impl WordPiece {
         ids
     }
 
+    /// How many tokens `text` is, `[CLS]` and `[SEP]` included, without
+    /// truncation: more than [`max_len`](Self::max_len) means
+    /// [`encode`](Self::encode) cuts the text off.
+    pub fn count(&self, text: &str) -> usize {
+        2 + self.pre_tokenize(&self.normalize(text)).into_iter().map(|word| self.word_pieces(word).len()).sum::<usize>()
+    }
+
     fn category(&self, regex: &Regex, c: char) -> bool {
         let mut buffer = [0; 4];
         regex.is_match(c.encode_utf8(&mut buffer))
@@ -249,5 +256,13 @@ mod tests {
         let t = tokenizer(4);
         assert_eq!(t.encode("hello world hello"), [2, 4, 6, 3]);
         assert_eq!(t.encode(""), [2, 3]);
+    }
+
+    #[test]
+    fn counts_without_truncating() {
+        let t = tokenizer(4);
+        assert_eq!(t.count("hello world hello"), 5);
+        assert_eq!(t.count("unaffable, world"), 7);
+        assert_eq!(t.count(""), 2);
     }
 }
