@@ -1,4 +1,4 @@
-//! `cargo xtask bench rag [--size N] [--weights KEYWORD,VECTOR]`: aoai-rag's
+//! `cargo xtask bench rag [--size N] [--weights KEYWORD,VECTOR] [--chunk-tokens N]`: aoai-rag's
 //! retrieval evaluation and the engine's latency at scale.
 //!
 //! 1. Makes sure all-MiniLM-L6-v2 is fetched (`cargo xtask fetch-model`).
@@ -19,12 +19,18 @@ const DEFAULT_SIZE: &str = "100000";
 pub(crate) fn bench(args: &[String]) -> Result<(), String> {
     let mut size = DEFAULT_SIZE.to_owned();
     let mut weights = None;
+    let mut chunk_tokens = None;
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
         match arg.as_str() {
             "--size" => size = rest.next().ok_or("--size needs a number")?.clone(),
             "--weights" => weights = Some(rest.next().ok_or("--weights needs KEYWORD,VECTOR")?.clone()),
-            other => return Err(format!("unknown argument {other:?} for `bench rag` (--size N, --weights K,V)")),
+            "--chunk-tokens" => chunk_tokens = Some(rest.next().ok_or("--chunk-tokens needs a number")?.clone()),
+            other => {
+                return Err(format!(
+                    "unknown argument {other:?} for `bench rag` (--size N, --weights K,V, --chunk-tokens N)"
+                ));
+            }
         }
     }
     if size.parse::<usize>().map_or(true, |size| size < 100) {
@@ -32,8 +38,14 @@ pub(crate) fn bench(args: &[String]) -> Result<(), String> {
     }
     crate::fetch_model()?;
     let mut retrieval = vec!["bench", "-p", "aoai-rag", "--features", "local-embeddings", "--bench", "retrieval"];
+    if weights.is_some() || chunk_tokens.is_some() {
+        retrieval.push("--");
+    }
     if let Some(weights) = &weights {
-        retrieval.extend(["--", "--weights", weights.as_str()]);
+        retrieval.extend(["--weights", weights.as_str()]);
+    }
+    if let Some(tokens) = &chunk_tokens {
+        retrieval.extend(["--chunk-tokens", tokens.as_str()]);
     }
     run("cargo", &retrieval)?;
     run("cargo", &["bench", "-p", "aoai-index", "--bench", "scale", "--", "--size", size.as_str()])

@@ -1,6 +1,7 @@
 //! The committed retrieval evaluation (`cargo xtask bench rag`): chapters of
-//! The Rust Programming Language (`tests/data/eval/book/`), chunked at the
-//! default settings, indexed in an [`EmbeddedIndex`] with the local
+//! The Rust Programming Language (`tests/data/eval/book/`), chunked as
+//! `aoai rag index` does by default (fitted to the embedder; `--chunk-tokens
+//! N` for a fixed size), indexed in an [`EmbeddedIndex`] with the local
 //! all-MiniLM-L6-v2 embedder, and the judged queries of
 //! `tests/data/eval/queries.json` run in keyword, vector and hybrid modes.
 //!
@@ -156,7 +157,23 @@ fn main() {
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/eval");
     let mut files: Vec<_> = std::fs::read_dir(data.join("book")).unwrap().map(|entry| entry.unwrap().path()).collect();
     files.sort();
-    let chunker = TokenChunker::new(ChunkerConfig::default()).unwrap();
+    // Chunked as `aoai rag index` does by default: sized for the embedder
+    // (MiniLM reads 256 word-pieces) and checked with its own tokenizer;
+    // `--chunk-tokens N` chunks at N tokens unfitted (512: the old default).
+    let embedder = LocalEmbedder::from_default_location().unwrap_or_else(|error| panic!("{error}"));
+    let chunker = match args.iter().position(|arg| arg == "--chunk-tokens") {
+        Some(position) => {
+            let tokens: usize = args.get(position + 1).expect("--chunk-tokens N").parse().expect("--chunk-tokens N");
+            TokenChunker::new(ChunkerConfig { max_tokens: tokens, ..ChunkerConfig::default() }).unwrap()
+        }
+        None => TokenChunker::new(ChunkerConfig::for_embedder(&embedder)).unwrap().fit_to(embedder.clone()),
+    };
+    println!(
+        "chunking: {} tokens, {} overlapping{}",
+        chunker.config().max_tokens,
+        chunker.config().overlap_tokens,
+        if chunker.limit().is_some() { ", each within the embedder's input" } else { ", not fitted to the embedder" }
+    );
     let mut chunks = Vec::new();
     for file in &files {
         let name = file.file_name().unwrap().to_str().unwrap().to_owned();
@@ -182,7 +199,6 @@ fn main() {
     );
 
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let embedder = LocalEmbedder::from_default_location().unwrap_or_else(|error| panic!("{error}"));
     let identity = Embedder::identity(&embedder);
     let texts: Vec<String> = chunks.iter().map(|chunk| chunk.text.clone()).collect();
 
