@@ -191,7 +191,7 @@ fn main() {
     }
     let tokens: usize = chunks.iter().map(|chunk| chunk.tokens).sum();
     println!(
-        "corpus: {} files, {} chunks (default chunker: 512 tokens, 64 overlap; {} tokens on average), {} judged queries",
+        "corpus: {} files, {} chunks ({} tokens on average), {} judged queries",
         files.len(),
         chunks.len(),
         tokens / chunks.len().max(1),
