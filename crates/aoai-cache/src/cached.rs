@@ -146,6 +146,72 @@ impl Shared {
         tracing::warn!(backend = self.cache.name(), operation, error = %error, "cache unavailable; request passed through to the upstream");
     }
 
+    /// A stored answer read back and counted as a hit, or `None` (counted
+    /// as a pass-through) when its bytes cannot be read.
+    fn hit<T: Answer>(&self, bytes: &[u8]) -> Option<T> {
+        match replay::decode::<T>(bytes) {
+            Ok(body) => {
+                self.stats.hit(body.model(), body.usage().as_ref(), &self.prices);
+                Some(body)
+            }
+            Err(error) => {
+                self.pass_through(&Error::Decode(error), "decode");
+                None
+            }
+        }
+    }
+
+    /// A whole request under `key`: from the cache, or from `call` through
+    /// [`Cache::get_or_fill`] (concurrent identical requests make one
+    /// upstream call; the answer is stored when [`Answer::cacheable`]), or,
+    /// when the backend fails or a stored answer cannot be read, from
+    /// `call` directly. Chat, embeddings and Responses all come here.
+    async fn whole<T, F, Fut>(&self, key: &CacheKey, call: F) -> aoai_core::Result<Response<T>>
+    where
+        T: Answer,
+        F: Fn() -> Fut + Sync,
+        Fut: std::future::Future<Output = aoai_core::Result<Response<T>>> + Send,
+    {
+        let mut slot: Option<aoai_core::Result<Response<T>>> = None;
+        let slot_ref = &mut slot;
+        let call_ref = &call;
+        let fill: Fill<'_> = Box::pin(async move {
+            let result = call_ref().await;
+            let bytes = match &result {
+                Ok(response) if response.body.cacheable() => replay::encode(&response.body),
+                _ => None,
+            };
+            *slot_ref = Some(result);
+            bytes
+        });
+        match self.cache.get_or_fill(key, self.policy.ttl, fill).await {
+            FillOutcome::Hit(bytes) => {
+                if let Some(body) = self.hit::<T>(&bytes) {
+                    return Ok(Response { body, meta: hit_meta() });
+                }
+            }
+            FillOutcome::Filled => {
+                if let Some(result) = &slot {
+                    self.stats.miss(None);
+                    match result {
+                        Ok(response) => {
+                            self.stats.miss_usage(response.body.usage().as_ref());
+                            if !response.body.cacheable() {
+                                self.stats.not_stored();
+                            }
+                        }
+                        Err(_) => self.stats.not_stored(),
+                    }
+                }
+            }
+            FillOutcome::PassedThrough(error) => self.pass_through(&error, "get_or_fill"),
+        }
+        match slot {
+            Some(result) => result,
+            None => call().await,
+        }
+    }
+
     /// Stores a streamed miss's assembled answer under `key` when the
     /// policy says it may be (`cacheable`); counts it when not.
     async fn store_captured<T: serde::Serialize>(&self, key: &CacheKey, answer: &T, cacheable: bool) {
@@ -339,21 +405,6 @@ impl<C> Cached<C> {
 }
 
 impl<C: ChatApi> Cached<C> {
-    /// A hit's answer, or `None` (counted as a pass-through) when the stored
-    /// bytes cannot be read.
-    fn chat_hit(&self, bytes: &[u8]) -> Option<ChatResponse> {
-        match replay::decode::<ChatResponse>(bytes) {
-            Ok(body) => {
-                self.shared.stats.hit(&body.model, body.usage.as_ref(), &self.shared.prices);
-                Some(body)
-            }
-            Err(error) => {
-                self.shared.pass_through(&Error::Decode(error), "decode");
-                None
-            }
-        }
-    }
-
     /// A streamed miss: forwards the upstream's chunks and stores the
     /// assembled answer when the stream ends cleanly.
     async fn stream_and_store(
@@ -440,46 +491,7 @@ impl<C: ChatApi> ChatApi for Cached<C> {
             shared.stats.bypassed();
             return self.inner.chat(deployment, request).await;
         };
-        let mut slot: Option<aoai_core::Result<Response<ChatResponse>>> = None;
-        let slot_ref = &mut slot;
-        let inner = &self.inner;
-        let fill: Fill<'_> = Box::pin(async move {
-            let result = inner.chat(deployment, request).await;
-            let bytes = match &result {
-                Ok(response) if is_cacheable_response(&response.body) => replay::encode(&response.body),
-                _ => None,
-            };
-            *slot_ref = Some(result);
-            bytes
-        });
-        let outcome = shared.cache.get_or_fill(&key, shared.policy.ttl, fill).await;
-        match outcome {
-            FillOutcome::Hit(bytes) => {
-                if let Some(body) = self.chat_hit(&bytes) {
-                    return Ok(Response { body, meta: hit_meta() });
-                }
-            }
-            FillOutcome::Filled => {
-                if let Some(result) = &slot {
-                    shared.stats.miss(None);
-                    match result {
-                        Ok(response) if is_cacheable_response(&response.body) => {
-                            shared.stats.miss_usage(response.body.usage.as_ref());
-                        }
-                        Ok(response) => {
-                            shared.stats.miss_usage(response.body.usage.as_ref());
-                            shared.stats.not_stored();
-                        }
-                        Err(_) => shared.stats.not_stored(),
-                    }
-                }
-            }
-            FillOutcome::PassedThrough(error) => shared.pass_through(&error, "get_or_fill"),
-        }
-        match slot {
-            Some(result) => result,
-            None => self.inner.chat(deployment, request).await,
-        }
+        shared.whole(&key, || self.inner.chat(deployment, request)).await
     }
 
     async fn chat_stream(&self, deployment: &str, request: &ChatRequest) -> aoai_core::Result<ChatStream> {
@@ -491,7 +503,7 @@ impl<C: ChatApi> ChatApi for Cached<C> {
         };
         match shared.cache.get(&key).await {
             Ok(Some(bytes)) => {
-                if let Some(body) = self.chat_hit(&bytes) {
+                if let Some(body) = self.shared.hit::<ChatResponse>(&bytes) {
                     let include_usage = request.stream_options.as_ref().is_some_and(|options| options.include_usage);
                     let chunks = replay::chunks_of(&body, include_usage);
                     return Ok(ChatStream::from_chunks(
@@ -524,45 +536,60 @@ impl<C: EmbeddingsApi> EmbeddingsApi for Cached<C> {
             shared.stats.bypassed();
             return self.inner.embeddings(deployment, request).await;
         };
-        let mut slot: Option<aoai_core::Result<Response<EmbeddingsResponse>>> = None;
-        let slot_ref = &mut slot;
-        let inner = &self.inner;
-        let fill: Fill<'_> = Box::pin(async move {
-            let result = inner.embeddings(deployment, request).await;
-            let bytes = result.as_ref().ok().and_then(|response| replay::encode(&response.body));
-            *slot_ref = Some(result);
-            bytes
-        });
-        match shared.cache.get_or_fill(&key, shared.policy.ttl, fill).await {
-            FillOutcome::Hit(bytes) => match replay::decode::<EmbeddingsResponse>(&bytes) {
-                Ok(body) => {
-                    let usage = replay::embeddings_usage(body.usage);
-                    shared.stats.hit(&body.model, Some(&usage), &shared.prices);
-                    return Ok(Response { body, meta: hit_meta() });
-                }
-                Err(error) => shared.pass_through(&Error::Decode(error), "decode"),
-            },
-            FillOutcome::Filled => {
-                if let Some(result) = &slot {
-                    shared.stats.miss(None);
-                    match result {
-                        Ok(response) => shared.stats.miss_usage(Some(&replay::embeddings_usage(response.body.usage))),
-                        Err(_) => shared.stats.not_stored(),
-                    }
-                }
-            }
-            FillOutcome::PassedThrough(error) => shared.pass_through(&error, "get_or_fill"),
-        }
-        match slot {
-            Some(result) => result,
-            None => self.inner.embeddings(deployment, request).await,
-        }
+        shared.whole(&key, || self.inner.embeddings(deployment, request)).await
     }
 }
 
 /// A Responses answer's usage in chat terms, for the counters.
 fn chat_usage(response: &ResponseObject) -> Option<Usage> {
     response.usage.as_ref().map(Usage::from)
+}
+
+/// What the cache needs to know of an answer it stores whole.
+trait Answer: serde::Serialize + serde::de::DeserializeOwned + Send {
+    /// Whether it may be stored ([`crate::policy`]).
+    fn cacheable(&self) -> bool;
+    /// The model that answered, for the saved-cost counter.
+    fn model(&self) -> &str;
+    /// Its usage in chat terms, for the counters.
+    fn usage(&self) -> Option<Usage>;
+}
+
+impl Answer for ChatResponse {
+    fn cacheable(&self) -> bool {
+        is_cacheable_response(self)
+    }
+    fn model(&self) -> &str {
+        &self.model
+    }
+    fn usage(&self) -> Option<Usage> {
+        self.usage.clone()
+    }
+}
+
+/// Embeddings are deterministic: every answer is stored.
+impl Answer for EmbeddingsResponse {
+    fn cacheable(&self) -> bool {
+        true
+    }
+    fn model(&self) -> &str {
+        &self.model
+    }
+    fn usage(&self) -> Option<Usage> {
+        Some(replay::embeddings_usage(self.usage))
+    }
+}
+
+impl Answer for ResponseObject {
+    fn cacheable(&self) -> bool {
+        is_cacheable_response_object(self)
+    }
+    fn model(&self) -> &str {
+        &self.model
+    }
+    fn usage(&self) -> Option<Usage> {
+        chat_usage(self)
+    }
 }
 
 impl<C: ResponsesApi> Cached<C> {
@@ -573,21 +600,6 @@ impl<C: ResponsesApi> Cached<C> {
             shared.scope.try_responses_key(deployment, request)
         } else {
             None
-        }
-    }
-
-    /// A hit's response, or `None` (counted as a pass-through) when the
-    /// stored bytes cannot be read.
-    fn response_hit(&self, bytes: &[u8]) -> Option<ResponseObject> {
-        match replay::decode::<ResponseObject>(bytes) {
-            Ok(body) => {
-                self.shared.stats.hit(&body.model, chat_usage(&body).as_ref(), &self.shared.prices);
-                Some(body)
-            }
-            Err(error) => {
-                self.shared.pass_through(&Error::Decode(error), "decode");
-                None
-            }
         }
     }
 
@@ -671,44 +683,7 @@ impl<C: ResponsesApi> ResponsesApi for Cached<C> {
             shared.stats.bypassed();
             return self.inner.create_response(deployment, request).await;
         };
-        let mut slot: Option<aoai_core::Result<Response<ResponseObject>>> = None;
-        let slot_ref = &mut slot;
-        let inner = &self.inner;
-        let fill: Fill<'_> = Box::pin(async move {
-            let result = inner.create_response(deployment, request).await;
-            let bytes = match &result {
-                Ok(response) if is_cacheable_response_object(&response.body) => replay::encode(&response.body),
-                _ => None,
-            };
-            *slot_ref = Some(result);
-            bytes
-        });
-        match shared.cache.get_or_fill(&key, shared.policy.ttl, fill).await {
-            FillOutcome::Hit(bytes) => {
-                if let Some(body) = self.response_hit(&bytes) {
-                    return Ok(Response { body, meta: hit_meta() });
-                }
-            }
-            FillOutcome::Filled => {
-                if let Some(result) = &slot {
-                    shared.stats.miss(None);
-                    match result {
-                        Ok(response) => {
-                            shared.stats.miss_usage(chat_usage(&response.body).as_ref());
-                            if !is_cacheable_response_object(&response.body) {
-                                shared.stats.not_stored();
-                            }
-                        }
-                        Err(_) => shared.stats.not_stored(),
-                    }
-                }
-            }
-            FillOutcome::PassedThrough(error) => shared.pass_through(&error, "get_or_fill"),
-        }
-        match slot {
-            Some(result) => result,
-            None => self.inner.create_response(deployment, request).await,
-        }
+        shared.whole(&key, || self.inner.create_response(deployment, request)).await
     }
 
     /// A streamed response: a hit replayed as events, a miss passed through
@@ -725,7 +700,7 @@ impl<C: ResponsesApi> ResponsesApi for Cached<C> {
         };
         match shared.cache.get(&key).await {
             Ok(Some(bytes)) => {
-                if let Some(body) = self.response_hit(&bytes) {
+                if let Some(body) = self.shared.hit::<ResponseObject>(&bytes) {
                     let events: Vec<aoai_core::Result<ResponseStreamEvent>> =
                         replay::response_events_of(&body).into_iter().map(Ok).collect();
                     return Ok(ResponseStream::from_events(futures_util::stream::iter(events), hit_meta()));
