@@ -13,17 +13,15 @@ use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
 use aoai_core::ResponsesApi;
-use aoai_core::error::{StreamErrorKind, TimeoutKind};
 use aoai_core::response::Response;
 use aoai_core::responses::{
     Annotation, ContentPart, FileCitation, FileSearchResult, FunctionCall, Input, InputItem, MessageContent,
-    OutputItem, ResponseAccumulator, ResponseEvent, ResponseObject, ResponseRequest, ResponseStatus, ResponseStream,
-    ResponseUsage,
+    OutputItem, ResponseObject, ResponseRequest, ResponseStatus, ResponseUsage,
 };
 use aoai_tools::{ToolContext, ToolError};
 use async_trait::async_trait;
+use futures_util::FutureExt;
 use futures_util::future::join_all;
-use futures_util::{FutureExt, StreamExt};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -31,7 +29,7 @@ use serde_json::Value;
 use crate::assistant::Assistant;
 use crate::background::BackgroundRun;
 use crate::error::{Error, OutputError, RequestError, ResponseEndedError, Result, RoundLimitError, UnsupportedError};
-use crate::stream::RunEvent;
+use crate::stream::{RunEvent, Streamed};
 use crate::thread::{Thread, ThreadBackend, ThreadState, replayable, trimmed};
 
 /// A passage that backs the answer.
@@ -263,9 +261,6 @@ pub(crate) enum Start {
     Resume(BackgroundRun),
 }
 
-/// How many times a round's dropped background stream is picked up again.
-pub(crate) const MAX_RESUMES: u32 = 3;
-
 /// Where a turn's history lives while it runs.
 enum Mode {
     Conversation(String),
@@ -275,7 +270,7 @@ enum Mode {
 
 pub(crate) type Events<'a> = Option<&'a crate::stream::EventQueue>;
 
-fn emit(events: Events<'_>, event: impl FnOnce() -> RunEvent) {
+pub(crate) fn emit(events: Events<'_>, event: impl FnOnce() -> RunEvent) {
     if let Some(queue) = events {
         queue.push(event());
     }
@@ -460,87 +455,6 @@ impl<C: ResponsesApi> Assistant<C> {
         };
         let stream = self.client.create_response_stream(deployment, request).await.map_err(request_error)?;
         self.consume(stream, Streamed { round, sender, background, announced: false }, result).await
-    }
-
-    /// Reads a round's stream to its end, reporting events as they come; a
-    /// background response's stream that breaks is picked up after the
-    /// last event read (at most [`MAX_RESUMES`] times).
-    async fn consume(
-        &self,
-        mut stream: ResponseStream,
-        mut streamed: Streamed<'_>,
-        result: &mut RunResult,
-    ) -> Result<(ResponseObject, Option<String>)> {
-        let round = streamed.round;
-        let sender = Some(streamed.sender);
-        let request_error = |error| Error::Request(RequestError::new("create response", round, error));
-        let request_id = stream.meta().request_id.clone();
-        let mut accumulator = ResponseAccumulator::new();
-        let mut passages = result.passages.clone();
-        let mut resumes = 0u32;
-        let mut response_id: Option<String> = None;
-        loop {
-            let event = match stream.next().await {
-                None => break,
-                Some(Ok(event)) => event,
-                Some(Err(error)) => {
-                    let resumable = streamed.background.is_some() && broke(&error) && resumes < MAX_RESUMES;
-                    let Some(id) = response_id.clone().filter(|_| resumable) else {
-                        return Err(request_error(error));
-                    };
-                    resumes += 1;
-                    let after = accumulator.last_sequence_number();
-                    tracing::debug!(response = %id, after, error = %error, "background stream broke; resuming");
-                    emit(sender, || RunEvent::Resumed { round, after, attempt: resumes });
-                    stream =
-                        self.client.resume_response_stream(&id, after).await.map_err(|error| {
-                            Error::Request(RequestError::new("resume response stream", round, error))
-                        })?;
-                    continue;
-                }
-            };
-            accumulator.push(&event);
-            match &event.event {
-                ResponseEvent::Created(response)
-                | ResponseEvent::Queued(response)
-                | ResponseEvent::InProgress(response)
-                    if response_id.is_none() =>
-                {
-                    response_id = Some(response.id.clone());
-                    if let Some(thread_id) = streamed.background.as_ref().filter(|_| !streamed.announced) {
-                        streamed.announced = true;
-                        let run = BackgroundRun::new(response.id.clone(), thread_id.clone());
-                        emit(sender, || RunEvent::BackgroundStarted(run));
-                    }
-                }
-                ResponseEvent::OutputTextDelta { delta, .. } => {
-                    emit(sender, || RunEvent::TextDelta { round, delta: delta.clone() });
-                }
-                ResponseEvent::OutputItemDone { item: OutputItem::FileSearchCall(call), .. } => {
-                    let results = call.results.clone().unwrap_or_default();
-                    passages.extend(results.iter().cloned());
-                    emit(sender, || RunEvent::FileSearchResults { round, results });
-                }
-                ResponseEvent::OutputTextAnnotationAdded {
-                    at, annotation: Annotation::FileCitation(citation), ..
-                } => {
-                    let offset = text_offset(accumulator.output(), at.output_index, at.content_index);
-                    emit(sender, || RunEvent::CitationAdded(cite(citation, offset, &passages)));
-                }
-                ResponseEvent::Error { code, message, .. } => {
-                    let id = response_id.unwrap_or_default();
-                    return Err(Error::Response(ResponseEndedError::new(
-                        id,
-                        "failed",
-                        code.clone(),
-                        Some(message.clone()),
-                        None,
-                    )));
-                }
-                _ => {}
-            }
-        }
-        Ok((accumulator.into_response(), request_id))
     }
 
     /// After the first answer of a chain chosen by [`ThreadBackend::Auto`]:
@@ -746,7 +660,7 @@ fn output_texts(output: &[OutputItem]) -> impl Iterator<Item = &aoai_core::respo
 
 /// Where the text part `content_index` of output item `output_index`
 /// starts in `output_text()`, in characters.
-fn text_offset(output: &[OutputItem], output_index: u64, content_index: u64) -> usize {
+pub(crate) fn text_offset(output: &[OutputItem], output_index: u64, content_index: u64) -> usize {
     let mut offset = 0usize;
     for (item_index, item) in output.iter().enumerate() {
         let OutputItem::Message(message) = item else { continue };
@@ -768,7 +682,7 @@ fn text_offset(output: &[OutputItem], output_index: u64, content_index: u64) -> 
 
 /// A citation of `citation`, whose text part starts at `offset`, with the
 /// best passage of its file among `passages`.
-fn cite(citation: &FileCitation, offset: usize, passages: &[FileSearchResult]) -> Citation {
+pub(crate) fn cite(citation: &FileCitation, offset: usize, passages: &[FileSearchResult]) -> Citation {
     let best = passages
         .iter()
         .filter(|passage| passage.file_id == citation.file_id)
@@ -780,26 +694,4 @@ fn cite(citation: &FileCitation, offset: usize, passages: &[FileSearchResult]) -
         score: best.map(|passage| passage.score),
         position: offset.saturating_add(usize::try_from(citation.index).unwrap_or(usize::MAX)),
     }
-}
-
-/// Whether a stream error means the connection broke (the response may
-/// go on on the service, and its stream can be read again).
-fn broke(error: &aoai_core::Error) -> bool {
-    match error {
-        aoai_core::Error::Stream(error) => {
-            matches!(error.kind, StreamErrorKind::EndedWithoutDone | StreamErrorKind::Read)
-        }
-        aoai_core::Error::Timeout(error) => error.kind == TimeoutKind::StreamIdle,
-        aoai_core::Error::Connection(_) => true,
-        _ => false,
-    }
-}
-
-/// A round being streamed: to whom, and whether it is a background
-/// response (the thread's id) whose start was already announced.
-struct Streamed<'a> {
-    round: u32,
-    sender: &'a crate::stream::EventQueue,
-    background: Option<String>,
-    announced: bool,
 }

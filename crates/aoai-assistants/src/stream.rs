@@ -1,9 +1,13 @@
 //! [`Assistant::run_stream`]: a turn as a stream of typed [`RunEvent`]s.
 //!
 //! Each round is a streamed response (`create_response_stream`) rebuilt by
-//! [`ResponseAccumulator`](aoai_core::responses::ResponseAccumulator); the
+//! [`ResponseAccumulator`]; the
 //! turn loop is the one behind [`Assistant::run`], so the final
 //! [`RunEvent::Completed`] carries a [`RunResult`] of the same shape.
+//!
+//! Reading one round's stream lives here too (`consume`): the events are
+//! reported as they arrive, and a background round's stream that breaks is
+//! read again after the last event seen.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -12,13 +16,17 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 
 use aoai_core::ResponsesApi;
-use aoai_core::responses::{FileSearchResult, Input, InputItem};
-use futures_util::Stream;
+use aoai_core::error::{StreamErrorKind, TimeoutKind};
+use aoai_core::responses::{
+    Annotation, FileSearchResult, Input, InputItem, OutputItem, ResponseAccumulator, ResponseEvent, ResponseObject,
+    ResponseStream,
+};
+use futures_util::{Stream, StreamExt};
 
 use crate::assistant::Assistant;
 use crate::background::BackgroundRun;
-use crate::error::Error;
-use crate::run::{Citation, RunResult, Start, ToolCallRecord, input_items};
+use crate::error::{Error, RequestError, ResponseEndedError, Result};
+use crate::run::{Citation, RunResult, Start, ToolCallRecord, cite, emit, input_items, text_offset};
 use crate::thread::Thread;
 
 /// What a streamed run reports, in order. The stream ends after
@@ -156,6 +164,114 @@ impl<C: ResponsesApi> Assistant<C> {
         };
         Box::pin(QueueStream { driver: Some(Box::pin(driver)), queue })
     }
+}
+
+/// How many times a round's dropped background stream is picked up again.
+pub(crate) const MAX_RESUMES: u32 = 3;
+
+impl<C: ResponsesApi> Assistant<C> {
+    /// Reads a round's stream to its end, reporting events as they come; a
+    /// background response's stream that breaks is picked up after the
+    /// last event read (at most [`MAX_RESUMES`] times).
+    pub(crate) async fn consume(
+        &self,
+        mut stream: ResponseStream,
+        mut streamed: Streamed<'_>,
+        result: &mut RunResult,
+    ) -> Result<(ResponseObject, Option<String>)> {
+        let round = streamed.round;
+        let sender = Some(streamed.sender);
+        let request_error = |error| Error::Request(RequestError::new("create response", round, error));
+        let request_id = stream.meta().request_id.clone();
+        let mut accumulator = ResponseAccumulator::new();
+        let mut passages = result.passages.clone();
+        let mut resumes = 0u32;
+        let mut response_id: Option<String> = None;
+        loop {
+            let event = match stream.next().await {
+                None => break,
+                Some(Ok(event)) => event,
+                Some(Err(error)) => {
+                    let resumable = streamed.background.is_some() && broke(&error) && resumes < MAX_RESUMES;
+                    let Some(id) = response_id.clone().filter(|_| resumable) else {
+                        return Err(request_error(error));
+                    };
+                    resumes += 1;
+                    let after = accumulator.last_sequence_number();
+                    tracing::debug!(response = %id, after, error = %error, "background stream broke; resuming");
+                    emit(sender, || RunEvent::Resumed { round, after, attempt: resumes });
+                    stream =
+                        self.client.resume_response_stream(&id, after).await.map_err(|error| {
+                            Error::Request(RequestError::new("resume response stream", round, error))
+                        })?;
+                    continue;
+                }
+            };
+            accumulator.push(&event);
+            match &event.event {
+                ResponseEvent::Created(response)
+                | ResponseEvent::Queued(response)
+                | ResponseEvent::InProgress(response)
+                    if response_id.is_none() =>
+                {
+                    response_id = Some(response.id.clone());
+                    if let Some(thread_id) = streamed.background.as_ref().filter(|_| !streamed.announced) {
+                        streamed.announced = true;
+                        let run = BackgroundRun::new(response.id.clone(), thread_id.clone());
+                        emit(sender, || RunEvent::BackgroundStarted(run));
+                    }
+                }
+                ResponseEvent::OutputTextDelta { delta, .. } => {
+                    emit(sender, || RunEvent::TextDelta { round, delta: delta.clone() });
+                }
+                ResponseEvent::OutputItemDone { item: OutputItem::FileSearchCall(call), .. } => {
+                    let results = call.results.clone().unwrap_or_default();
+                    passages.extend(results.iter().cloned());
+                    emit(sender, || RunEvent::FileSearchResults { round, results });
+                }
+                ResponseEvent::OutputTextAnnotationAdded {
+                    at, annotation: Annotation::FileCitation(citation), ..
+                } => {
+                    let offset = text_offset(accumulator.output(), at.output_index, at.content_index);
+                    emit(sender, || RunEvent::CitationAdded(cite(citation, offset, &passages)));
+                }
+                ResponseEvent::Error { code, message, .. } => {
+                    let id = response_id.unwrap_or_default();
+                    return Err(Error::Response(ResponseEndedError::new(
+                        id,
+                        "failed",
+                        code.clone(),
+                        Some(message.clone()),
+                        None,
+                    )));
+                }
+                _ => {}
+            }
+        }
+        Ok((accumulator.into_response(), request_id))
+    }
+}
+
+/// Whether a stream error means the connection broke (the response may
+/// go on on the service, and its stream can be read again).
+fn broke(error: &aoai_core::Error) -> bool {
+    match error {
+        aoai_core::Error::Stream(error) => {
+            matches!(error.kind, StreamErrorKind::EndedWithoutDone | StreamErrorKind::Read)
+        }
+        aoai_core::Error::Timeout(error) => error.kind == TimeoutKind::StreamIdle,
+        aoai_core::Error::Connection(_) => true,
+        _ => false,
+    }
+}
+
+/// A round being streamed: to whom, and whether it is a background
+/// response (the thread's id) whose start was already announced.
+pub(crate) struct Streamed<'a> {
+    pub(crate) round: u32,
+    pub(crate) sender: &'a crate::stream::EventQueue,
+    pub(crate) background: Option<String>,
+    pub(crate) announced: bool,
 }
 
 /// Where a streamed run's events wait: the turn loop pushes, the stream pops,
