@@ -69,11 +69,16 @@ impl<T: Clone> Chunked<T> {
         }
     }
 
-    /// Appends `values`, which must fit in the current chunk or start a new
-    /// one (rows of a matrix whose chunk size is a multiple of the row width).
-    pub(crate) fn extend_from_slice(&mut self, values: &[T]) {
-        for value in values {
-            self.push(value.clone());
+    /// Appends `values` (a row of a matrix lands in one chunk when the chunk
+    /// size is a multiple of the row width).
+    pub(crate) fn extend_from_slice(&mut self, mut values: &[T]) {
+        while !values.is_empty() {
+            let room = self.chunk - self.len % self.chunk;
+            let (now, rest) = values.split_at(room.min(values.len()));
+            let Some(tail) = self.tail() else { return };
+            tail.extend_from_slice(now);
+            self.len += now.len();
+            values = rest;
         }
     }
 
@@ -116,5 +121,9 @@ mod tests {
         assert_eq!(second.slice(8, 3), Some(&[8, 9, 10][..]));
         assert_eq!(second.slice(8, 5), None);
         assert_eq!(second.slice(400, 0), Some(&[][..]));
+        second.extend_from_slice(&[11, 12, 13, 14, 15, 16]);
+        assert_eq!(second.iter().copied().skip(10).collect::<Vec<_>>(), vec![10, 11, 12, 13, 14, 15, 16]);
+        assert_eq!(second.len(), 17);
+        assert_eq!(second.slice(12, 4), Some(&[12, 13, 14, 15][..]));
     }
 }

@@ -1320,12 +1320,7 @@ type Graphs = Vec<Option<Arc<Graph>>>;
 /// Each vector field's graph after a write, and whether it was built anew:
 /// the previous graph with the new rows inserted in place, or built when
 /// it had none or half its nodes would be dead; none below the threshold.
-fn next_graphs(
-    old: &Snapshot,
-    new: &Snapshot,
-    removed: &[usize],
-    first_new_row: usize,
-) -> Result<(Graphs, Vec<bool>)> {
+fn next_graphs(old: &Snapshot, new: &Snapshot, removed: &[usize], first_new_row: usize) -> Result<(Graphs, Vec<bool>)> {
     let shared = &new.shared;
     let mut graphs = Vec::with_capacity(shared.schema.vectors.len());
     let mut built = Vec::with_capacity(shared.schema.vectors.len());
