@@ -273,3 +273,28 @@ fn snapshots_keep_their_view_while_the_graph_grows_in_place() {
     assert_eq!(nearest(&open().snapshot()), expected);
     assert_eq!(open().len(), 200);
 }
+
+#[test]
+fn a_compaction_cut_between_its_renames_is_finished_on_open() {
+    let directory = tempfile::tempdir().unwrap();
+    let path = directory.path();
+    let index = Index::open(path, schema()).unwrap();
+    index.upsert(vec![record("a", "alpha", [1.0, 0.0, 0.0, 0.0]), record("b", "beta", [0.0, 1.0, 0.0, 0.0])]).unwrap();
+    index.delete(&["a"]).unwrap();
+    let expected = contents(&index);
+    let old_records = fs::read(path.join("records.jsonl")).unwrap();
+    let old_log = fs::read(path.join("writes.log")).unwrap();
+    assert!(index.compact().unwrap());
+    drop(index);
+    // The crash: vectors.f32 renamed (generation 2), records.jsonl not yet
+    // (still generation 0, its replacement left as records.jsonl.tmp), the
+    // log not yet reset.
+    fs::rename(path.join("records.jsonl"), path.join("records.jsonl.tmp")).unwrap();
+    fs::write(path.join("records.jsonl"), old_records).unwrap();
+    fs::write(path.join("writes.log"), old_log).unwrap();
+    let reopened = Index::open(path, schema()).unwrap();
+    assert_eq!(contents(&reopened), expected);
+    assert_eq!(reopened.generation(), 2);
+    assert!(!path.join("records.jsonl.tmp").exists());
+    assert_eq!(keyword_ids(&reopened, "alpha beta"), vec!["b".to_owned()]);
+}
