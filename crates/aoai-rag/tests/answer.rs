@@ -448,3 +448,31 @@ async fn a_rewriter_of_another_deployment_or_ones_own() {
     assert_eq!(answer.rewrite.unwrap().query, format!("{FIRST_QUESTION} {FOLLOW_UP}"));
     assert_eq!(answer.sources[0].chunk.source, "docs/batch.md");
 }
+
+#[tokio::test]
+async fn the_history_budget_keeps_the_most_recent_turns_whole() {
+    let directory = tempfile::tempdir().unwrap();
+    let emulator = follow_up_emulator(directory.path(), &format!("{{ content = \"{REWRITTEN}\" }}")).await;
+    let index = follow_up_index(&emulator, &directory.path().join("index")).await;
+    let mut history = vec![Turn::user("An old question about caching. ".repeat(20))];
+    history.extend(self::history());
+    // The two recent turns take about 20 tokens; the old one about 140.
+    let answerer =
+        GroundedAnswerer::builder(emulator.client().unwrap(), "chat", &index).k(1).history_budget(60).build().unwrap();
+    let prompt = answerer.prepare_with_history(&history, FOLLOW_UP).await.unwrap();
+    assert_eq!(prompt.history_turns, 2);
+    let texts: Vec<String> = prompt.request.messages.iter().map(|message| message.text().unwrap()).collect();
+    assert_eq!(texts[1], FIRST_QUESTION);
+    assert!(texts.iter().all(|text| !text.contains("An old question")));
+    // The rewrite saw the same turns (the fixture needs the first question).
+    assert_eq!(prompt.rewrite.unwrap().query, REWRITTEN);
+    // A budget the last turn alone exceeds sends no history and no rewrite.
+    let answerer =
+        GroundedAnswerer::builder(emulator.client().unwrap(), "chat", &index).k(1).history_budget(3).build().unwrap();
+    let prompt = answerer.prepare_with_history(&history, FOLLOW_UP).await.unwrap();
+    assert_eq!((prompt.history_turns, prompt.rewrite.is_none(), prompt.request.messages.len()), (0, true, 2));
+    assert!(matches!(
+        GroundedAnswerer::builder(emulator.client().unwrap(), "chat", &index).history_budget(0).build(),
+        Err(Error::Config(_))
+    ));
+}

@@ -6,7 +6,9 @@
 //!
 //! 1. retrieves the top `k` chunks ([`k`](GroundedAnswererBuilder::k),
 //!    [`mode`](GroundedAnswererBuilder::mode),
-//!    [`filter`](GroundedAnswererBuilder::filter));
+//!    [`filter`](GroundedAnswererBuilder::filter)) — for a question asked
+//!    after earlier turns, with its standalone rewrite (see
+//!    [Follow-up questions](#follow-up-questions));
 //! 2. numbers them `[doc1]`, `[doc2]`, … in retrieval order and keeps those
 //!    whose block fits in what is left of the
 //!    [`source_budget`](GroundedAnswererBuilder::source_budget) (counted with
@@ -57,6 +59,64 @@
 //! let citation = &answer.citations[0];
 //! assert_eq!(citation.source, "docs/batch.md");
 //! assert!(text[citation.start..citation.end].contains("resumes from its journal"));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Follow-up questions
+//!
+//! [`ask_with_history`](GroundedAnswerer::ask_with_history) (and
+//! [`ask_stream_with_history`](GroundedAnswerer::ask_stream_with_history),
+//! [`prepare_with_history`](GroundedAnswerer::prepare_with_history)) take
+//! the earlier [`Turn`]s of the conversation, oldest first. The most recent
+//! turns that fit in the
+//! [`history_budget`](GroundedAnswererBuilder::history_budget) are kept
+//! whole. Before retrieving, a [`QueryRewriter`] (by default
+//! [`ModelRewriter`], one more chat call) rewrites the question into a
+//! standalone search query, which retrieval uses; the answer is then asked
+//! with the history (assistant turns without their `[docN]` markers), the
+//! sources and the question as asked. [`Answer::rewrite`] shows the query
+//! (or the question kept, and why: see [`rewrite`]) and the rewrite's usage,
+//! which [`Answer::usage`] includes. Without history nothing changes: no
+//! rewrite call. [`no_query_rewrite`](GroundedAnswererBuilder::no_query_rewrite)
+//! turns the rewrite off; [`query_rewriter`](GroundedAnswererBuilder::query_rewriter)
+//! replaces it.
+//!
+//! ```
+//! use aoai_emulator::{DeploymentConfig, Emulator};
+//! use aoai_rag::answer::{GroundedAnswerer, Turn};
+//! use aoai_rag::chunk::{Chunker, ChunkerConfig, Document, Format, TokenChunker};
+//! use aoai_rag::{AzureEmbedder, EmbeddedIndex};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let emulator = Emulator::builder()
+//!     .deployment(DeploymentConfig::new("embed", "text-embedding-3-small"))
+//!     .deployment(DeploymentConfig::new("chat", "gpt-4o"))
+//!     .start()
+//!     .await?;
+//! let embedder = AzureEmbedder::builder(emulator.client()?, "embed", 256).request_dimensions().build()?;
+//! let directory = tempfile::tempdir()?;
+//! let index = EmbeddedIndex::open(directory.path(), embedder)?;
+//! let chunker = TokenChunker::new(ChunkerConfig::default())?;
+//! for (source, text) in [
+//!     ("docs/batch.md", "# Resume\n\nA crashed batch resumes from its journal file within ten seconds.\n"),
+//!     ("docs/install.md", "# Install\n\nInstalling takes two minutes.\n"),
+//! ] {
+//!     let document = Document::new(source, text, Format::Markdown);
+//!     index.replace_document(source, chunker.chunk(&document)).await?;
+//! }
+//!
+//! let answerer = GroundedAnswerer::builder(emulator.client()?, "chat", index).k(1).build()?;
+//! let history = [
+//!     Turn::user("How does a crashed batch resume?"),
+//!     Turn::assistant("A crashed batch resumes from its journal file. [doc1]"),
+//! ];
+//! let answer = answerer.ask_with_history(&history, "And how long does it take?").await?;
+//! let rewrite = answer.rewrite.as_ref().expect("asked with history");
+//! // The emulator's rewrite adds the earlier subject to the follow-up.
+//! assert!(rewrite.is_rewritten() && rewrite.query.contains("crashed batch"), "{rewrite:?}");
+//! assert_eq!(answer.sources[0].chunk.source, "docs/batch.md");
 //! # Ok(())
 //! # }
 //! ```
