@@ -855,6 +855,10 @@ async fn answer<R: Retriever>(client: Client, chat: &str, retriever: R, args: &A
             Ok(text) => {
                 history.push(Turn::user(question));
                 history.push(Turn::assistant(text));
+                if !args.json {
+                    // A blank line between one turn's sources and the next answer.
+                    print("\n")?;
+                }
             }
             Err(Failure::Usage(message) | Failure::Other(message)) => eprintln!("error: {message}"),
             Err(Failure::Api(error)) => eprintln!("{}", error.summary_line()),
