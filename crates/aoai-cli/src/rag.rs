@@ -17,19 +17,28 @@
 //! settings; unchanged files are skipped, changed ones replaced, and the
 //! chunks of files gone from under those paths deleted.
 //!
+//! `ask` answers follow-up questions: `--history FILE` gives the earlier
+//! turns (a JSON array of `{"role": "user"|"assistant", "content": …}`),
+//! `--chat` reads one question a line from stdin and keeps the
+//! conversation. With history, the question is rewritten into a standalone
+//! search query before retrieval (aoai-rag's `ModelRewriter`; `--no-rewrite`
+//! searches with the question as asked); `--json` shows it as `rewrite`,
+//! `--verbose` on stderr, and a rewrite that could not be used is a note.
+//!
 //! Progress and warnings go to stderr; results to stdout. With no endpoint
 //! configured, the embedded emulator serves both the embedding deployment
 //! (`text-embedding-3-small`) and the chat deployment (`gpt-4o`).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::io::{BufRead as _, IsTerminal as _};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use aoai_core::Client;
 use aoai_core::tokens::Encoding;
-use aoai_rag::answer::{AnswerEvent, GroundedAnswerer};
+use aoai_rag::answer::{AnswerEvent, GroundedAnswerer, ModelRewriter, Turn};
 use aoai_rag::chunk::{Chunker, ChunkerConfig, Document, Format, TokenChunker};
 use aoai_rag::index::Manifest;
 use aoai_rag::{AzureEmbedder, EmbeddedIndex, Embedder, Filter, Retriever, SearchMode};
@@ -176,13 +185,28 @@ pub(crate) struct AskArgs {
     /// The most tokens the sources take in the prompt.
     #[arg(long, default_value_t = 3000, value_parser = clap::value_parser!(u32).range(1..))]
     source_budget: u32,
-    /// Print the whole answer as JSON (not streamed).
+    /// Print the whole answer as JSON (not streamed); with --chat, one line per answer.
     #[arg(long)]
     json: bool,
+    /// The earlier turns of the conversation: a JSON array of {"role": "user"|"assistant", "content": "…"}, oldest first (`-` for stdin).
+    #[arg(long, value_name = "FILE")]
+    history: Option<String>,
+    /// A conversation: one question a line from stdin (after QUESTION, if given) until `/exit` or the end of input; each answer joins the history of the next.
+    #[arg(long)]
+    chat: bool,
+    /// With history, search with the question as asked instead of rewriting it into a standalone query.
+    #[arg(long)]
+    no_rewrite: bool,
+    /// The chat deployment that rewrites follow-up questions (default: the answering one).
+    #[arg(long, value_name = "NAME", conflicts_with = "no_rewrite")]
+    rewrite_deployment: Option<String>,
+    /// Show on stderr the query searched for and the tokens used.
+    #[arg(long, short = 'v')]
+    verbose: bool,
     #[command(flatten)]
     embedder: EmbedderArgs,
-    /// The question.
-    #[arg(required = true)]
+    /// The question (with --chat, the first one; optional).
+    #[arg(required_unless_present = "chat")]
     question: Vec<String>,
 }
 
@@ -777,22 +801,101 @@ async fn ask(args: AskArgs) -> Result<(), Failure> {
 }
 
 async fn answer<R: Retriever>(client: Client, chat: &str, retriever: R, args: &AskArgs) -> Result<(), Failure> {
-    let question = args.question.join(" ");
-    let answerer = GroundedAnswerer::builder(client, chat, retriever)
+    let mut history = match &args.history {
+        Some(path) => read_history(path, args.chat)?,
+        None => Vec::new(),
+    };
+    let mut builder = GroundedAnswerer::builder(client, chat, retriever)
         .k(args.k as usize)
         .mode(args.mode.into())
         .source_budget(args.source_budget as usize)
-        .encoding(Encoding::for_model(chat))
-        .build()
-        .map_err(rag_failure)?;
+        .encoding(Encoding::for_model(chat));
+    if args.no_rewrite {
+        builder = builder.no_query_rewrite();
+    } else if let Some(deployment) = &args.rewrite_deployment {
+        builder = builder.query_rewriter(ModelRewriter::new().deployment(deployment.as_str()));
+    }
+    let answerer = builder.build().map_err(rag_failure)?;
+    let first = Some(args.question.join(" ")).filter(|question| !question.trim().is_empty());
+    if !args.chat {
+        let question = first.ok_or_else(|| Failure::Usage("no question: pass QUESTION".to_owned()))?;
+        return turn(&answerer, &history, &question, args).await.map(drop);
+    }
+    // A conversation: each question and its answer join the history.
+    let interactive = std::io::stdin().is_terminal();
+    if interactive {
+        eprintln!("aoai rag ask: one question a line; /exit to leave");
+    }
+    let mut pending = first;
+    let mut input = std::io::stdin().lock();
+    loop {
+        let question = match pending.take() {
+            Some(question) => question,
+            None => {
+                if interactive {
+                    eprint!("> ");
+                }
+                let mut line = String::new();
+                let read = input
+                    .read_line(&mut line)
+                    .map_err(|error| Failure::Other(format!("cannot read input: {error}")))?;
+                if read == 0 {
+                    return Ok(());
+                }
+                line.trim().to_owned()
+            }
+        };
+        match question.as_str() {
+            "" => continue,
+            "/exit" | "/quit" => return Ok(()),
+            _ => {}
+        }
+        // A failed turn is reported and the conversation goes on.
+        match turn(&answerer, &history, &question, args).await {
+            Ok(text) => {
+                history.push(Turn::user(question));
+                history.push(Turn::assistant(text));
+                if !args.json {
+                    // A blank line between one turn's sources and the next answer.
+                    print("\n")?;
+                }
+            }
+            Err(Failure::Usage(message) | Failure::Other(message)) => eprintln!("error: {message}"),
+            Err(Failure::Api(error)) => eprintln!("{}", error.summary_line()),
+        }
+    }
+}
+
+/// The turns of a `--history` file (`-`: stdin, not with `--chat`).
+fn read_history(path: &str, chat: bool) -> Result<Vec<Turn>, Failure> {
+    if path == "-" && chat {
+        return Err(Failure::Usage(
+            "--history - reads stdin, which --chat reads questions from: give a file".to_owned(),
+        ));
+    }
+    let text = crate::read_input(Some(path))?;
+    serde_json::from_str(&text).map_err(|error| {
+        Failure::Usage(format!(
+            "--history {path}: expected a JSON array of {{\"role\": \"user\" or \"assistant\", \"content\": \"…\"}}: {error}"
+        ))
+    })
+}
+
+/// Answers one question after `history` and prints it; returns the answer's text.
+async fn turn<R: Retriever>(
+    answerer: &GroundedAnswerer<Client, R>,
+    history: &[Turn],
+    question: &str,
+    args: &AskArgs,
+) -> Result<String, Failure> {
     let answer = if args.json {
-        let answer = answerer.ask(&question).await.map_err(rag_failure)?;
-        let text = serde_json::to_string_pretty(&answer)
+        let answer = answerer.ask_with_history(history, question).await.map_err(rag_failure)?;
+        let text = if args.chat { serde_json::to_string(&answer) } else { serde_json::to_string_pretty(&answer) }
             .map_err(|error| Failure::Other(format!("cannot print the answer: {error}")))?;
         print(&format!("{text}\n"))?;
         answer
     } else {
-        let mut stream = answerer.ask_stream(&question).await.map_err(rag_failure)?;
+        let mut stream = answerer.ask_stream_with_history(history, question).await.map_err(rag_failure)?;
         let mut done = None;
         while let Some(event) = stream.next().await {
             match event.map_err(rag_failure)? {
@@ -805,6 +908,38 @@ async fn answer<R: Retriever>(client: Client, chat: &str, retriever: R, args: &A
         print(&sources_list(&answer))?;
         answer
     };
+    if let Some(rewrite) = &answer.rewrite {
+        match &rewrite.fallback {
+            Some(reason) => eprintln!("note: searched with the question as asked: {reason}"),
+            None if args.verbose => {
+                eprintln!("search query: {:?} (rewritten from {:?})", rewrite.query, rewrite.question)
+            }
+            None => {}
+        }
+    } else if args.verbose {
+        eprintln!("search query: {question:?} (as asked)");
+    }
+    if args.verbose {
+        if let Some(usage) = &answer.usage {
+            let mut line =
+                format!("usage: {} prompt + {} completion tokens", usage.prompt_tokens, usage.completion_tokens);
+            if let Some(rewrite) = answer.rewrite.as_ref().and_then(|rewrite| rewrite.usage.as_ref()) {
+                let _ = write!(
+                    line,
+                    " (the query rewrite's {} + {} included)",
+                    rewrite.prompt_tokens, rewrite.completion_tokens
+                );
+            }
+            eprintln!("{line}");
+        }
+        if answer.history_turns < history.len() {
+            eprintln!(
+                "note: {} of {} earlier turns fit in the history budget; older ones were left out",
+                answer.history_turns,
+                history.len()
+            );
+        }
+    }
     if !answer.dropped.is_empty() {
         eprintln!(
             "note: {} retrieved chunk(s) did not fit in the source budget of {} tokens and were left out",
@@ -823,7 +958,7 @@ async fn answer<R: Retriever>(client: Client, chat: &str, retriever: R, args: &A
     if answer.cites_nothing_given {
         eprintln!("warning: the answer cites none of the {} given sources", answer.sources.len());
     }
-    Ok(())
+    Ok(answer.text)
 }
 
 /// The numbered source list printed after the answer.
