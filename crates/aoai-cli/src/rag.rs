@@ -438,7 +438,7 @@ async fn index(args: IndexArgs) -> Result<(), Failure> {
             let index = Arc::new(open(&args.index, embedder)?);
             write_spec(&args.index, &spec)?;
             let chunker = chunker_for(index.embedder(), &args)?;
-            index_files(&index, &chunker, &args.paths, &files, &time).await
+            index_files(&index, &chunker, &args.paths, &files, &time, GROUP_CHUNKS).await
         }
         #[cfg(feature = "local-embeddings")]
         EmbedderSpec::Local => {
@@ -448,7 +448,8 @@ async fn index(args: IndexArgs) -> Result<(), Failure> {
             let index = Arc::new(open(&args.index, embedder)?);
             write_spec(&args.index, &spec)?;
             let chunker = chunker_for(index.embedder(), &args)?;
-            index_files(&index, &chunker, &args.paths, &files, &aoai_core::clock::Time::system()).await
+            let time = aoai_core::clock::Time::system();
+            index_files(&index, &chunker, &args.paths, &files, &time, GROUP_CHUNKS).await
         }
         #[cfg(not(feature = "local-embeddings"))]
         EmbedderSpec::Local => Err(local_unavailable()),
@@ -635,6 +636,7 @@ async fn index_files<E: Embedder + 'static>(
     paths: &[PathBuf],
     files: &[PathBuf],
     time: &aoai_core::clock::Time,
+    group_chunks: usize,
 ) -> Result<(), Failure> {
     let started = time.clock.now();
     let total = files.len();
@@ -695,7 +697,7 @@ async fn index_files<E: Embedder + 'static>(
                 eprintln!("warning: skipping {source}: {reason}");
             }
         }
-        if group.chunks >= GROUP_CHUNKS || (files.peek().is_none() && !group.files.is_empty()) {
+        if group.chunks >= group_chunks || (files.peek().is_none() && !group.files.is_empty()) {
             let next = std::mem::take(&mut group);
             let embedding = next.embed(index);
             let (embedded, written) = tokio::join!(embedding, finish(writing.take()));
@@ -959,6 +961,64 @@ mod tests {
     #[test]
     fn sources_are_named_without_dot_components() {
         assert_eq!(source_name(Path::new("./docs/./a.md")), source_name(Path::new("docs/a.md")));
+    }
+
+    /// Vectors from the text's length; a text holding "poison" gets a vector
+    /// of the wrong length, which the index refuses (an embedding error).
+    struct Fake;
+
+    #[async_trait::async_trait]
+    impl Embedder for Fake {
+        async fn embed(&self, texts: &[String]) -> aoai_rag::Result<Vec<Vec<f32>>> {
+            Ok(texts
+                .iter()
+                .map(|text| if text.contains("poison") { vec![1.0] } else { vec![1.0, text.len() as f32] })
+                .collect())
+        }
+
+        fn dimensions(&self) -> usize {
+            2
+        }
+
+        fn identity(&self) -> String {
+            "fake:2".to_owned()
+        }
+    }
+
+    #[tokio::test]
+    async fn groups_are_written_in_order_and_a_failed_group_records_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let docs = dir.path().join("docs");
+        std::fs::create_dir_all(&docs).unwrap();
+        let files: Vec<PathBuf> = ["a.md", "b.md", "c.md", "d.md"].iter().map(|name| docs.join(name)).collect();
+        for (file, text) in files.iter().zip(["# A\n\nalpha", "# B\n\nbeta", "# C\n\npoison", "# D\n\ndelta"]) {
+            std::fs::write(file, text).unwrap();
+        }
+        let index = Arc::new(EmbeddedIndex::open(dir.path().join("index"), Fake).unwrap());
+        let chunker = TokenChunker::new(ChunkerConfig::default()).unwrap();
+        let paths = [docs.clone()];
+        let time = aoai_core::clock::Time::system();
+        // One chunk per group: a and b are embedded and written, c's group fails, d is never reached.
+        let outcome = index_files(&index, &chunker, &paths, &files, &time, 1).await;
+        assert!(outcome.is_err());
+        let names = |index: &EmbeddedIndex<Fake>| -> Vec<String> {
+            index.sources().keys().map(|source| source.rsplit('/').next().unwrap().to_owned()).collect()
+        };
+        assert_eq!(names(&index), ["a.md", "b.md"]);
+        let state = read_state(index.path());
+        let recorded: Vec<&str> = state.sources.keys().map(|source| source.rsplit('/').next().unwrap()).collect();
+        assert_eq!(recorded, ["a.md", "b.md"], "only written files are recorded");
+
+        // Mended, the next run adds c and d and leaves a and b alone.
+        std::fs::write(&files[2], "# C\n\ngamma").unwrap();
+        let generation = index.generation();
+        index_files(&index, &chunker, &paths, &files, &time, 1).await.unwrap();
+        assert_eq!(names(&index), ["a.md", "b.md", "c.md", "d.md"]);
+        assert_eq!(read_state(index.path()).sources.len(), 4);
+        assert_eq!(index.generation(), generation + 2, "one write per changed file's group");
+        // Everything unchanged now: no write at all.
+        index_files(&index, &chunker, &paths, &files, &time, GROUP_CHUNKS).await.unwrap();
+        assert_eq!(index.generation(), generation + 2);
     }
 
     #[test]
