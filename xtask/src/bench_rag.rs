@@ -6,7 +6,13 @@
 //!    the committed evaluation (`crates/aoai-rag/tests/data/eval/`: chapters
 //!    of The Rust Programming Language and judged queries) in keyword,
 //!    vector and hybrid modes: nDCG@10, recall@10, MRR@10, build throughput.
-//! 3. `cargo bench -p aoai-index --bench scale -- --size N` (default
+//! 3. `cargo bench -p aoai-rag --features local-embeddings --bench indexing`:
+//!    end-to-end indexing throughput (chunk, embed, index) with the local
+//!    model on the same corpus, in chunks/s, and where the time went; then
+//!    the same through the command line: `aoai rag index --embedder local`
+//!    (release build) on the corpus into a new directory, timed whole
+//!    (model loading included).
+//! 4. `cargo bench -p aoai-index --bench scale -- --size N` (default
 //!    100,000): a synthetic corpus of N records × 384 dimensions; build
 //!    throughput and p50/p95 of keyword, vector (exact and HNSW) and hybrid
 //!    queries, and HNSW's recall@10 against the exact scan.
@@ -48,5 +54,48 @@ pub(crate) fn bench(args: &[String]) -> Result<(), String> {
         retrieval.extend(["--chunk-tokens", tokens.as_str()]);
     }
     run("cargo", &retrieval)?;
+    run("cargo", &["bench", "-p", "aoai-rag", "--features", "local-embeddings", "--bench", "indexing"])?;
+    cli_indexing()?;
     run("cargo", &["bench", "-p", "aoai-index", "--bench", "scale", "--", "--size", size.as_str()])
+}
+
+/// Times `aoai rag index --embedder local` on the book corpus into a fresh
+/// directory and prints chunks/s from the chunk count it reports.
+fn cli_indexing() -> Result<(), String> {
+    run("cargo", &["build", "--release", "-p", "aoai-cli", "--features", "local-embeddings"])?;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), std::path::PathBuf::from);
+    let binary = target.join("release").join("aoai");
+    let corpus = root.join("crates/aoai-rag/tests/data/eval/book");
+    let index = std::env::temp_dir().join(format!("aoai-bench-rag-index-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&index);
+    let index_arg = index.display().to_string();
+    let corpus_arg = corpus.display().to_string();
+    let args = ["rag", "index", "--embedder", "local", "--index", index_arg.as_str(), corpus_arg.as_str()];
+    eprintln!("$ {} {}", binary.display(), args.join(" "));
+    #[allow(clippy::disallowed_methods, reason = "a benchmark measures wall time")]
+    let started = std::time::Instant::now();
+    let output = std::process::Command::new(&binary)
+        .args(args)
+        .output()
+        .map_err(|error| format!("cannot run {}: {error}", binary.display()))?;
+    let seconds = started.elapsed().as_secs_f64();
+    let _ = std::fs::remove_dir_all(&index);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if !output.status.success() {
+        return Err(format!("aoai rag index failed ({}): {stderr}", output.status));
+    }
+    // "…; 865 chunks, 156,789 tokens embedded in …"
+    let summary = stderr.lines().rev().find(|line| line.starts_with("indexed ")).unwrap_or_default();
+    let chunks: Option<u64> =
+        summary.split("; ").nth(1).and_then(|part| part.split_whitespace().next()).and_then(|count| count.parse().ok());
+    match chunks {
+        Some(chunks) => println!(
+            "aoai rag index --embedder local: {chunks} chunks in {seconds:.1} s = {:.1} chunks/s end to end \
+             (process start, model load, chunk, embed, index)",
+            chunks as f64 / seconds
+        ),
+        None => println!("aoai rag index --embedder local: {seconds:.1} s ({summary})"),
+    }
+    Ok(())
 }

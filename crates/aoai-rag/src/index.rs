@@ -21,7 +21,12 @@
 //! Writes are incremental: [`add`](EmbeddedIndex::add) inserts or replaces
 //! chunks by id, [`replace_document`](EmbeddedIndex::replace_document)
 //! swaps all chunks of one source, [`delete_chunks`](EmbeddedIndex::delete_chunks)
-//! and [`delete_document`](EmbeddedIndex::delete_document) remove. Each write
+//! and [`delete_document`](EmbeddedIndex::delete_document) remove;
+//! [`replace_documents`](EmbeddedIndex::replace_documents) replaces many
+//! sources with one embedding call and one write (or in two steps,
+//! [`embed_documents`](EmbeddedIndex::embed_documents) then
+//! [`write_documents`](EmbeddedIndex::write_documents), so a caller can embed
+//! the next group while writing this one). Each write
 //! is committed to disk before it returns. Searches run concurrently with
 //! writes: each one reads an immutable snapshot of the engine.
 //! One process writes a directory at a time (tantivy holds a lock file).
@@ -303,6 +308,49 @@ impl<E: Embedder> EmbeddedIndex<E> {
         self.write(|engine| engine.replace_where(&|record| source_of(record) == Some(source), records)).map(|_| ())
     }
 
+    /// Embeds the chunks of several documents at once, for
+    /// [`write_documents`](Self::write_documents): one call to the embedder
+    /// for all of them, so a local model gets batches big enough for every
+    /// core and a remote one fewer, fuller requests. Nothing is written.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Embed`] if embedding fails.
+    pub async fn embed_documents(&self, documents: Vec<(String, Vec<Chunk>)>) -> Result<EmbeddedDocuments> {
+        let sources: Vec<String> = documents.iter().map(|(source, _)| source.clone()).collect();
+        let chunks: Vec<Chunk> = documents.into_iter().flat_map(|(_, chunks)| chunks).collect();
+        let records = self.records(chunks).await?;
+        Ok(EmbeddedDocuments { sources, records })
+    }
+
+    /// Replaces every chunk of each embedded document's source with its new
+    /// chunks, in one write (all or nothing).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Index`] if the write fails; nothing is changed then.
+    pub fn write_documents(&self, documents: EmbeddedDocuments) -> Result<()> {
+        let EmbeddedDocuments { sources, records } = documents;
+        let sources: HashSet<&str> = sources.iter().map(String::as_str).collect();
+        self.write(|engine| {
+            engine.replace_where(&|record| source_of(record).is_some_and(|source| sources.contains(source)), records)
+        })
+        .map(|_| ())
+    }
+
+    /// [`embed_documents`](Self::embed_documents) then
+    /// [`write_documents`](Self::write_documents): replaces every chunk of
+    /// each source with its new chunks (which may be none), embedding them
+    /// all in one call and writing once.
+    ///
+    /// # Errors
+    ///
+    /// As [`add`](Self::add): nothing is written if embedding fails.
+    pub async fn replace_documents(&self, documents: Vec<(String, Vec<Chunk>)>) -> Result<()> {
+        let embedded = self.embed_documents(documents).await?;
+        self.write_documents(embedded)
+    }
+
     /// Removes the chunks with these ids; returns how many there were.
     ///
     /// # Errors
@@ -375,6 +423,28 @@ impl<E: Embedder> EmbeddedIndex<E> {
                 }
             })
             .collect()
+    }
+}
+
+/// Documents embedded by [`EmbeddedIndex::embed_documents`], ready for
+/// [`EmbeddedIndex::write_documents`].
+#[derive(Debug, Clone)]
+pub struct EmbeddedDocuments {
+    sources: Vec<String>,
+    records: Vec<Record>,
+}
+
+impl EmbeddedDocuments {
+    /// The sources whose chunks the write replaces.
+    #[must_use]
+    pub fn sources(&self) -> &[String] {
+        &self.sources
+    }
+
+    /// How many chunks were embedded.
+    #[must_use]
+    pub fn chunks(&self) -> usize {
+        self.records.len()
     }
 }
 
