@@ -14,10 +14,11 @@ use tantivy::tokenizer::TextAnalyzer;
 use tantivy::{IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument, Term};
 
 use crate::ann::{self, Graph};
+use crate::bm25f;
 use crate::error::{Error, InvalidError, Result, StorageError};
 use crate::fusion::contribution;
 use crate::hnsw::{HnswConfig, dot};
-use crate::schema::{Record, Schema};
+use crate::schema::{Record, Schema, TextScoring};
 use crate::storage;
 
 const WRITER_MEMORY: usize = 20_000_000;
@@ -413,7 +414,7 @@ impl Snapshot {
             if query.fields.as_ref().is_none_or(|names| names.contains(&field.name)) {
                 let boost =
                     boosted.clone().find(|(name, _)| *name == field.name).map_or(field.boost, |(_, boost)| *boost);
-                fields.push((*tantivy_field, boost));
+                fields.push(bm25f::Weighted { field: *tantivy_field, boost, b: field.b });
             }
         }
         let mut analyzer = shared.analyzer.clone();
@@ -427,14 +428,31 @@ impl Snapshot {
         if words.is_empty() || fields.is_empty() || query.candidates == 0 {
             return Ok(Vec::new());
         }
+        if let TextScoring::Bm25f { k1 } = shared.schema.scoring {
+            let ranked =
+                bm25f::rank(&self.searcher, &fields, &words, k1).map_err(|error| shared.error("search", error))?;
+            let mut list = Vec::with_capacity(query.candidates.min(ranked.len()));
+            for (address, score) in ranked {
+                if list.len() == query.candidates {
+                    break;
+                }
+                let row = self.row_of(address)?;
+                if let Some(row) = row
+                    && allowed.is_none_or(|allowed| allowed.get(row).copied().unwrap_or(false))
+                {
+                    list.push((row, score));
+                }
+            }
+            return Ok(list);
+        }
         let mut should: Vec<(Occur, Box<dyn tantivy::query::Query>)> = Vec::new();
         for word in &words {
-            for (field, boost) in &fields {
-                let term = TermQuery::new(Term::from_field_text(*field, word), IndexRecordOption::WithFreqs);
-                if (*boost - 1.0).abs() < f32::EPSILON {
+            for weighted in &fields {
+                let term = TermQuery::new(Term::from_field_text(weighted.field, word), IndexRecordOption::WithFreqs);
+                if (weighted.boost - 1.0).abs() < f32::EPSILON {
                     should.push((Occur::Should, Box::new(term)));
                 } else {
-                    should.push((Occur::Should, Box::new(BoostQuery::new(Box::new(term), *boost))));
+                    should.push((Occur::Should, Box::new(BoostQuery::new(Box::new(term), weighted.boost))));
                 }
             }
         }
@@ -462,17 +480,24 @@ impl Snapshot {
             .map_err(|error| shared.error("search", error))?;
         let mut list = Vec::with_capacity(top.len());
         for (score, address) in top {
-            let document: TantivyDocument =
-                self.searcher.doc(address).map_err(|error| shared.error("search", error))?;
-            if let Some(row) =
-                document.get_first(shared.id).and_then(|value| value.as_str()).and_then(|id| self.rows.get(id))
-            {
-                list.push((*row, score));
+            if let Some(row) = self.row_of(address)? {
+                list.push((row, score));
             }
         }
         // Equal scores in id order, so results don't depend on segment layout.
         list.sort_by(|left, right| right.1.total_cmp(&left.1).then_with(|| self.id(left.0).cmp(self.id(right.0))));
         Ok(list)
+    }
+
+    /// The row of the record a keyword-index document stands for.
+    fn row_of(&self, address: tantivy::DocAddress) -> Result<Option<usize>> {
+        let document: TantivyDocument =
+            self.searcher.doc(address).map_err(|error| self.shared.error("search", error))?;
+        Ok(document
+            .get_first(self.shared.id)
+            .and_then(|value| value.as_str())
+            .and_then(|id| self.rows.get(id))
+            .copied())
     }
 
     /// The exact vector list: rows with cosine similarities, best first.

@@ -423,3 +423,56 @@ async fn an_index_opened_for_keywords_only_searches_by_keyword_and_embeds_nothin
     assert!(matches!(EmbeddedIndex::open_keyword_only(&missing), Err(Error::Index(_))));
     assert!(!missing.exists());
 }
+
+/// Keyword search sees a chunk's heading context (title and headings its
+/// text lacks) once: a chunk deep in a section matches the section's name,
+/// and a heading already in the text is not indexed a second time.
+#[tokio::test]
+async fn headings_count_once_and_reach_chunks_deep_in_their_section() {
+    let emulator = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let index = EmbeddedIndex::open(dir.path(), embedder(&emulator, 8)).unwrap();
+    // The section's first chunk holds its heading line; the second does not.
+    let mut first = chunk("docs/quota.md", 0, "# Quota windows\n\nTokens per minute are charged when sent.");
+    first.title = Some("Quota windows".to_owned());
+    first.headings = vec!["Quota windows".to_owned()];
+    let mut second = chunk("docs/quota.md", 1, "The charge is corrected when the usage arrives.");
+    second.title = Some("Quota windows".to_owned());
+    second.headings = vec!["Quota windows".to_owned(), "Corrections".to_owned()];
+    let other = chunk("docs/other.md", 0, "Windows of time and a charge for each request.");
+    index.add(vec![first, second, other]).await.unwrap();
+
+    let context = |id: &str| index.engine().get(id).unwrap().fields.get("context").cloned();
+    assert_eq!(context("docs/quota.md#0"), None, "the heading is in the text already");
+    assert_eq!(context("docs/quota.md#1"), Some(serde_json::json!(["Quota windows", "Corrections"])));
+    assert_eq!(context("docs/other.md#0"), None);
+
+    // "corrections" is only in the second chunk's heading path.
+    let hits = index.search("corrections", 3, SearchMode::Keyword, &Filter::none()).await.unwrap();
+    assert_eq!(ids(&hits), ["docs/quota.md#1"]);
+    // "quota windows charge": the second chunk has "charge" in its text and
+    // "quota windows" in its context, so it outranks the other document,
+    // which has "windows" and "charge" in its text but no "quota".
+    let hits = index.search("quota windows charge", 3, SearchMode::Keyword, &Filter::none()).await.unwrap();
+    let rank = |id: &str| ids(&hits).iter().position(|hit| *hit == id).unwrap();
+    assert!(rank("docs/quota.md#1") < rank("docs/other.md#0"), "{:?}", ids(&hits));
+    // The stored chunk reads back without the context field.
+    assert_eq!(index.get("docs/quota.md#1").unwrap().text, "The charge is corrected when the usage arrives.");
+}
+
+/// An index written before BM25F (manifest format 2) is refused with a
+/// message that says what to do.
+#[tokio::test]
+async fn an_index_of_an_older_format_is_refused_with_a_remedy() {
+    let emulator = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("manifest.json"),
+        r#"{"format": 2, "embedder": "azure:embed:8", "dimensions": 8, "metric": "cosine", "generation": 1, "chunks": 0}"#,
+    )
+    .unwrap();
+    let error = EmbeddedIndex::open(dir.path(), embedder(&emulator, 8)).unwrap_err();
+    let message = error.to_string();
+    assert!(matches!(error, Error::Index(_)), "{error:?}");
+    assert!(message.contains("format 2") && message.contains("index the documents again"), "{message}");
+}
