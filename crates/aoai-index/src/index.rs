@@ -16,7 +16,7 @@ use tantivy::{IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument,
 use crate::ann::{self, Graph};
 use crate::bm25f;
 use crate::error::{Error, InvalidError, Result, StorageError};
-use crate::fusion::contribution;
+use crate::fusion::{Fusion, Scale};
 use crate::hnsw::{HnswConfig, dot};
 use crate::schema::{Record, Schema, TextScoring};
 use crate::storage;
@@ -160,6 +160,8 @@ pub struct Query<'a> {
     pub filter: Option<Filter<'a>>,
     /// How many hits to return at most.
     pub top: usize,
+    /// How the lists are fused (reciprocal rank by default).
+    pub fusion: Fusion,
 }
 
 impl fmt::Debug for Query<'_> {
@@ -169,6 +171,7 @@ impl fmt::Debug for Query<'_> {
             .field("vectors", &self.vectors)
             .field("filter", &self.filter.is_some())
             .field("top", &self.top)
+            .field("fusion", &self.fusion)
             .finish()
     }
 }
@@ -194,6 +197,13 @@ impl<'a> Query<'a> {
         self
     }
 
+    /// Fusing the lists this way.
+    #[must_use]
+    pub fn fusion(mut self, fusion: Fusion) -> Self {
+        self.fusion = fusion;
+        self
+    }
+
     /// With a filter.
     #[must_use]
     pub fn filter(mut self, filter: Filter<'a>) -> Self {
@@ -207,7 +217,9 @@ impl<'a> Query<'a> {
 pub struct Hit {
     /// The record (without vectors).
     pub record: Arc<Record>,
-    /// The reciprocal-rank fusion score: the sum of `weight / (60 + rank)` over the lists it is in.
+    /// The fused score: the sum over the lists it is in of `weight / (60 + rank)`
+    /// ([`Fusion::ReciprocalRank`]) or of `weight ×` its min-max rescaled score
+    /// ([`Fusion::MinMax`]).
     pub score: f64,
     /// Its place in the keyword list, if it is there.
     pub text: Option<ListScore>,
@@ -316,7 +328,7 @@ impl Snapshot {
     }
 
     /// Runs `query`: each list is ranked among the records the filter
-    /// accepts, then the lists are fused by reciprocal rank. Equal scores
+    /// accepts, then the lists are fused as `query.fusion` says. Equal scores
     /// are ordered by id, so results do not depend on write order.
     ///
     /// # Errors
@@ -363,6 +375,7 @@ impl Snapshot {
         let mut fused: Vec<Hit> = Vec::new();
         let mut slots: HashMap<usize, usize> = HashMap::new();
         for (list_index, (list, weight)) in lists.iter().enumerate() {
+            let scale = Scale::of(list.iter().map(|(_, score)| *score));
             for (position, (row, score)) in list.iter().enumerate() {
                 let Some(record) = self.records.get(*row) else { continue };
                 let slot = *slots.entry(*row).or_insert_with(|| {
@@ -376,7 +389,7 @@ impl Snapshot {
                 });
                 let Some(hit) = fused.get_mut(slot) else { continue };
                 let rank = position + 1;
-                hit.score += contribution(*weight, rank);
+                hit.score += query.fusion.contribution(*weight, rank, *score, scale);
                 let place = Some(ListScore { rank, score: *score });
                 let vector_index = if query.text.is_some() { list_index.checked_sub(1) } else { Some(list_index) };
                 match vector_index {
@@ -429,13 +442,21 @@ impl Snapshot {
             return Ok(Vec::new());
         }
         if let TextScoring::Bm25f { k1 } = shared.schema.scoring {
-            let ranked =
+            let mut ranked =
                 bm25f::rank(&self.searcher, &fields, &words, k1).map_err(|error| shared.error("search", error))?;
             let mut list = Vec::with_capacity(query.candidates.min(ranked.len()));
-            for (address, score) in ranked {
+            // Sorted a block at a time: a filter may reject some of the best.
+            let block = query.candidates.saturating_mul(4).max(64);
+            let mut sorted = 0;
+            for position in 0..ranked.len() {
                 if list.len() == query.candidates {
                     break;
                 }
+                if position == sorted {
+                    bm25f::sort_best(ranked.get_mut(position..).unwrap_or_default(), block);
+                    sorted = position.saturating_add(block);
+                }
+                let Some((address, score)) = ranked.get(position).copied() else { break };
                 let row = self.row_of(address)?;
                 if let Some(row) = row
                     && allowed.is_none_or(|allowed| allowed.get(row).copied().unwrap_or(false))

@@ -42,7 +42,7 @@ pub mod schema;
 mod storage;
 
 pub use error::{Error, Result};
-pub use fusion::{RRF_K, reciprocal_rank_fusion};
+pub use fusion::{Fusion, RRF_K, reciprocal_rank_fusion};
 pub use index::{
     DEFAULT_HNSW_THRESHOLD, Filter, Hit, Index, ListScore, Options, Query, Snapshot, Storage, TextQuery, VectorQuery,
     VectorSearch, normalize,

@@ -15,8 +15,9 @@ fn keyword(index: &Index, text: &str) -> Vec<(String, f32)> {
     hits.into_iter().map(|hit| (hit.record.id.clone(), hit.text.unwrap().score)).collect()
 }
 
-/// BM25 as the textbook writes it, for one field (BM25F with one field of
-/// boost 1 is BM25).
+/// BM25 as the textbook writes it (Robertson–Spärck Jones idf, floored at
+/// 0.1 as the engine does), for one field: BM25F with one field of boost 1
+/// is BM25.
 fn textbook(documents: &[Vec<&str>], query: &[&str], k1: f64, b: f64) -> HashMap<usize, f64> {
     let n = documents.len() as f64;
     let average = documents.iter().map(Vec::len).sum::<usize>() as f64 / n;
@@ -29,7 +30,7 @@ fn textbook(documents: &[Vec<&str>], query: &[&str], k1: f64, b: f64) -> HashMap
         if df == 0.0 {
             continue;
         }
-        let idf = (1.0 + (n - df + 0.5) / (df + 0.5)).ln();
+        let idf = ((n - df + 0.5) / (df + 0.5)).ln().max(0.1);
         for (row, document) in documents.iter().enumerate() {
             let tf = document.iter().filter(|w| **w == word).count() as f64;
             if tf > 0.0 {
@@ -114,6 +115,9 @@ fn deleted_records_neither_match_nor_count_and_filters_apply() {
             Record::new("a").field("body", "retry after a pause").field("lang", "en"),
             Record::new("b").field("body", "retry the batch").field("lang", "fr"),
             Record::new("c").field("body", "stream the answer").field("lang", "en"),
+            Record::new("d").field("body", "guard the prompt").field("lang", "en"),
+            Record::new("e").field("body", "cache the answer").field("lang", "en"),
+            Record::new("f").field("body", "count the tokens").field("lang", "en"),
         ])
         .unwrap();
     let before: HashMap<String, f32> = keyword(&index, "retry").into_iter().collect();
@@ -150,4 +154,29 @@ fn the_schema_checks_b_and_k1_and_reads_older_schemas() {
     let text = serde_json::to_string(&new).unwrap();
     assert!(text.contains(r#""scoring":{"kind":"bm25f","k1":1.2}"#), "{text}");
     assert_eq!(serde_json::from_str::<Schema>(&text).unwrap(), new);
+}
+
+/// The list is sorted a block at a time (4 × candidates, at least 64): a
+/// filter that rejects the first blocks still gets the best records it allows,
+/// in order.
+#[test]
+fn a_filter_rejecting_the_best_blocks_still_gets_the_best_it_allows() {
+    let schema = Schema::new().text_field(TextField::new("body")).scoring(TextScoring::bm25f());
+    let index = Index::in_memory(schema).unwrap();
+    // Record i holds "quota" i times among 300 filler words: more is better.
+    index
+        .upsert(
+            (1..=300)
+                .map(|i: usize| {
+                    let body = format!("{} {}", "quota ".repeat(i), "filler ".repeat(300 - i));
+                    Record::new(format!("{i:03}")).field("body", body).field("n", i)
+                })
+                .collect(),
+        )
+        .unwrap();
+    let low = |record: &Record| record.fields.get("n").and_then(serde_json::Value::as_u64).is_some_and(|n| n <= 20);
+    let hits =
+        index.search(&Query::new(5).text(TextQuery { candidates: 5, ..TextQuery::new("quota") }).filter(&low)).unwrap();
+    let ids: Vec<&str> = hits.iter().map(|hit| hit.record.id.as_str()).collect();
+    assert_eq!(ids, ["020", "019", "018", "017", "016"]);
 }

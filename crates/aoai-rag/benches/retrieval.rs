@@ -385,7 +385,7 @@ fn percentile(samples: &mut [Duration], fraction: f64) -> Duration {
 }
 
 struct Args {
-    weights: FusionWeights,
+    weights: Option<FusionWeights>,
     chunk_tokens: Option<usize>,
     collection: Option<String>,
     quality_only: bool,
@@ -395,7 +395,7 @@ struct Args {
 fn args() -> Args {
     let args: Vec<String> = std::env::args().collect();
     let value = |flag: &str| args.iter().position(|arg| arg == flag).map(|p| args.get(p + 1).cloned().expect(flag));
-    let weights = value("--weights").map_or_else(FusionWeights::default, |value| {
+    let weights = value("--weights").map(|value| {
         let (keyword, vector) = value.split_once(',').expect("--weights KEYWORD,VECTOR");
         FusionWeights { keyword: keyword.parse().unwrap(), vector: vector.parse().unwrap() }
     });
@@ -478,7 +478,8 @@ fn evaluate(
     let vectors = vectors_of(runtime, model, &all_texts);
     let embedder = Arc::new(Cached { model: model.clone(), vectors });
     let dir = tempfile::tempdir().unwrap();
-    let config = IndexConfig { weights: args.weights, ..IndexConfig::default() };
+    let defaults = IndexConfig::default();
+    let config = IndexConfig { weights: args.weights.unwrap_or(defaults.weights), ..defaults };
     let index = EmbeddedIndex::open_with(dir.path(), Arc::clone(&embedder), config).unwrap();
     runtime.block_on(index.add(chunks.clone())).unwrap();
 
@@ -490,8 +491,8 @@ fn evaluate(
     let per_source = usize::from(collection.by_document);
 
     println!(
-        "hybrid: reciprocal-rank fusion, weights keyword {} / vector {}, {} candidates per list",
-        args.weights.keyword, args.weights.vector, config.candidates
+        "hybrid: {:?} fusion, weights keyword {} / vector {}, {} candidates per list",
+        config.fusion, config.weights.keyword, config.weights.vector, config.candidates
     );
     println!(
         "{:<11} {:>9} {:>10} {:>7} {:>11} {:>11}",
@@ -742,7 +743,7 @@ fn study(runtime: &tokio::runtime::Runtime, embedder: &Arc<Cached>, chunks: &[Ch
                 ways.push(Fusion::Rrf { k, keyword, depth });
             }
         }
-        for alpha in [0.2, 0.3, 0.4, 0.5, 0.6, 0.7] {
+        for alpha in [0.3, 0.4, 0.5, 0.6, 0.65, 0.7, 0.75, 0.8, 0.9] {
             ways.push(Fusion::MinMax { alpha, depth });
             ways.push(Fusion::ZScore { alpha, depth });
         }

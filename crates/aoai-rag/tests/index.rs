@@ -62,7 +62,12 @@ fn ids(hits: &[Hit]) -> Vec<&str> {
 async fn keyword_vector_and_hybrid_search_fuse_by_reciprocal_rank_and_survive_reopening() {
     let emulator = emulator().await;
     let directory = tempfile::tempdir().unwrap();
-    let index = EmbeddedIndex::open(directory.path(), embedder(&emulator, 256)).unwrap();
+    let config = IndexConfig {
+        fusion: aoai_rag::retrieve::Fusion::ReciprocalRank,
+        weights: FusionWeights::default(),
+        ..IndexConfig::default()
+    };
+    let index = EmbeddedIndex::open_with(directory.path(), embedder(&emulator, 256), config).unwrap();
     build(&index).await;
     assert_eq!(index.len(), 6);
 
@@ -475,4 +480,37 @@ async fn an_index_of_an_older_format_is_refused_with_a_remedy() {
     let message = error.to_string();
     assert!(matches!(error, Error::Index(_)), "{error:?}");
     assert!(message.contains("format 2") && message.contains("index the documents again"), "{message}");
+}
+
+/// The default fusion: each list's scores rescaled to 0..=1 (its best 1)
+/// and summed at keyword 0.6 / vector 0.4.
+#[tokio::test]
+async fn the_default_fusion_sums_min_max_rescaled_scores_at_the_default_weights() {
+    let emulator = emulator().await;
+    let directory = tempfile::tempdir().unwrap();
+    let index = EmbeddedIndex::open(directory.path(), embedder(&emulator, 256)).unwrap();
+    build(&index).await;
+    // One list: its best hit gets the whole weight.
+    let keyword = index.search("journal resumes", 3, SearchMode::Keyword, &Filter::none()).await.unwrap();
+    assert!((keyword[0].score - 0.6).abs() < 1e-9, "{keyword:?}");
+    let vector = index.search("journal resumes", 6, SearchMode::Vector, &Filter::none()).await.unwrap();
+    assert!((vector[0].score - 0.4).abs() < 1e-9, "{vector:?}");
+    assert!(vector.last().unwrap().score.abs() < 1e-9, "the list's worst gets 0: {vector:?}");
+    // Both lists: scores within 0..=1, best first, and a hit first in both lists scores 1.
+    let hybrid = index.search("journal resumes", 6, SearchMode::Hybrid, &Filter::none()).await.unwrap();
+    assert!(hybrid.iter().all(|hit| (0.0..=1.0 + 1e-9).contains(&hit.score)), "{hybrid:?}");
+    assert!(hybrid.windows(2).all(|pair| pair[0].score >= pair[1].score));
+    if let Some(top) = hybrid
+        .iter()
+        .find(|hit| hit.keyword.is_some_and(|list| list.rank == 1) && hit.vector.is_some_and(|list| list.rank == 1))
+    {
+        assert!((top.score - 1.0).abs() < 1e-9, "{top:?}");
+    }
+    // A heavier keyword weight can only move keyword leaders up.
+    let config = IndexConfig { weights: FusionWeights { keyword: 1.0, vector: 0.0 }, ..IndexConfig::default() };
+    let other = tempfile::tempdir().unwrap();
+    let keyword_only = EmbeddedIndex::open_with(other.path(), embedder(&emulator, 256), config).unwrap();
+    build(&keyword_only).await;
+    let hits = keyword_only.search("journal resumes", 3, SearchMode::Hybrid, &Filter::none()).await.unwrap();
+    assert_eq!(ids(&hits)[0], ids(&keyword)[0]);
 }
