@@ -1,11 +1,17 @@
-//! `cargo xtask bench rag [--size N] [--weights KEYWORD,VECTOR] [--chunk-tokens N]`: aoai-rag's
-//! retrieval evaluation and the engine's latency at scale.
+//! `cargo xtask bench rag [--size N] [--weights KEYWORD,VECTOR] [--chunk-tokens N]
+//! [--collection NAME] [--study] [--quality-only]`: aoai-rag's retrieval
+//! evaluation and the engine's latency at scale.
 //!
 //! 1. Makes sure all-MiniLM-L6-v2 is fetched (`cargo xtask fetch-model`).
 //! 2. `cargo bench -p aoai-rag --features local-embeddings --bench retrieval`:
-//!    the committed evaluation (`crates/aoai-rag/tests/data/eval/`: chapters
-//!    of The Rust Programming Language and judged queries) in keyword,
-//!    vector and hybrid modes: nDCG@10, recall@10, MRR@10, build throughput.
+//!    every committed evaluation — our own (`crates/aoai-rag/tests/data/eval/`:
+//!    chapters of The Rust Programming Language, queries judged by section)
+//!    and each public collection (`tests/data/eval-NAME/`, judged by
+//!    document) — in keyword, vector and hybrid modes beside two plain-BM25
+//!    baselines over the same chunks (rank_bm25's BM25Okapi, tantivy's
+//!    defaults): nDCG@10, recall@10, MRR@10, and build throughput.
+//!    `--study` adds the fusion study (RRF constants, weights, depths,
+//!    normalised linear combinations).
 //! 3. `cargo bench -p aoai-rag --features local-embeddings --bench indexing`:
 //!    end-to-end indexing throughput (chunk, embed, index) with the local
 //!    model on the same corpus, in chunks/s, and where the time went; then
@@ -26,15 +32,22 @@ pub(crate) fn bench(args: &[String]) -> Result<(), String> {
     let mut size = DEFAULT_SIZE.to_owned();
     let mut weights = None;
     let mut chunk_tokens = None;
+    let mut passed: Vec<String> = Vec::new();
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
         match arg.as_str() {
             "--size" => size = rest.next().ok_or("--size needs a number")?.clone(),
             "--weights" => weights = Some(rest.next().ok_or("--weights needs KEYWORD,VECTOR")?.clone()),
             "--chunk-tokens" => chunk_tokens = Some(rest.next().ok_or("--chunk-tokens needs a number")?.clone()),
+            "--collection" => {
+                passed.push(arg.clone());
+                passed.push(rest.next().ok_or("--collection needs a name (book, longmemeval, ...)")?.clone());
+            }
+            "--study" | "--quality-only" => passed.push(arg.clone()),
             other => {
                 return Err(format!(
-                    "unknown argument {other:?} for `bench rag` (--size N, --weights K,V, --chunk-tokens N)"
+                    "unknown argument {other:?} for `bench rag` (--size N, --weights K,V, --chunk-tokens N, \
+                     --collection NAME, --study, --quality-only)"
                 ));
             }
         }
@@ -44,9 +57,10 @@ pub(crate) fn bench(args: &[String]) -> Result<(), String> {
     }
     crate::fetch_model()?;
     let mut retrieval = vec!["bench", "-p", "aoai-rag", "--features", "local-embeddings", "--bench", "retrieval"];
-    if weights.is_some() || chunk_tokens.is_some() {
+    if weights.is_some() || chunk_tokens.is_some() || !passed.is_empty() {
         retrieval.push("--");
     }
+    retrieval.extend(passed.iter().map(String::as_str));
     if let Some(weights) = &weights {
         retrieval.extend(["--weights", weights.as_str()]);
     }
