@@ -17,19 +17,28 @@
 //! settings; unchanged files are skipped, changed ones replaced, and the
 //! chunks of files gone from under those paths deleted.
 //!
+//! `ask` answers follow-up questions: `--history FILE` gives the earlier
+//! turns (a JSON array of `{"role": "user"|"assistant", "content": …}`),
+//! `--chat` reads one question a line from stdin and keeps the
+//! conversation. With history, the question is rewritten into a standalone
+//! search query before retrieval (aoai-rag's `ModelRewriter`; `--no-rewrite`
+//! searches with the question as asked); `--json` shows it as `rewrite`,
+//! `--verbose` on stderr, and a rewrite that could not be used is a note.
+//!
 //! Progress and warnings go to stderr; results to stdout. With no endpoint
 //! configured, the embedded emulator serves both the embedding deployment
 //! (`text-embedding-3-small`) and the chat deployment (`gpt-4o`).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::io::{BufRead as _, IsTerminal as _};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use aoai_core::Client;
 use aoai_core::tokens::Encoding;
-use aoai_rag::answer::{AnswerEvent, GroundedAnswerer};
+use aoai_rag::answer::{AnswerEvent, GroundedAnswerer, ModelRewriter, Turn};
 use aoai_rag::chunk::{Chunker, ChunkerConfig, Document, Format, TokenChunker};
 use aoai_rag::index::Manifest;
 use aoai_rag::{AzureEmbedder, EmbeddedIndex, Embedder, Filter, Retriever, SearchMode};
@@ -176,13 +185,28 @@ pub(crate) struct AskArgs {
     /// The most tokens the sources take in the prompt.
     #[arg(long, default_value_t = 3000, value_parser = clap::value_parser!(u32).range(1..))]
     source_budget: u32,
-    /// Print the whole answer as JSON (not streamed).
+    /// Print the whole answer as JSON (not streamed); with --chat, one line per answer.
     #[arg(long)]
     json: bool,
+    /// The earlier turns of the conversation: a JSON array of {"role": "user"|"assistant", "content": "…"}, oldest first (`-` for stdin).
+    #[arg(long, value_name = "FILE")]
+    history: Option<String>,
+    /// A conversation: one question a line from stdin (after QUESTION, if given) until `/exit` or the end of input; each answer joins the history of the next.
+    #[arg(long)]
+    chat: bool,
+    /// With history, search with the question as asked instead of rewriting it into a standalone query.
+    #[arg(long)]
+    no_rewrite: bool,
+    /// The chat deployment that rewrites follow-up questions (default: the answering one).
+    #[arg(long, value_name = "NAME", conflicts_with = "no_rewrite")]
+    rewrite_deployment: Option<String>,
+    /// Show on stderr the query searched for and the tokens used.
+    #[arg(long, short = 'v')]
+    verbose: bool,
     #[command(flatten)]
     embedder: EmbedderArgs,
-    /// The question.
-    #[arg(required = true)]
+    /// The question (with --chat, the first one; optional).
+    #[arg(required_unless_present = "chat")]
     question: Vec<String>,
 }
 
@@ -435,20 +459,21 @@ async fn index(args: IndexArgs) -> Result<(), Failure> {
             let embedder = azure_embedder(session.client.clone(), deployment, *dimensions, *send_dimensions)?;
             std::fs::create_dir_all(&args.index)
                 .map_err(|error| Failure::Other(format!("cannot create {}: {error}", args.index.display())))?;
-            let index = open(&args.index, embedder)?;
+            let index = Arc::new(open(&args.index, embedder)?);
             write_spec(&args.index, &spec)?;
             let chunker = chunker_for(index.embedder(), &args)?;
-            index_files(&index, &chunker, &args.paths, &files, &time).await
+            index_files(&index, &chunker, &args.paths, &files, &time, GROUP_CHUNKS).await
         }
         #[cfg(feature = "local-embeddings")]
         EmbedderSpec::Local => {
             let embedder = local_embedder()?;
             std::fs::create_dir_all(&args.index)
                 .map_err(|error| Failure::Other(format!("cannot create {}: {error}", args.index.display())))?;
-            let index = open(&args.index, embedder)?;
+            let index = Arc::new(open(&args.index, embedder)?);
             write_spec(&args.index, &spec)?;
             let chunker = chunker_for(index.embedder(), &args)?;
-            index_files(&index, &chunker, &args.paths, &files, &aoai_core::clock::Time::system()).await
+            let time = aoai_core::clock::Time::system();
+            index_files(&index, &chunker, &args.paths, &files, &time, GROUP_CHUNKS).await
         }
         #[cfg(not(feature = "local-embeddings"))]
         EmbedderSpec::Local => Err(local_unavailable()),
@@ -545,16 +570,97 @@ fn in_scope(source: &str, paths: &[PathBuf]) -> bool {
     })
 }
 
+/// Chunks embedded in one call and written in one write by `aoai rag index`:
+/// enough for a local model to keep every core busy and for a write to cost
+/// little per chunk; small enough that progress moves and a failure loses
+/// little work.
+const GROUP_CHUNKS: usize = 256;
+
+/// What `index` did to the files, for its summary line.
+#[derive(Debug, Default)]
+struct Tally {
+    skipped: u64,
+    added: u64,
+    updated: u64,
+    unchanged: u64,
+}
+
+/// Changed files chunked and waiting to be embedded and written together.
+#[derive(Debug, Default)]
+struct Group {
+    documents: Vec<(String, Vec<aoai_rag::Chunk>)>,
+    files: Vec<GroupFile>,
+    chunks: usize,
+}
+
+/// One file of a [`Group`]: what `sources.json` and the summary record once written.
+#[derive(Debug)]
+struct GroupFile {
+    source: String,
+    sha256: String,
+    is_new: bool,
+    chunks: usize,
+    tokens: usize,
+}
+
+impl Group {
+    fn add(&mut self, source: String, sha256: String, is_new: bool, chunks: Vec<aoai_rag::Chunk>) {
+        let tokens = chunks.iter().map(|chunk| chunk.tokens).sum();
+        self.chunks += chunks.len();
+        self.files.push(GroupFile { source: source.clone(), sha256, is_new, chunks: chunks.len(), tokens });
+        self.documents.push((source, chunks));
+    }
+
+    /// Embeds the group's chunks (one embedder call); the group comes back
+    /// without its chunks, which now live in the embedded documents.
+    async fn embed<E: Embedder>(
+        mut self,
+        index: &EmbeddedIndex<E>,
+    ) -> Result<(Self, aoai_rag::index::EmbeddedDocuments), aoai_rag::Error> {
+        let documents = std::mem::take(&mut self.documents);
+        let embedded = index.embed_documents(documents).await?;
+        Ok((self, embedded))
+    }
+
+    /// Records a written group in the sync state, the tally and the progress counts.
+    fn record(self, state: &mut SyncState, tally: &mut Tally, counts: &Counts) {
+        for file in self.files {
+            if file.is_new {
+                tally.added += 1;
+            } else {
+                tally.updated += 1;
+            }
+            counts.chunks.fetch_add(file.chunks as u64, Ordering::Relaxed);
+            counts.tokens.fetch_add(file.tokens as u64, Ordering::Relaxed);
+            counts.done.fetch_add(1, Ordering::Relaxed);
+            state.sources.insert(file.source, SourceState { sha256: file.sha256, chunks: file.chunks });
+        }
+    }
+}
+
+/// Waits for the group being written, if any; the group once it is written.
+async fn finish(
+    writing: Option<tokio::task::JoinHandle<Result<Group, aoai_rag::Error>>>,
+) -> Result<Option<Group>, Failure> {
+    let Some(writing) = writing else { return Ok(None) };
+    match writing.await {
+        Ok(Ok(group)) => Ok(Some(group)),
+        Ok(Err(error)) => Err(rag_failure(error)),
+        Err(error) => Err(Failure::Other(format!("the index write stopped: {error}"))),
+    }
+}
+
 /// Brings the index in step with `files`: new files are added, changed
 /// ones (by content hash, or all when the chunk settings changed) re-chunked
 /// and re-embedded, unchanged ones skipped, and the chunks of files that
 /// vanished from under `paths` removed.
-async fn index_files<E: Embedder>(
-    index: &EmbeddedIndex<E>,
+async fn index_files<E: Embedder + 'static>(
+    index: &Arc<EmbeddedIndex<E>>,
     chunker: &TokenChunker,
     paths: &[PathBuf],
     files: &[PathBuf],
     time: &aoai_core::clock::Time,
+    group_chunks: usize,
 ) -> Result<(), Failure> {
     let started = time.clock.now();
     let total = files.len();
@@ -581,10 +687,17 @@ async fn index_files<E: Embedder>(
             Some((done, line))
         }
     });
-    let (mut skipped, mut added, mut updated, mut unchanged) = (0_u64, 0_u64, 0_u64, 0_u64);
+    let mut tally = Tally::default();
     let mut seen = std::collections::HashSet::new();
+    // Files are chunked in order and embedded in groups of about GROUP_CHUNKS
+    // chunks (one embedder call, one write each); while a group is written,
+    // the next one is already being embedded.
+    let mut group = Group::default();
+    let mut writing: Option<tokio::task::JoinHandle<Result<Group, aoai_rag::Error>>> = None;
     let mut outcome = Ok(());
-    for file in files {
+    let mut files = files.iter().peekable();
+    while outcome.is_ok() {
+        let Some(file) = files.next() else { break };
         let source = source_name(file);
         seen.insert(source.clone());
         match read_text(file) {
@@ -593,36 +706,45 @@ async fn index_files<E: Embedder>(
                 let stored = indexed.get(&source).copied().unwrap_or(0);
                 let known = state.sources.get(&source);
                 if known.is_some_and(|known| known.sha256 == sha256 && known.chunks == stored) {
-                    unchanged += 1;
+                    tally.unchanged += 1;
                     counts.done.fetch_add(1, Ordering::Relaxed);
-                    continue;
-                }
-                let is_new = stored == 0 && known.is_none();
-                let document = Document::new(source.as_str(), text, Format::from_path(&source));
-                let chunks = chunker.chunk(&document);
-                let tokens: usize = chunks.iter().map(|chunk| chunk.tokens).sum();
-                let count = chunks.len();
-                if let Err(error) = index.replace_document(&source, chunks).await {
-                    state.sources.remove(&source);
-                    outcome = Err(rag_failure(error));
-                    break;
-                }
-                state.sources.insert(source, SourceState { sha256, chunks: count });
-                if is_new {
-                    added += 1;
                 } else {
-                    updated += 1;
+                    let is_new = stored == 0 && known.is_none();
+                    let document = Document::new(source.as_str(), text, Format::from_path(&source));
+                    let chunks = chunker.chunk(&document);
+                    group.add(source, sha256, is_new, chunks);
                 }
-                counts.chunks.fetch_add(count as u64, Ordering::Relaxed);
-                counts.tokens.fetch_add(tokens as u64, Ordering::Relaxed);
             }
             Err(reason) => {
-                skipped += 1;
+                tally.skipped += 1;
+                counts.done.fetch_add(1, Ordering::Relaxed);
                 eprintln!("warning: skipping {source}: {reason}");
             }
         }
-        counts.done.fetch_add(1, Ordering::Relaxed);
+        if group.chunks >= group_chunks || (files.peek().is_none() && !group.files.is_empty()) {
+            let next = std::mem::take(&mut group);
+            let embedding = next.embed(index);
+            let (embedded, written) = tokio::join!(embedding, finish(writing.take()));
+            outcome = written.map(|done| done.map(|done| done.record(&mut state, &mut tally, &counts)).unwrap_or(()));
+            match embedded {
+                Ok(embedded) if outcome.is_ok() => {
+                    let index = Arc::clone(index);
+                    writing = Some(tokio::task::spawn_blocking(move || {
+                        let (group, documents) = embedded;
+                        index.write_documents(documents).map(|()| group)
+                    }));
+                }
+                Ok(_) => {}
+                Err(error) => outcome = outcome.and(Err(rag_failure(error))),
+            }
+        }
     }
+    match finish(writing.take()).await {
+        Ok(Some(done)) => done.record(&mut state, &mut tally, &counts),
+        Ok(None) => {}
+        Err(error) => outcome = outcome.and(Err(error)),
+    }
+    let Tally { skipped, added, updated, unchanged } = tally;
     ticker.stop();
     let mut removed = 0_u64;
     if outcome.is_ok() {
@@ -779,22 +901,101 @@ async fn ask(args: AskArgs) -> Result<(), Failure> {
 }
 
 async fn answer<R: Retriever>(client: Client, chat: &str, retriever: R, args: &AskArgs) -> Result<(), Failure> {
-    let question = args.question.join(" ");
-    let answerer = GroundedAnswerer::builder(client, chat, retriever)
+    let mut history = match &args.history {
+        Some(path) => read_history(path, args.chat)?,
+        None => Vec::new(),
+    };
+    let mut builder = GroundedAnswerer::builder(client, chat, retriever)
         .k(args.k as usize)
         .mode(args.mode.into())
         .source_budget(args.source_budget as usize)
-        .encoding(Encoding::for_model(chat))
-        .build()
-        .map_err(rag_failure)?;
+        .encoding(Encoding::for_model(chat));
+    if args.no_rewrite {
+        builder = builder.no_query_rewrite();
+    } else if let Some(deployment) = &args.rewrite_deployment {
+        builder = builder.query_rewriter(ModelRewriter::new().deployment(deployment.as_str()));
+    }
+    let answerer = builder.build().map_err(rag_failure)?;
+    let first = Some(args.question.join(" ")).filter(|question| !question.trim().is_empty());
+    if !args.chat {
+        let question = first.ok_or_else(|| Failure::Usage("no question: pass QUESTION".to_owned()))?;
+        return turn(&answerer, &history, &question, args).await.map(drop);
+    }
+    // A conversation: each question and its answer join the history.
+    let interactive = std::io::stdin().is_terminal();
+    if interactive {
+        eprintln!("aoai rag ask: one question a line; /exit to leave");
+    }
+    let mut pending = first;
+    let mut input = std::io::stdin().lock();
+    loop {
+        let question = match pending.take() {
+            Some(question) => question,
+            None => {
+                if interactive {
+                    eprint!("> ");
+                }
+                let mut line = String::new();
+                let read = input
+                    .read_line(&mut line)
+                    .map_err(|error| Failure::Other(format!("cannot read input: {error}")))?;
+                if read == 0 {
+                    return Ok(());
+                }
+                line.trim().to_owned()
+            }
+        };
+        match question.as_str() {
+            "" => continue,
+            "/exit" | "/quit" => return Ok(()),
+            _ => {}
+        }
+        // A failed turn is reported and the conversation goes on.
+        match turn(&answerer, &history, &question, args).await {
+            Ok(text) => {
+                history.push(Turn::user(question));
+                history.push(Turn::assistant(text));
+                if !args.json {
+                    // A blank line between one turn's sources and the next answer.
+                    print("\n")?;
+                }
+            }
+            Err(Failure::Usage(message) | Failure::Other(message)) => eprintln!("error: {message}"),
+            Err(Failure::Api(error)) => eprintln!("{}", error.summary_line()),
+        }
+    }
+}
+
+/// The turns of a `--history` file (`-`: stdin, not with `--chat`).
+fn read_history(path: &str, chat: bool) -> Result<Vec<Turn>, Failure> {
+    if path == "-" && chat {
+        return Err(Failure::Usage(
+            "--history - reads stdin, which --chat reads questions from: give a file".to_owned(),
+        ));
+    }
+    let text = crate::read_input(Some(path))?;
+    serde_json::from_str(&text).map_err(|error| {
+        Failure::Usage(format!(
+            "--history {path}: expected a JSON array of {{\"role\": \"user\" or \"assistant\", \"content\": \"…\"}}: {error}"
+        ))
+    })
+}
+
+/// Answers one question after `history` and prints it; returns the answer's text.
+async fn turn<R: Retriever>(
+    answerer: &GroundedAnswerer<Client, R>,
+    history: &[Turn],
+    question: &str,
+    args: &AskArgs,
+) -> Result<String, Failure> {
     let answer = if args.json {
-        let answer = answerer.ask(&question).await.map_err(rag_failure)?;
-        let text = serde_json::to_string_pretty(&answer)
+        let answer = answerer.ask_with_history(history, question).await.map_err(rag_failure)?;
+        let text = if args.chat { serde_json::to_string(&answer) } else { serde_json::to_string_pretty(&answer) }
             .map_err(|error| Failure::Other(format!("cannot print the answer: {error}")))?;
         print(&format!("{text}\n"))?;
         answer
     } else {
-        let mut stream = answerer.ask_stream(&question).await.map_err(rag_failure)?;
+        let mut stream = answerer.ask_stream_with_history(history, question).await.map_err(rag_failure)?;
         let mut done = None;
         while let Some(event) = stream.next().await {
             match event.map_err(rag_failure)? {
@@ -807,6 +1008,38 @@ async fn answer<R: Retriever>(client: Client, chat: &str, retriever: R, args: &A
         print(&sources_list(&answer))?;
         answer
     };
+    if let Some(rewrite) = &answer.rewrite {
+        match &rewrite.fallback {
+            Some(reason) => eprintln!("note: searched with the question as asked: {reason}"),
+            None if args.verbose => {
+                eprintln!("search query: {:?} (rewritten from {:?})", rewrite.query, rewrite.question)
+            }
+            None => {}
+        }
+    } else if args.verbose {
+        eprintln!("search query: {question:?} (as asked)");
+    }
+    if args.verbose {
+        if let Some(usage) = &answer.usage {
+            let mut line =
+                format!("usage: {} prompt + {} completion tokens", usage.prompt_tokens, usage.completion_tokens);
+            if let Some(rewrite) = answer.rewrite.as_ref().and_then(|rewrite| rewrite.usage.as_ref()) {
+                let _ = write!(
+                    line,
+                    " (the query rewrite's {} + {} included)",
+                    rewrite.prompt_tokens, rewrite.completion_tokens
+                );
+            }
+            eprintln!("{line}");
+        }
+        if answer.history_turns < history.len() {
+            eprintln!(
+                "note: {} of {} earlier turns fit in the history budget; older ones were left out",
+                answer.history_turns,
+                history.len()
+            );
+        }
+    }
     if !answer.dropped.is_empty() {
         eprintln!(
             "note: {} retrieved chunk(s) did not fit in the source budget of {} tokens and were left out",
@@ -825,7 +1058,7 @@ async fn answer<R: Retriever>(client: Client, chat: &str, retriever: R, args: &A
     if answer.cites_nothing_given {
         eprintln!("warning: the answer cites none of the {} given sources", answer.sources.len());
     }
-    Ok(())
+    Ok(answer.text)
 }
 
 /// The numbered source list printed after the answer.
@@ -865,6 +1098,64 @@ mod tests {
     #[test]
     fn sources_are_named_without_dot_components() {
         assert_eq!(source_name(Path::new("./docs/./a.md")), source_name(Path::new("docs/a.md")));
+    }
+
+    /// Vectors from the text's length; a text holding "poison" gets a vector
+    /// of the wrong length, which the index refuses (an embedding error).
+    struct Fake;
+
+    #[async_trait::async_trait]
+    impl Embedder for Fake {
+        async fn embed(&self, texts: &[String]) -> aoai_rag::Result<Vec<Vec<f32>>> {
+            Ok(texts
+                .iter()
+                .map(|text| if text.contains("poison") { vec![1.0] } else { vec![1.0, text.len() as f32] })
+                .collect())
+        }
+
+        fn dimensions(&self) -> usize {
+            2
+        }
+
+        fn identity(&self) -> String {
+            "fake:2".to_owned()
+        }
+    }
+
+    #[tokio::test]
+    async fn groups_are_written_in_order_and_a_failed_group_records_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let docs = dir.path().join("docs");
+        std::fs::create_dir_all(&docs).unwrap();
+        let files: Vec<PathBuf> = ["a.md", "b.md", "c.md", "d.md"].iter().map(|name| docs.join(name)).collect();
+        for (file, text) in files.iter().zip(["# A\n\nalpha", "# B\n\nbeta", "# C\n\npoison", "# D\n\ndelta"]) {
+            std::fs::write(file, text).unwrap();
+        }
+        let index = Arc::new(EmbeddedIndex::open(dir.path().join("index"), Fake).unwrap());
+        let chunker = TokenChunker::new(ChunkerConfig::default()).unwrap();
+        let paths = [docs.clone()];
+        let time = aoai_core::clock::Time::system();
+        // One chunk per group: a and b are embedded and written, c's group fails, d is never reached.
+        let outcome = index_files(&index, &chunker, &paths, &files, &time, 1).await;
+        assert!(outcome.is_err());
+        let names = |index: &EmbeddedIndex<Fake>| -> Vec<String> {
+            index.sources().keys().map(|source| source.rsplit('/').next().unwrap().to_owned()).collect()
+        };
+        assert_eq!(names(&index), ["a.md", "b.md"]);
+        let state = read_state(index.path());
+        let recorded: Vec<&str> = state.sources.keys().map(|source| source.rsplit('/').next().unwrap()).collect();
+        assert_eq!(recorded, ["a.md", "b.md"], "only written files are recorded");
+
+        // Mended, the next run adds c and d and leaves a and b alone.
+        std::fs::write(&files[2], "# C\n\ngamma").unwrap();
+        let generation = index.generation();
+        index_files(&index, &chunker, &paths, &files, &time, 1).await.unwrap();
+        assert_eq!(names(&index), ["a.md", "b.md", "c.md", "d.md"]);
+        assert_eq!(read_state(index.path()).sources.len(), 4);
+        assert_eq!(index.generation(), generation + 2, "one write per changed file's group");
+        // Everything unchanged now: no write at all.
+        index_files(&index, &chunker, &paths, &files, &time, GROUP_CHUNKS).await.unwrap();
+        assert_eq!(index.generation(), generation + 2);
     }
 
     #[test]

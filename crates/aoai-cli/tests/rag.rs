@@ -6,6 +6,10 @@
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
+use aoai_emulator::{DeploymentConfig, Emulator};
+
+mod common;
+
 /// Runs `aoai` with a clean environment (no endpoint: the embedded emulator) in `dir`.
 fn aoai(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_aoai"))
@@ -397,4 +401,109 @@ fn reindexing_syncs_added_changed_unchanged_and_deleted_files() {
     // Another chunk size re-chunks everything.
     let output = aoai(root, &["rag", "index", "docs", "--index", "idx", "--chunk-tokens", "32"]);
     assert!(text(&output.stderr).contains("0 added, 3 updated, 0 removed, 0 unchanged"), "{}", text(&output.stderr));
+}
+
+const FIRST_QUESTION: &str = "How does a crashed batch resume?";
+const FOLLOW_UP: &str = "and how long does it take?";
+const REWRITTEN: &str = "How long does resuming a crashed batch take?";
+
+/// `aoai rag ask --history`/`--chat` against an emulator (on loopback, its
+/// address in the environment) whose chat deployment answers a rewrite
+/// request for the follow-up, when it carries the first question, with a
+/// scripted query: the follow-up alone retrieves the install notes, the
+/// rewritten query the batch docs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ask_rewrites_follow_up_questions_from_history_and_chat() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("docs")).unwrap();
+    std::fs::write(
+        root.join("docs/batch.md"),
+        "# Batching\n\n## Resume\n\nA crashed batch resumes from its journal file. Resuming a crashed batch takes about ten seconds.\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("docs/install.md"),
+        "# Installing\n\nHow long does it take to install? It takes two minutes on a laptop.\n",
+    )
+    .unwrap();
+    let fixtures = root.join("fixtures.toml");
+    std::fs::write(
+        &fixtures,
+        format!(
+            "[[fixtures]]\nmatch = {{ system_contains = \"standalone search query\", last_user_contains = \"Last question: {FOLLOW_UP}\", \
+             any_message_contains = \"User: {FIRST_QUESTION}\" }}\nreply = {{ content = \"{REWRITTEN}\" }}\n"
+        ),
+    )
+    .unwrap();
+    let emulator = Emulator::builder()
+        .deployment(DeploymentConfig::new("gpt-4o", "gpt-4o"))
+        .deployment(DeploymentConfig::new("text-embedding-3-small", "text-embedding-3-small"))
+        .fixtures(&fixtures)
+        .start()
+        .await
+        .unwrap();
+    let env = common::env_for(&emulator, false);
+    let output = common::aoai_in(root, &["rag", "index", "docs", "--index", "idx"], &env, None).await;
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    std::fs::write(
+        root.join("history.json"),
+        format!(
+            r#"[{{"role": "user", "content": "{FIRST_QUESTION}"}}, {{"role": "assistant", "content": "It resumes from its journal file. [doc1]"}}]"#
+        ),
+    )
+    .unwrap();
+    let ask = ["rag", "ask", "--index", "idx", "-k", "1"];
+
+    // --history with --json: the rewritten query and the right passage.
+    let args: Vec<&str> = ask.iter().copied().chain(["--json", "--history", "history.json", FOLLOW_UP]).collect();
+    let output = common::aoai_in(root, &args, &env, None).await;
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let answer: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(answer["rewrite"]["query"], REWRITTEN, "{answer}");
+    assert_eq!(answer["rewrite"]["question"], FOLLOW_UP);
+    assert_eq!(answer["rewrite"]["fallback"], serde_json::Value::Null);
+    assert_eq!(answer["history_turns"], 2);
+    assert_eq!(answer["sources"][0]["chunk"]["source"], "docs/batch.md");
+    let rewrite_tokens = answer["rewrite"]["usage"]["total_tokens"].as_u64().unwrap();
+    assert!(rewrite_tokens > 0 && answer["usage"]["total_tokens"].as_u64().unwrap() > rewrite_tokens);
+
+    // --no-rewrite: the follow-up alone finds the install notes.
+    let args: Vec<&str> =
+        ask.iter().copied().chain(["--json", "--no-rewrite", "--history", "history.json", FOLLOW_UP]).collect();
+    let output = common::aoai_in(root, &args, &env, None).await;
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let answer: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(answer["rewrite"], serde_json::Value::Null);
+    assert_eq!(answer["sources"][0]["chunk"]["source"], "docs/install.md");
+
+    // Verbose human output: the query and the tokens on stderr.
+    let args: Vec<&str> = ask.iter().copied().chain(["--verbose", "--history", "history.json", FOLLOW_UP]).collect();
+    let output = common::aoai_in(root, &args, &env, None).await;
+    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains(&format!("search query: {REWRITTEN:?} (rewritten from {FOLLOW_UP:?})")), "{stderr}");
+    assert!(stderr.contains("usage: ") && stderr.contains("the query rewrite's"), "{stderr}");
+    assert!(stdout.contains("Sources:\n[doc1] docs/batch.md"), "{stdout}");
+
+    // --chat: the first answer joins the history of the follow-up.
+    let args: Vec<&str> = ask.iter().copied().chain(["--chat", "--json"]).collect();
+    let input = format!("{FIRST_QUESTION}\n\n{FOLLOW_UP}\n/exit\nnever asked\n");
+    let output = common::aoai_in(root, &args, &env, Some(&input)).await;
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let answers: Vec<serde_json::Value> =
+        text(&output.stdout).lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+    assert_eq!(answers.len(), 2);
+    assert_eq!(answers[0]["rewrite"], serde_json::Value::Null);
+    assert_eq!(answers[0]["history_turns"], 0);
+    assert_eq!(answers[1]["history_turns"], 2);
+    assert_eq!(answers[1]["rewrite"]["query"], REWRITTEN);
+    assert_eq!(answers[1]["sources"][0]["chunk"]["source"], "docs/batch.md");
+
+    // A history that is not turns is a usage error.
+    std::fs::write(root.join("bad.json"), r#"[{"role": "tool", "content": "x"}]"#).unwrap();
+    let args: Vec<&str> = ask.iter().copied().chain(["--history", "bad.json", FOLLOW_UP]).collect();
+    let output = common::aoai_in(root, &args, &env, None).await;
+    assert_eq!(output.status.code(), Some(2));
+    assert!(text(&output.stderr).contains("--history bad.json: expected a JSON array"), "{}", text(&output.stderr));
 }

@@ -14,11 +14,12 @@ use tantivy::tokenizer::TextAnalyzer;
 use tantivy::{IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument, Term};
 
 use crate::ann::{self, Graph};
+use crate::bm25f;
 use crate::chunked::{Chunked, ROWS_PER_CHUNK};
 use crate::error::{Error, InvalidError, Result, StorageError};
-use crate::fusion::contribution;
+use crate::fusion::{Fusion, Scale};
 use crate::hnsw::{HnswConfig, dot};
-use crate::schema::{Record, Schema};
+use crate::schema::{Record, Schema, TextScoring};
 use crate::storage;
 
 const WRITER_MEMORY: usize = 20_000_000;
@@ -160,6 +161,8 @@ pub struct Query<'a> {
     pub filter: Option<Filter<'a>>,
     /// How many hits to return at most.
     pub top: usize,
+    /// How the lists are fused (reciprocal rank by default).
+    pub fusion: Fusion,
 }
 
 impl fmt::Debug for Query<'_> {
@@ -169,6 +172,7 @@ impl fmt::Debug for Query<'_> {
             .field("vectors", &self.vectors)
             .field("filter", &self.filter.is_some())
             .field("top", &self.top)
+            .field("fusion", &self.fusion)
             .finish()
     }
 }
@@ -194,6 +198,13 @@ impl<'a> Query<'a> {
         self
     }
 
+    /// Fusing the lists this way.
+    #[must_use]
+    pub fn fusion(mut self, fusion: Fusion) -> Self {
+        self.fusion = fusion;
+        self
+    }
+
     /// With a filter.
     #[must_use]
     pub fn filter(mut self, filter: Filter<'a>) -> Self {
@@ -207,7 +218,9 @@ impl<'a> Query<'a> {
 pub struct Hit {
     /// The record (without vectors).
     pub record: Arc<Record>,
-    /// The reciprocal-rank fusion score: the sum of `weight / (60 + rank)` over the lists it is in.
+    /// The fused score: the sum over the lists it is in of `weight / (60 + rank)`
+    /// ([`Fusion::ReciprocalRank`]) or of `weight ×` its min-max rescaled score
+    /// ([`Fusion::MinMax`]).
     pub score: f64,
     /// Its place in the keyword list, if it is there.
     pub text: Option<ListScore>,
@@ -460,7 +473,7 @@ impl Snapshot {
     }
 
     /// Runs `query`: each list is ranked among the records the filter
-    /// accepts, then the lists are fused by reciprocal rank. Equal scores
+    /// accepts, then the lists are fused as `query.fusion` says. Equal scores
     /// are ordered by id, so results do not depend on write order.
     ///
     /// # Errors
@@ -513,6 +526,7 @@ impl Snapshot {
         let mut fused: Vec<Hit> = Vec::new();
         let mut slots: HashMap<usize, usize> = HashMap::new();
         for (list_index, (list, weight)) in lists.iter().enumerate() {
+            let scale = Scale::of(list.iter().map(|(_, score)| *score));
             for (position, (row, score)) in list.iter().enumerate() {
                 let Some(Some(record)) = self.records.get(*row) else { continue };
                 let slot = *slots.entry(*row).or_insert_with(|| {
@@ -526,7 +540,7 @@ impl Snapshot {
                 });
                 let Some(hit) = fused.get_mut(slot) else { continue };
                 let rank = position + 1;
-                hit.score += contribution(*weight, rank);
+                hit.score += query.fusion.contribution(*weight, rank, *score, scale);
                 let place = Some(ListScore { rank, score: *score });
                 let vector_index = if query.text.is_some() { list_index.checked_sub(1) } else { Some(list_index) };
                 match vector_index {
@@ -564,7 +578,7 @@ impl Snapshot {
             if query.fields.as_ref().is_none_or(|names| names.contains(&field.name)) {
                 let boost =
                     boosted.clone().find(|(name, _)| *name == field.name).map_or(field.boost, |(_, boost)| *boost);
-                fields.push((*tantivy_field, boost));
+                fields.push(bm25f::Weighted { field: *tantivy_field, boost, b: field.b });
             }
         }
         let mut analyzer = shared.analyzer.clone();
@@ -578,14 +592,39 @@ impl Snapshot {
         if words.is_empty() || fields.is_empty() || query.candidates == 0 {
             return Ok(Vec::new());
         }
+        if let TextScoring::Bm25f { k1 } = shared.schema.scoring {
+            let mut ranked =
+                bm25f::rank(&self.searcher, &fields, &words, k1).map_err(|error| shared.error("search", error))?;
+            let mut list = Vec::with_capacity(query.candidates.min(ranked.len()));
+            // Sorted a block at a time: a filter may reject some of the best.
+            let block = query.candidates.saturating_mul(4).max(64);
+            let mut sorted = 0;
+            for position in 0..ranked.len() {
+                if list.len() == query.candidates {
+                    break;
+                }
+                if position == sorted {
+                    bm25f::sort_best(ranked.get_mut(position..).unwrap_or_default(), block);
+                    sorted = position.saturating_add(block);
+                }
+                let Some((address, score)) = ranked.get(position).copied() else { break };
+                let row = self.row_of(address)?;
+                if let Some(row) = row
+                    && allowed.is_none_or(|allowed| allowed.get(row).copied().unwrap_or(false))
+                {
+                    list.push((row, score));
+                }
+            }
+            return Ok(list);
+        }
         let mut should: Vec<(Occur, Box<dyn tantivy::query::Query>)> = Vec::new();
         for word in &words {
-            for (field, boost) in &fields {
-                let term = TermQuery::new(Term::from_field_text(*field, word), IndexRecordOption::WithFreqs);
-                if (*boost - 1.0).abs() < f32::EPSILON {
+            for weighted in &fields {
+                let term = TermQuery::new(Term::from_field_text(weighted.field, word), IndexRecordOption::WithFreqs);
+                if (weighted.boost - 1.0).abs() < f32::EPSILON {
                     should.push((Occur::Should, Box::new(term)));
                 } else {
-                    should.push((Occur::Should, Box::new(BoostQuery::new(Box::new(term), *boost))));
+                    should.push((Occur::Should, Box::new(BoostQuery::new(Box::new(term), weighted.boost))));
                 }
             }
         }
@@ -613,17 +652,24 @@ impl Snapshot {
             .map_err(|error| shared.error("search", error))?;
         let mut list = Vec::with_capacity(top.len());
         for (score, address) in top {
-            let document: TantivyDocument =
-                self.searcher.doc(address).map_err(|error| shared.error("search", error))?;
-            if let Some(row) =
-                document.get_first(shared.id).and_then(|value| value.as_str()).and_then(|id| self.rows.get(id))
-            {
-                list.push((*row, score));
+            if let Some(row) = self.row_of(address)? {
+                list.push((row, score));
             }
         }
         // Equal scores in id order, so results don't depend on segment layout.
         list.sort_by(|left, right| right.1.total_cmp(&left.1).then_with(|| self.id(left.0).cmp(self.id(right.0))));
         Ok(list)
+    }
+
+    /// The row of the record a keyword-index document stands for.
+    fn row_of(&self, address: tantivy::DocAddress) -> Result<Option<usize>> {
+        let document: TantivyDocument =
+            self.searcher.doc(address).map_err(|error| self.shared.error("search", error))?;
+        Ok(document
+            .get_first(self.shared.id)
+            .and_then(|value| value.as_str())
+            .and_then(|id| self.rows.get(id))
+            .copied())
     }
 
     /// The exact vector list: rows with cosine similarities, best first.

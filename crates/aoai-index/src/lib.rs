@@ -33,6 +33,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 mod ann;
+mod bm25f;
 mod chunked;
 pub mod error;
 pub mod fusion;
@@ -42,10 +43,10 @@ pub mod schema;
 mod storage;
 
 pub use error::{Error, Result};
-pub use fusion::{RRF_K, reciprocal_rank_fusion};
+pub use fusion::{Fusion, RRF_K, reciprocal_rank_fusion};
 pub use index::{
     COMPACTION_LOG_BYTES, DEFAULT_HNSW_THRESHOLD, Filter, Hit, Index, ListScore, Options, Query, Snapshot, Storage,
     TextQuery, VectorQuery, VectorSearch, normalize,
 };
-pub use schema::{Record, Schema, TextField, VectorField};
+pub use schema::{DEFAULT_B, DEFAULT_K1, Record, Schema, TextField, TextScoring, VectorField};
 pub use storage::write_atomic;

@@ -9,16 +9,64 @@ use serde_json::{Map, Value};
 use crate::error::{Error, InvalidError, Result};
 
 /// A text field: BM25 ranks records by the words of the record fields it is
-/// made of, its score multiplied by `boost`.
+/// made of, weighted by `boost` (how, the schema's [`TextScoring`] says).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TextField {
     /// Its name, used to restrict a query to some fields.
     pub name: String,
-    /// The multiplier of its BM25 score (1 by default).
+    /// Its weight (1 by default): the multiplier of its BM25 score
+    /// ([`TextScoring::PerField`]) or of its term frequencies
+    /// ([`TextScoring::Bm25f`]).
     pub boost: f32,
     /// The record fields whose text it indexes: strings, or arrays of strings
     /// (other values are ignored). By default the field of the same name.
     pub sources: Vec<String>,
+    /// How much its length normalises term frequencies under
+    /// [`TextScoring::Bm25f`], from 0 (not at all) to 1 (fully); BM25's `b`.
+    /// Default 0.75. ([`TextScoring::PerField`] uses tantivy's 0.75.)
+    #[serde(default = "default_b")]
+    pub b: f32,
+}
+
+/// BM25's customary `b`.
+pub const DEFAULT_B: f32 = 0.75;
+/// BM25's customary `k1` (tantivy's and Lucene's).
+pub const DEFAULT_K1: f32 = 1.2;
+
+fn default_b() -> f32 {
+    DEFAULT_B
+}
+
+/// How the keyword score of a record combines its text fields.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+#[non_exhaustive]
+pub enum TextScoring {
+    /// The sum over fields of `boost × BM25(field)`, each field saturated
+    /// and normalised on its own: Azure AI Search's text weights (the
+    /// emulator's search relies on it). A word in two fields counts twice.
+    #[default]
+    PerField,
+    /// BM25F (Robertson & Zaragoza, *The Probabilistic Relevance Framework:
+    /// BM25 and Beyond*, 2009, §3.4): each field's term frequency is
+    /// normalised by that field's length (its `b`) and weighted by its
+    /// `boost`; the sum is saturated once (`k1`) and weighted by one idf over
+    /// records (a record has the word if any field has it): Robertson–Spärck
+    /// Jones's `ln((N − df + 0.5) / (df + 0.5))`, at least 0.1. A title word
+    /// counts as `boost` occurrences in one bag of words, not as a second
+    /// independent match, so several fields never multiply a word's weight.
+    Bm25f {
+        /// The saturation constant (default [`DEFAULT_K1`]).
+        k1: f32,
+    },
+}
+
+impl TextScoring {
+    /// BM25F with `k1` = [`DEFAULT_K1`].
+    #[must_use]
+    pub fn bm25f() -> Self {
+        Self::Bm25f { k1: DEFAULT_K1 }
+    }
 }
 
 impl TextField {
@@ -26,7 +74,14 @@ impl TextField {
     #[must_use]
     pub fn new(name: impl Into<String>) -> Self {
         let name = name.into();
-        Self { sources: vec![name.clone()], name, boost: 1.0 }
+        Self { sources: vec![name.clone()], name, boost: 1.0, b: DEFAULT_B }
+    }
+
+    /// With this length normalisation (`b`, from 0 to 1) under [`TextScoring::Bm25f`].
+    #[must_use]
+    pub fn length_normalization(mut self, b: f32) -> Self {
+        self.b = b;
+        self
     }
 
     /// With this boost.
@@ -64,6 +119,9 @@ pub struct Schema {
     pub text: Vec<TextField>,
     /// The vector fields, in order.
     pub vectors: Vec<VectorField>,
+    /// How the text fields combine into one keyword score.
+    #[serde(default)]
+    pub scoring: TextScoring,
 }
 
 impl Schema {
@@ -77,6 +135,13 @@ impl Schema {
     #[must_use]
     pub fn text_field(mut self, field: TextField) -> Self {
         self.text.push(field);
+        self
+    }
+
+    /// Combining the text fields' scores this way.
+    #[must_use]
+    pub fn scoring(mut self, scoring: TextScoring) -> Self {
+        self.scoring = scoring;
         self
     }
 
@@ -108,6 +173,17 @@ impl Schema {
             if !(field.boost.is_finite() && field.boost > 0.0) {
                 return invalid(format!("text field {:?} has boost {}", field.name, field.boost));
             }
+            if !(0.0..=1.0).contains(&field.b) {
+                return invalid(format!(
+                    "text field {:?} has length normalisation b = {}, not in 0..=1",
+                    field.name, field.b
+                ));
+            }
+        }
+        if let TextScoring::Bm25f { k1 } = self.scoring
+            && !(k1.is_finite() && k1 >= 0.0)
+        {
+            return invalid(format!("BM25F k1 = {k1} is not a finite number ≥ 0"));
         }
         let mut names = BTreeSet::new();
         for field in &self.vectors {

@@ -44,8 +44,9 @@
 //!
 //! # Title boost
 //!
-//! As the embedded index boosts title and headings ×2, the index is created
-//! with the scoring profile [`SCORING_PROFILE`], whose text weights are
+//! Headings weigh more than body text, as in the embedded index (whose
+//! BM25F counts a heading word as two occurrences); Azure AI Search has no
+//! BM25F, so the index is created with the scoring profile [`SCORING_PROFILE`], whose text weights are
 //! `title: 2, headings: 2` (content 1), and queries name it in
 //! `scoringProfile` (turn that off with
 //! [`title_boost(false)`](AzureSearchIndexBuilder::title_boost)). Azure
@@ -572,7 +573,7 @@ fn excerpt(value: &Value) -> String {
     text.chars().take(200).collect()
 }
 
-/// The weight of title and headings in [`SCORING_PROFILE`], the embedded index's title boost.
+/// The weight of title and headings in [`SCORING_PROFILE`] (the embedded index's heading weight).
 const TITLE_WEIGHT: f64 = 2.0;
 
 /// `text` as plain words for Azure AI Search's `search`: a backslash before

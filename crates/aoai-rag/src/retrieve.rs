@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::chunk::Chunk;
 use crate::error::Result;
 
-pub use aoai_index::{ListScore, RRF_K, reciprocal_rank_fusion};
+pub use aoai_index::{Fusion, ListScore, RRF_K, reciprocal_rank_fusion};
 
 /// Which lists a search ranks by.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -89,7 +89,10 @@ impl Filter {
 pub struct Hit {
     /// The chunk, with its source, offsets and headings for a citation.
     pub chunk: Chunk,
-    /// The sum of `weight / (60 + rank)` over the lists it is in; the order of results.
+    /// The fused score, the order of results: for the embedded index the sum
+    /// over the lists it is in of `weight ×` its score rescaled to 0..=1 within
+    /// the list (min-max, the default) or of `weight / (60 + rank)` (reciprocal
+    /// rank, as Azure AI Search reports it).
     pub score: f64,
     /// Its place in the keyword list, if it is there.
     pub keyword: Option<ListScore>,
@@ -200,7 +203,9 @@ impl<T: Retriever + ?Sized> Retriever for std::sync::Arc<T> {
     }
 }
 
-/// The weights of the lists in hybrid search (both 1 by default).
+/// The weights of the lists in hybrid search (both 1 by default; the
+/// embedded index's [`IndexConfig`](crate::index::IndexConfig) defaults to
+/// keyword 0.6, vector 0.4).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct FusionWeights {
     /// The keyword list's weight.

@@ -62,7 +62,12 @@ fn ids(hits: &[Hit]) -> Vec<&str> {
 async fn keyword_vector_and_hybrid_search_fuse_by_reciprocal_rank_and_survive_reopening() {
     let emulator = emulator().await;
     let directory = tempfile::tempdir().unwrap();
-    let index = EmbeddedIndex::open(directory.path(), embedder(&emulator, 256)).unwrap();
+    let config = IndexConfig {
+        fusion: aoai_rag::retrieve::Fusion::ReciprocalRank,
+        weights: FusionWeights::default(),
+        ..IndexConfig::default()
+    };
+    let index = EmbeddedIndex::open_with(directory.path(), embedder(&emulator, 256), config).unwrap();
     build(&index).await;
     assert_eq!(index.len(), 6);
 
@@ -422,4 +427,90 @@ async fn an_index_opened_for_keywords_only_searches_by_keyword_and_embeds_nothin
     let missing = directory.path().join("missing");
     assert!(matches!(EmbeddedIndex::open_keyword_only(&missing), Err(Error::Index(_))));
     assert!(!missing.exists());
+}
+
+/// Keyword search sees a chunk's heading context (title and headings its
+/// text lacks) once: a chunk deep in a section matches the section's name,
+/// and a heading already in the text is not indexed a second time.
+#[tokio::test]
+async fn headings_count_once_and_reach_chunks_deep_in_their_section() {
+    let emulator = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let index = EmbeddedIndex::open(dir.path(), embedder(&emulator, 8)).unwrap();
+    // The section's first chunk holds its heading line; the second does not.
+    let mut first = chunk("docs/quota.md", 0, "# Quota windows\n\nTokens per minute are charged when sent.");
+    first.title = Some("Quota windows".to_owned());
+    first.headings = vec!["Quota windows".to_owned()];
+    let mut second = chunk("docs/quota.md", 1, "The charge is corrected when the usage arrives.");
+    second.title = Some("Quota windows".to_owned());
+    second.headings = vec!["Quota windows".to_owned(), "Corrections".to_owned()];
+    let other = chunk("docs/other.md", 0, "Windows of time and a charge for each request.");
+    index.add(vec![first, second, other]).await.unwrap();
+
+    let context = |id: &str| index.engine().get(id).unwrap().fields.get("context").cloned();
+    assert_eq!(context("docs/quota.md#0"), None, "the heading is in the text already");
+    assert_eq!(context("docs/quota.md#1"), Some(serde_json::json!(["Quota windows", "Corrections"])));
+    assert_eq!(context("docs/other.md#0"), None);
+
+    // "corrections" is only in the second chunk's heading path.
+    let hits = index.search("corrections", 3, SearchMode::Keyword, &Filter::none()).await.unwrap();
+    assert_eq!(ids(&hits), ["docs/quota.md#1"]);
+    // "quota windows charge": the second chunk has "charge" in its text and
+    // "quota windows" in its context, so it outranks the other document,
+    // which has "windows" and "charge" in its text but no "quota".
+    let hits = index.search("quota windows charge", 3, SearchMode::Keyword, &Filter::none()).await.unwrap();
+    let rank = |id: &str| ids(&hits).iter().position(|hit| *hit == id).unwrap();
+    assert!(rank("docs/quota.md#1") < rank("docs/other.md#0"), "{:?}", ids(&hits));
+    // The stored chunk reads back without the context field.
+    assert_eq!(index.get("docs/quota.md#1").unwrap().text, "The charge is corrected when the usage arrives.");
+}
+
+/// An index written before BM25F (manifest format 2) is refused with a
+/// message that says what to do.
+#[tokio::test]
+async fn an_index_of_an_older_format_is_refused_with_a_remedy() {
+    let emulator = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("manifest.json"),
+        r#"{"format": 2, "embedder": "azure:embed:8", "dimensions": 8, "metric": "cosine", "generation": 1, "chunks": 0}"#,
+    )
+    .unwrap();
+    let error = EmbeddedIndex::open(dir.path(), embedder(&emulator, 8)).unwrap_err();
+    let message = error.to_string();
+    assert!(matches!(error, Error::Index(_)), "{error:?}");
+    assert!(message.contains("format 2") && message.contains("index the documents again"), "{message}");
+}
+
+/// The default fusion: each list's scores rescaled to 0..=1 (its best 1)
+/// and summed at keyword 0.6 / vector 0.4.
+#[tokio::test]
+async fn the_default_fusion_sums_min_max_rescaled_scores_at_the_default_weights() {
+    let emulator = emulator().await;
+    let directory = tempfile::tempdir().unwrap();
+    let index = EmbeddedIndex::open(directory.path(), embedder(&emulator, 256)).unwrap();
+    build(&index).await;
+    // One list: its best hit gets the whole weight.
+    let keyword = index.search("journal resumes", 3, SearchMode::Keyword, &Filter::none()).await.unwrap();
+    assert!((keyword[0].score - 0.6).abs() < 1e-9, "{keyword:?}");
+    let vector = index.search("journal resumes", 6, SearchMode::Vector, &Filter::none()).await.unwrap();
+    assert!((vector[0].score - 0.4).abs() < 1e-9, "{vector:?}");
+    assert!(vector.last().unwrap().score.abs() < 1e-9, "the list's worst gets 0: {vector:?}");
+    // Both lists: scores within 0..=1, best first, and a hit first in both lists scores 1.
+    let hybrid = index.search("journal resumes", 6, SearchMode::Hybrid, &Filter::none()).await.unwrap();
+    assert!(hybrid.iter().all(|hit| (0.0..=1.0 + 1e-9).contains(&hit.score)), "{hybrid:?}");
+    assert!(hybrid.windows(2).all(|pair| pair[0].score >= pair[1].score));
+    if let Some(top) = hybrid
+        .iter()
+        .find(|hit| hit.keyword.is_some_and(|list| list.rank == 1) && hit.vector.is_some_and(|list| list.rank == 1))
+    {
+        assert!((top.score - 1.0).abs() < 1e-9, "{top:?}");
+    }
+    // A heavier keyword weight can only move keyword leaders up.
+    let config = IndexConfig { weights: FusionWeights { keyword: 1.0, vector: 0.0 }, ..IndexConfig::default() };
+    let other = tempfile::tempdir().unwrap();
+    let keyword_only = EmbeddedIndex::open_with(other.path(), embedder(&emulator, 256), config).unwrap();
+    build(&keyword_only).await;
+    let hits = keyword_only.search("journal resumes", 3, SearchMode::Hybrid, &Filter::none()).await.unwrap();
+    assert_eq!(ids(&hits)[0], ids(&keyword)[0]);
 }

@@ -92,7 +92,37 @@ fn a_batch_equals_its_texts_one_by_one() {
     for (text, batched) in texts.iter().zip(&batch) {
         let alone = embedder().embed(&[text]).unwrap();
         let difference = max_abs_difference(batched, &alone[0]);
-        assert!(difference <= 1e-5, "padding changed {text:?} by {difference}");
+        assert!(difference <= 1e-5, "batching changed {text:?} by {difference}");
+    }
+}
+
+/// Texts are packed into batches by token count and the batches run on
+/// several workers: whatever a text is batched with (short or long texts,
+/// many or few, first or last), its vector stays the same.
+#[test]
+fn a_texts_vector_does_not_depend_on_its_batch_mates() {
+    let probe = "Ownership rules: each value has one owner, and the value is dropped when the owner goes out of scope.";
+    let alone = embedder().embed(&[probe]).unwrap().remove(0);
+    let long = "borrowing lifetimes traits generics closures iterators ".repeat(60);
+    let medium = "A reference lets you refer to a value without taking ownership of it. ".repeat(4);
+    let mixes: Vec<Vec<&str>> = vec![
+        vec![probe, "short", "x"],
+        vec![long.as_str(), probe, medium.as_str()],
+        std::iter::repeat_n(medium.as_str(), 40).chain([probe]).chain(std::iter::repeat_n(long.as_str(), 9)).collect(),
+        std::iter::once(probe).chain(std::iter::repeat_n("tiny text", 100)).collect(),
+    ];
+    for mix in &mixes {
+        let position = mix.iter().position(|text| *text == probe).unwrap();
+        let vectors = embedder().embed(mix).unwrap();
+        assert_eq!(vectors.len(), mix.len());
+        let difference = max_abs_difference(&vectors[position], &alone);
+        eprintln!("{} texts: max |Δ| = {difference:.2e}", mix.len());
+        assert!(difference <= 1e-5, "batched with {} texts, the vector moved by {difference}", mix.len());
+        // The others are right too: each equals its own vector alone.
+        for (text, vector) in mix.iter().zip(&vectors).take(3) {
+            let own = embedder().embed(&[text]).unwrap().remove(0);
+            assert!(max_abs_difference(vector, &own) <= 1e-5, "{text:?} moved in a batch");
+        }
     }
 }
 

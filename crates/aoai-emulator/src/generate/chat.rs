@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 
 use super::grounded::Grounding;
 use super::schema::{self, InstanceOptions};
+use super::standalone::standalone_query;
 use super::text;
 use super::util::{StableHasher, alphanumeric, between_usize, derive, hash_json, hash_str};
 use super::{GenerateError, ModelInfo};
@@ -100,6 +101,9 @@ pub(crate) struct Conversation {
     /// The user message before the last one, when the last one asks what
     /// was said before ("what did I say?"): the answer quotes it.
     pub(crate) recalled: Option<String>,
+    /// The follow-up made to stand alone, when the instructions ask for a
+    /// standalone query (see `standalone.rs`).
+    pub(crate) standalone: Option<String>,
 }
 
 impl Conversation {
@@ -109,6 +113,7 @@ impl Conversation {
         let recalled = if asks_to_recall(&last_user) { users.find_map(ChatMessage::text) } else { None };
         Conversation {
             recalled,
+            standalone: standalone_query(messages, &last_user),
             keywords: text::keywords(&last_user),
             proper_nouns: text::proper_nouns(&last_user),
             tool_results: pending_tool_results(messages),
@@ -712,7 +717,11 @@ fn split_camel(name: &str) -> String {
 fn produce(plan: &Plan<'_>, conversation: &Conversation, rng: &mut Rng, tokenizer: &Tokenizer) -> Draft {
     match plan {
         Plan::Text => {
-            if let Some(recalled) = conversation.recalled.as_ref().filter(|_| conversation.tool_results.is_empty()) {
+            if let Some(query) = conversation.standalone.as_ref().filter(|_| conversation.tool_results.is_empty()) {
+                Draft::Text(query.clone(), None)
+            } else if let Some(recalled) =
+                conversation.recalled.as_ref().filter(|_| conversation.tool_results.is_empty())
+            {
                 Draft::Text(format!("Earlier you said: \"{}\"", recalled.trim()), None)
             } else if let Some(grounding) =
                 conversation.grounding.as_ref().filter(|_| conversation.tool_results.is_empty())

@@ -33,6 +33,12 @@
 //!   the answer quotes the user message before it:
 //!   `Earlier you said: "…"` (how a chained Responses request shows that
 //!   the history reached the model).
+//! - **Standalone queries**: when a system or developer message asks for a
+//!   "standalone" query or question (rewriting a follow-up for retrieval),
+//!   the answer is the follow-up (the text after a `Last question:`-style
+//!   label, or the last user message) followed by the keywords of the
+//!   earlier user turns it lacks: "and how long does it take crashed batch
+//!   resume" (see `standalone.rs`).
 //! - **Grounded answers**: when a system, developer or user message holds
 //!   a `<documents>` block of sources each starting with a `[docN]` line,
 //!   a text answer quotes, from each of the (at most two) sources sharing
@@ -82,6 +88,7 @@ mod fixtures;
 mod grounded;
 mod pattern;
 pub mod schema;
+mod standalone;
 mod text;
 mod util;
 mod validate;

@@ -6,7 +6,9 @@
 //!
 //! 1. retrieves the top `k` chunks ([`k`](GroundedAnswererBuilder::k),
 //!    [`mode`](GroundedAnswererBuilder::mode),
-//!    [`filter`](GroundedAnswererBuilder::filter));
+//!    [`filter`](GroundedAnswererBuilder::filter)) — for a question asked
+//!    after earlier turns, with its standalone rewrite (see
+//!    [Follow-up questions](#follow-up-questions));
 //! 2. numbers them `[doc1]`, `[doc2]`, … in retrieval order and keeps those
 //!    whose block fits in what is left of the
 //!    [`source_budget`](GroundedAnswererBuilder::source_budget) (counted with
@@ -60,12 +62,72 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! # Follow-up questions
+//!
+//! [`ask_with_history`](GroundedAnswerer::ask_with_history) (and
+//! [`ask_stream_with_history`](GroundedAnswerer::ask_stream_with_history),
+//! [`prepare_with_history`](GroundedAnswerer::prepare_with_history)) take
+//! the earlier [`Turn`]s of the conversation, oldest first. The most recent
+//! turns that fit in the
+//! [`history_budget`](GroundedAnswererBuilder::history_budget) are kept
+//! whole. Before retrieving, a [`QueryRewriter`] (by default
+//! [`ModelRewriter`], one more chat call) rewrites the question into a
+//! standalone search query, which retrieval uses; the answer is then asked
+//! with the history (assistant turns without their `[docN]` markers), the
+//! sources and the question as asked. [`Answer::rewrite`] shows the query
+//! (or the question kept, and why: see [`rewrite`]) and the rewrite's usage,
+//! which [`Answer::usage`] includes. Without history nothing changes: no
+//! rewrite call. [`no_query_rewrite`](GroundedAnswererBuilder::no_query_rewrite)
+//! turns the rewrite off; [`query_rewriter`](GroundedAnswererBuilder::query_rewriter)
+//! replaces it.
+//!
+//! ```
+//! use aoai_emulator::{DeploymentConfig, Emulator};
+//! use aoai_rag::answer::{GroundedAnswerer, Turn};
+//! use aoai_rag::chunk::{Chunker, ChunkerConfig, Document, Format, TokenChunker};
+//! use aoai_rag::{AzureEmbedder, EmbeddedIndex};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let emulator = Emulator::builder()
+//!     .deployment(DeploymentConfig::new("embed", "text-embedding-3-small"))
+//!     .deployment(DeploymentConfig::new("chat", "gpt-4o"))
+//!     .start()
+//!     .await?;
+//! let embedder = AzureEmbedder::builder(emulator.client()?, "embed", 256).request_dimensions().build()?;
+//! let directory = tempfile::tempdir()?;
+//! let index = EmbeddedIndex::open(directory.path(), embedder)?;
+//! let chunker = TokenChunker::new(ChunkerConfig::default())?;
+//! for (source, text) in [
+//!     ("docs/batch.md", "# Resume\n\nA crashed batch resumes from its journal file within ten seconds.\n"),
+//!     ("docs/install.md", "# Install\n\nInstalling takes two minutes.\n"),
+//! ] {
+//!     let document = Document::new(source, text, Format::Markdown);
+//!     index.replace_document(source, chunker.chunk(&document)).await?;
+//! }
+//!
+//! let answerer = GroundedAnswerer::builder(emulator.client()?, "chat", index).k(1).build()?;
+//! let history = [
+//!     Turn::user("How does a crashed batch resume?"),
+//!     Turn::assistant("A crashed batch resumes from its journal file. [doc1]"),
+//! ];
+//! let answer = answerer.ask_with_history(&history, "And how long does it take?").await?;
+//! let rewrite = answer.rewrite.as_ref().expect("asked with history");
+//! // The emulator's rewrite adds the earlier subject to the follow-up.
+//! assert!(rewrite.is_rewritten() && rewrite.query.contains("crashed batch"), "{rewrite:?}");
+//! assert_eq!(answer.sources[0].chunk.source, "docs/batch.md");
+//! # Ok(())
+//! # }
+//! ```
 
 mod budget;
 mod citation;
+pub mod rewrite;
 
 use std::fmt;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use aoai_core::ChatApi;
@@ -78,6 +140,7 @@ use serde::{Deserialize, Serialize};
 
 pub use budget::{Fitted, Source, fit_sources, render_source};
 pub use citation::{Marker, parse_markers};
+pub use rewrite::{ModelRewriter, QueryRewriter, Rewrite, RewriteFallback, RewriteInput, Turn, TurnRole};
 
 use crate::chunk::Chunk;
 use crate::error::{ChatError, ConfigError, Error, Result};
@@ -87,6 +150,8 @@ use crate::retrieve::{Filter, Retriever, SearchMode};
 pub const DEFAULT_K: usize = 5;
 /// The default token budget of the sources.
 pub const DEFAULT_SOURCE_BUDGET: usize = 3000;
+/// The default token budget of the conversation history.
+pub const DEFAULT_HISTORY_BUDGET: usize = 2000;
 
 /// The default system message.
 pub const DEFAULT_INSTRUCTIONS: &str = "You answer questions using only the numbered sources inside the <documents> \
@@ -103,10 +168,12 @@ pub struct GroundedAnswerer<C, R> {
     mode: SearchMode,
     filter: Filter,
     source_budget: usize,
+    history_budget: usize,
     tokenizer: Tokenizer,
     instructions: String,
     max_tokens: Option<u32>,
     temperature: Option<f64>,
+    rewriter: Option<Arc<dyn QueryRewriter>>,
 }
 
 impl<C, R> fmt::Debug for GroundedAnswerer<C, R> {
@@ -117,7 +184,9 @@ impl<C, R> fmt::Debug for GroundedAnswerer<C, R> {
             .field("mode", &self.mode)
             .field("filter", &self.filter)
             .field("source_budget", &self.source_budget)
+            .field("history_budget", &self.history_budget)
             .field("encoding", &self.tokenizer.encoding())
+            .field("rewrites_queries", &self.rewriter.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -160,6 +229,29 @@ impl<C, R> GroundedAnswererBuilder<C, R> {
         self
     }
 
+    /// The most tokens the conversation history takes (at least 1):
+    /// the most recent turns that fit are kept whole, older ones left out.
+    /// Default 2000.
+    pub fn history_budget(mut self, tokens: usize) -> Self {
+        self.answerer.history_budget = tokens;
+        self
+    }
+
+    /// Rewrites follow-up questions with `rewriter` instead of the default
+    /// [`ModelRewriter`] (which a [`ModelRewriter`] with other settings
+    /// replaces too).
+    pub fn query_rewriter(mut self, rewriter: impl QueryRewriter + 'static) -> Self {
+        self.answerer.rewriter = Some(Arc::new(rewriter));
+        self
+    }
+
+    /// Retrieves with the question as asked even when there is history (no
+    /// rewrite call); the history still reaches the answer.
+    pub fn no_query_rewrite(mut self) -> Self {
+        self.answerer.rewriter = None;
+        self
+    }
+
     /// The encoding to count the budget with: the chat model's. Default
     /// `o200k_base` (GPT-4o and later).
     pub fn encoding(mut self, encoding: Encoding) -> Self {
@@ -190,7 +282,7 @@ impl<C, R> GroundedAnswererBuilder<C, R> {
     ///
     /// # Errors
     ///
-    /// [`Error::Config`] when `k`, the budget or the deployment name is empty.
+    /// [`Error::Config`] when `k`, a budget or the deployment name is empty.
     pub fn build(self) -> Result<GroundedAnswerer<C, R>> {
         let answerer = self.answerer;
         if answerer.k == 0 {
@@ -198,6 +290,9 @@ impl<C, R> GroundedAnswererBuilder<C, R> {
         }
         if answerer.source_budget == 0 {
             return Err(Error::Config(ConfigError::new("source_budget must be at least 1 token")));
+        }
+        if answerer.history_budget == 0 {
+            return Err(Error::Config(ConfigError::new("history_budget must be at least 1 token")));
         }
         if answerer.deployment.trim().is_empty() {
             return Err(Error::Config(ConfigError::new("the chat deployment name is empty")));
@@ -209,12 +304,18 @@ impl<C, R> GroundedAnswererBuilder<C, R> {
 /// What the model is asked: the request and the sources in it.
 #[derive(Debug, Clone)]
 pub struct GroundedPrompt {
-    /// The chat request (system message, then sources and question).
+    /// The chat request (system message, the history, then sources and question).
     pub request: ChatRequest,
     /// The sources given, numbered from 1.
     pub sources: Vec<Source>,
     /// Retrieved chunks that did not fit in the budget.
     pub dropped: Vec<Chunk>,
+    /// The query retrieval used, when the question came with history and
+    /// a rewriter.
+    pub rewrite: Option<Rewrite>,
+    /// How many earlier turns the request carries (the most recent that fit
+    /// in the history budget).
+    pub history_turns: usize,
 }
 
 /// A source the answer cites.
@@ -256,8 +357,15 @@ pub struct Answer {
     pub dropped: Vec<Chunk>,
     /// Why generation stopped (`content_filter`, `length`, …).
     pub finish_reason: Option<FinishReason>,
-    /// Token counts, when the service sent them.
+    /// Token counts, when the service sent them: the answer's plus the
+    /// query rewrite's (whose own part is in [`rewrite`](Self::rewrite)).
     pub usage: Option<Usage>,
+    /// The query retrieval used, when the question came with history and a
+    /// rewriter: the rewritten query, or the question with the reason it
+    /// was kept.
+    pub rewrite: Option<Rewrite>,
+    /// How many earlier turns the answer was asked with.
+    pub history_turns: usize,
     /// Azure's filter results for the prompt (including indirect attacks in the documents).
     pub prompt_filter_results: Option<Vec<PromptFilterResult>>,
     /// Azure's filter results for the answer.
@@ -266,20 +374,40 @@ pub struct Answer {
     pub request_id: Option<String>,
 }
 
+/// What a prompt gave the model besides the request: kept for the answer.
+#[derive(Debug)]
+struct Given {
+    sources: Vec<Source>,
+    dropped: Vec<Chunk>,
+    rewrite: Option<Rewrite>,
+    history_turns: usize,
+}
+
+impl From<GroundedPrompt> for Given {
+    fn from(prompt: GroundedPrompt) -> Self {
+        Self {
+            sources: prompt.sources,
+            dropped: prompt.dropped,
+            rewrite: prompt.rewrite,
+            history_turns: prompt.history_turns,
+        }
+    }
+}
+
 impl Answer {
-    /// Builds the answer from a chat response and the prompt's sources.
-    fn from_response(
-        response: ChatResponse,
-        request_id: Option<String>,
-        sources: Vec<Source>,
-        dropped: Vec<Chunk>,
-    ) -> Answer {
+    /// Builds the answer from a chat response and what the prompt gave.
+    fn from_response(response: ChatResponse, request_id: Option<String>, given: Given) -> Answer {
+        let Given { sources, dropped, rewrite, history_turns } = given;
         let choice = response.first_choice();
         let text = choice.and_then(|choice| choice.message.content.clone()).unwrap_or_default();
         let finish_reason = choice.and_then(|choice| choice.finish_reason.clone());
         let content_filter_results = choice.and_then(|choice| choice.content_filter_results.as_deref().cloned());
         let markers = parse_markers(&text);
         let (citations, unknown_citations) = resolve(&markers, &sources);
+        let usage = match (response.usage, rewrite.as_ref().and_then(|rewrite| rewrite.usage.clone())) {
+            (Some(answer), Some(rewrite)) => Some(answer + rewrite),
+            (answer, rewrite) => answer.or(rewrite),
+        };
         Answer {
             cites_nothing_given: citations.is_empty(),
             text,
@@ -289,7 +417,9 @@ impl Answer {
             sources,
             dropped,
             finish_reason,
-            usage: response.usage,
+            usage,
+            rewrite,
+            history_turns,
             prompt_filter_results: response.prompt_filter_results,
             content_filter_results,
             request_id,
@@ -341,10 +471,12 @@ impl<C: ChatApi, R: Retriever> GroundedAnswerer<C, R> {
                 mode: SearchMode::Hybrid,
                 filter: Filter::none(),
                 source_budget: DEFAULT_SOURCE_BUDGET,
+                history_budget: DEFAULT_HISTORY_BUDGET,
                 tokenizer: Tokenizer::new(Encoding::O200kBase),
                 instructions: DEFAULT_INSTRUCTIONS.to_owned(),
                 max_tokens: None,
                 temperature: None,
+                rewriter: Some(Arc::new(ModelRewriter::new())),
             },
         }
     }
@@ -361,7 +493,34 @@ impl<C: ChatApi, R: Retriever> GroundedAnswerer<C, R> {
     ///
     /// The retriever's error.
     pub async fn prepare(&self, question: &str) -> Result<GroundedPrompt> {
-        let hits = self.retriever.search(question, self.k, self.mode, &self.filter).await?;
+        self.prepare_with_history(&[], question).await
+    }
+
+    /// Builds the prompt for `question` asked after `history` (oldest turn
+    /// first): what [`ask_with_history`](Self::ask_with_history) would send.
+    /// With history (and a rewriter) this asks for the query rewrite, then
+    /// retrieves with the query; without, it is [`prepare`](Self::prepare).
+    ///
+    /// # Errors
+    ///
+    /// The retriever's error. A rewrite that fails falls back to the
+    /// question (see [`Rewrite::fallback`]).
+    pub async fn prepare_with_history(&self, history: &[Turn], question: &str) -> Result<GroundedPrompt> {
+        let history = self.recent(history);
+        let rewrite = match &self.rewriter {
+            Some(rewriter) if !history.is_empty() => {
+                let input = RewriteInput::new(&self.client, &self.deployment, history, question);
+                let rewrite = rewriter.rewrite(input).await.checked(rewrite::MAX_QUERY_CHARS);
+                match &rewrite.fallback {
+                    Some(reason) => tracing::warn!(%reason, "searching with the question as asked"),
+                    None => tracing::debug!(query = %rewrite.query, "searching with the rewritten question"),
+                }
+                Some(rewrite)
+            }
+            _ => None,
+        };
+        let query = rewrite.as_ref().map_or(question, |rewrite| rewrite.query.as_str());
+        let hits = self.retriever.search(query, self.k, self.mode, &self.filter).await?;
         let fitted = fit_sources(hits, self.source_budget, &self.tokenizer);
         let mut user = String::from("<documents>\n");
         for source in &fitted.sources {
@@ -369,15 +528,40 @@ impl<C: ChatApi, R: Retriever> GroundedAnswerer<C, R> {
         }
         user.push_str("</documents>\n\nQuestion: ");
         user.push_str(question);
-        let mut request =
-            ChatRequest::new(vec![ChatMessage::system(self.instructions.as_str()), ChatMessage::user(user)]);
+        let mut messages = Vec::with_capacity(history.len() + 2);
+        messages.push(ChatMessage::system(self.instructions.as_str()));
+        messages.extend(history.iter().map(Turn::to_message));
+        messages.push(ChatMessage::user(user));
+        let mut request = ChatRequest::new(messages);
         if let Some(max_tokens) = self.max_tokens {
             request = request.max_tokens(max_tokens);
         }
         if let Some(temperature) = self.temperature {
             request = request.temperature(temperature);
         }
-        Ok(GroundedPrompt { request, sources: fitted.sources, dropped: fitted.dropped })
+        Ok(GroundedPrompt {
+            request,
+            sources: fitted.sources,
+            dropped: fitted.dropped,
+            rewrite,
+            history_turns: history.len(),
+        })
+    }
+
+    /// The most recent turns of `history` whose contents fit in the
+    /// history budget together (kept whole; the first that does not fit
+    /// and all before it are left out).
+    fn recent<'h>(&self, history: &'h [Turn]) -> &'h [Turn] {
+        let mut tokens = 0;
+        let mut start = history.len();
+        for (turn_idx, turn) in history.iter().enumerate().rev() {
+            tokens += self.tokenizer.count(&turn.content);
+            if tokens > self.history_budget {
+                break;
+            }
+            start = turn_idx;
+        }
+        history.get(start..).unwrap_or_default()
     }
 
     /// Answers `question` from the retrieved sources.
@@ -386,13 +570,27 @@ impl<C: ChatApi, R: Retriever> GroundedAnswerer<C, R> {
     ///
     /// The retriever's error, or [`Error::Chat`] when the chat call fails.
     pub async fn ask(&self, question: &str) -> Result<Answer> {
-        let prompt = self.prepare(question).await?;
+        self.ask_with_history(&[], question).await
+    }
+
+    /// Answers `question`, asked after `history` (oldest turn first): the
+    /// question is rewritten into a standalone query for retrieval (see
+    /// [`rewrite`]), and the answer is asked with the history, the sources
+    /// and the question as asked. With empty history this is
+    /// [`ask`](Self::ask) (no rewrite call).
+    ///
+    /// # Errors
+    ///
+    /// The retriever's error, or [`Error::Chat`] when the answer's chat
+    /// call fails (a failed rewrite falls back instead).
+    pub async fn ask_with_history(&self, history: &[Turn], question: &str) -> Result<Answer> {
+        let prompt = self.prepare_with_history(history, question).await?;
         let response = self
             .client
             .chat(&self.deployment, &prompt.request)
             .await
             .map_err(|error| Error::Chat(ChatError::new(&self.deployment, "the chat call failed", Some(error))))?;
-        Ok(Answer::from_response(response.body, response.meta.request_id, prompt.sources, prompt.dropped))
+        Ok(Answer::from_response(response.body, response.meta.request_id, prompt.into()))
     }
 
     /// Answers `question` as a stream of text deltas that ends with the
@@ -404,13 +602,26 @@ impl<C: ChatApi, R: Retriever> GroundedAnswerer<C, R> {
     /// The retriever's error, or [`Error::Chat`] when the stream cannot be
     /// started; errors during the stream are the stream's last item.
     pub async fn ask_stream(&self, question: &str) -> Result<AnswerStream> {
-        let prompt = self.prepare(question).await?;
-        let request = prompt.request.stream_options(StreamOptions::with_usage());
+        self.ask_stream_with_history(&[], question).await
+    }
+
+    /// [`ask_with_history`](Self::ask_with_history) as a stream, like
+    /// [`ask_stream`](Self::ask_stream) (the rewrite, when there is one,
+    /// is done before the stream starts).
+    ///
+    /// # Errors
+    ///
+    /// As [`ask_stream`](Self::ask_stream).
+    pub async fn ask_stream_with_history(&self, history: &[Turn], question: &str) -> Result<AnswerStream> {
+        let GroundedPrompt { request, sources, dropped, rewrite, history_turns } =
+            self.prepare_with_history(history, question).await?;
+        let request = request.stream_options(StreamOptions::with_usage());
         let stream =
             self.client.chat_stream(&self.deployment, &request).await.map_err(|error| {
                 Error::Chat(ChatError::new(&self.deployment, "the chat stream failed", Some(error)))
             })?;
-        Ok(AnswerStream::new(stream, self.deployment.clone(), prompt.sources, prompt.dropped))
+        let given = Given { sources, dropped, rewrite, history_turns };
+        Ok(AnswerStream::new(stream, self.deployment.clone(), given))
     }
 }
 
@@ -428,8 +639,7 @@ struct StreamState {
     stream: ChatStream,
     accumulator: ChatAccumulator,
     deployment: String,
-    sources: Vec<Source>,
-    dropped: Vec<Chunk>,
+    given: Given,
 }
 
 /// Text deltas, then the [`Answer`]; see [`GroundedAnswerer::ask_stream`].
@@ -444,8 +654,8 @@ impl fmt::Debug for AnswerStream {
 }
 
 impl AnswerStream {
-    fn new(stream: ChatStream, deployment: String, sources: Vec<Source>, dropped: Vec<Chunk>) -> Self {
-        let state = Some(StreamState { stream, accumulator: ChatAccumulator::new(), deployment, sources, dropped });
+    fn new(stream: ChatStream, deployment: String, given: Given) -> Self {
+        let state = Some(StreamState { stream, accumulator: ChatAccumulator::new(), deployment, given });
         let inner = futures_util::stream::unfold(state, |state| async move {
             let mut state = state?;
             loop {
@@ -464,7 +674,7 @@ impl AnswerStream {
                     None => {
                         let request_id = state.stream.meta().request_id.clone();
                         let response = state.accumulator.finish();
-                        let answer = Answer::from_response(response, request_id, state.sources, state.dropped);
+                        let answer = Answer::from_response(response, request_id, state.given);
                         return Some((Ok(AnswerEvent::Done(Box::new(answer))), None));
                     }
                 }

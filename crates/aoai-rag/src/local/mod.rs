@@ -37,11 +37,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use candle_core::{DType, Device, Tensor};
-use candle_nn::VarBuilder;
+use rayon::prelude::*;
 use serde::Deserialize;
 
-use self::bert::{Bert, BertConfig};
+use self::bert::{Bert, BertConfig, Weights};
 pub use self::wordpiece::WordPiece;
 use crate::error::{EmbedError, Error};
 
@@ -51,8 +50,10 @@ pub const MODEL_DIR_ENV: &str = "AOAI_MINILM_DIR";
 /// The command that fetches the model files.
 pub const FETCH_COMMAND: &str = "cargo xtask fetch-model";
 
-/// Texts embedded together in one forward pass at most.
-const BATCH_SIZE: usize = 32;
+/// Tokens packed into one forward pass at most: enough rows for the matrix
+/// products to run near the CPU's peak, few enough that a handful of texts
+/// still spreads over every core.
+const BATCH_TOKENS: usize = 2048;
 
 /// The files [`LocalEmbedder::from_dir`] reads.
 const MODEL_FILES: [&str; 4] = ["config.json", "sentence_bert_config.json", "vocab.txt", "model.safetensors"];
@@ -94,6 +95,9 @@ pub enum LocalEmbedderError {
     /// The tensor computation failed.
     #[error("tensor computation failed: {0}")]
     Tensor(#[source] TensorError),
+    /// The worker threads could not be started.
+    #[error("cannot start the embedder's worker threads: {0}")]
+    Threads(String),
 }
 
 impl LocalEmbedderError {
@@ -132,10 +136,6 @@ struct SentenceBertConfig {
 /// The name in [`LocalEmbedder`]'s [`identity`](crate::Embedder::identity).
 pub const MODEL_NAME: &str = "all-MiniLM-L6-v2";
 
-/// Texts handed to one blocking task by the async [`Embedder`](crate::Embedder)
-/// implementation: the runtime gets its thread back between groups.
-const TASK_TEXTS: usize = BATCH_SIZE * 8;
-
 /// all-MiniLM-L6-v2 on the CPU: texts to 384-dimensional unit vectors.
 ///
 /// Cloning is cheap (the weights are shared). Besides the synchronous
@@ -153,7 +153,10 @@ pub struct LocalEmbedder {
 struct Model {
     tokenizer: WordPiece,
     model: Bert,
-    device: Device,
+    /// One worker per core ([`std::thread::available_parallelism`]); the
+    /// matrix products' own parallel parts (gemm over rayon) run on these
+    /// same workers, so the embedder never has more threads busy than cores.
+    pool: rayon::ThreadPool,
 }
 
 impl LocalEmbedder {
@@ -187,17 +190,23 @@ impl LocalEmbedder {
         let max_len = sentence.max_seq_length.min(config.max_position_embeddings);
         let tokenizer = WordPiece::from_vocab_file(&dir.join("vocab.txt"), max_len)?;
 
-        let device = bert::device();
         let weights_path = dir.join("model.safetensors");
-        let tensors = candle_core::safetensors::load(&weights_path, &device)
+        let tensors = candle_core::safetensors::load(&weights_path, &candle_core::Device::Cpu)
             .map_err(|error| LocalEmbedderError::bad_file(&weights_path, error.to_string()))?;
-        let prefixed = !tensors.contains_key("embeddings.word_embeddings.weight")
-            && tensors.contains_key("bert.embeddings.word_embeddings.weight");
-        let vb = VarBuilder::from_tensors(tensors, DType::F32, &device);
-        let vb = if prefixed { vb.pp("bert") } else { vb };
-        let model =
-            Bert::load(&config, vb).map_err(|error| LocalEmbedderError::bad_file(&weights_path, error.to_string()))?;
-        Ok(Self { inner: Arc::new(Model { tokenizer, model, device }), dimensions: config.hidden_size })
+        let model = Bert::load(&config, &Weights::new(tensors))
+            .map_err(|error| LocalEmbedderError::bad_file(&weights_path, error.to_string()))?;
+        let workers = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(workers)
+            .thread_name(|index| format!("aoai-embed-{index}"))
+            .build()
+            .map_err(|error| LocalEmbedderError::Threads(error.to_string()))?;
+        Ok(Self { inner: Arc::new(Model { tokenizer, model, pool }), dimensions: config.hidden_size })
+    }
+
+    /// How many texts' forward passes run at once: one per core.
+    pub fn workers(&self) -> usize {
+        self.inner.pool.current_num_threads()
     }
 
     /// The length of every vector: 384.
@@ -213,43 +222,33 @@ impl LocalEmbedder {
     /// One L2-normalised vector per text, in order. Texts longer than 256
     /// tokens are truncated, as sentence-transformers does.
     ///
-    /// Texts run through the model in batches of 32 of similar length (the
-    /// texts are sorted by token count first), so little time goes into
-    /// padding; the vectors come back in input order.
+    /// The texts are tokenized, then packed (no padding) into batches of at
+    /// most 2,048 tokens, longest texts first, and the batches run on one
+    /// worker per core; the vectors come back in input order. A text's vector
+    /// does not depend on the texts it is batched with.
     pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, LocalEmbedderError> {
-        let encoded: Vec<Vec<u32>> = texts.iter().map(|text| self.inner.tokenizer.encode(text)).collect();
-        let mut order: Vec<usize> = (0..encoded.len()).collect();
-        order.sort_by_key(|position| encoded.get(*position).map_or(0, Vec::len));
-        let mut slots: Vec<Vec<f32>> = vec![Vec::new(); encoded.len()];
-        for batch in order.chunks(BATCH_SIZE) {
-            let sequences: Vec<&[u32]> =
-                batch.iter().map(|position| encoded.get(*position).map_or(&[][..], Vec::as_slice)).collect();
-            for (position, vector) in batch.iter().zip(self.embed_batch(&sequences)?) {
-                if let Some(slot) = slots.get_mut(*position) {
-                    *slot = vector;
+        let model = &self.inner;
+        model.pool.install(|| {
+            let encoded: Vec<Vec<u32>> = texts.par_iter().map(|text| model.tokenizer.encode(text)).collect();
+            let batches = plan_batches(&encoded, model.pool.current_num_threads());
+            let results: Vec<Result<Vec<Vec<f32>>, candle_core::Error>> = batches
+                .par_iter()
+                .map(|batch| {
+                    let sequences: Vec<&[u32]> =
+                        batch.iter().map(|position| encoded.get(*position).map_or(&[][..], Vec::as_slice)).collect();
+                    model.model.embed(&sequences)
+                })
+                .collect();
+            let mut slots: Vec<Vec<f32>> = vec![Vec::new(); encoded.len()];
+            for (batch, vectors) in batches.iter().zip(results) {
+                for (position, vector) in batch.iter().zip(vectors?) {
+                    if let Some(slot) = slots.get_mut(*position) {
+                        *slot = vector;
+                    }
                 }
             }
-        }
-        Ok(slots)
-    }
-
-    fn embed_batch(&self, encoded: &[&[u32]]) -> Result<Vec<Vec<f32>>, LocalEmbedderError> {
-        let len = encoded.iter().map(|sequence| sequence.len()).max().unwrap_or(0);
-        if len == 0 {
-            return Ok(Vec::new());
-        }
-        let mut ids = Vec::with_capacity(encoded.len() * len);
-        let mut mask = Vec::with_capacity(encoded.len() * len);
-        for sequence in encoded {
-            ids.extend_from_slice(sequence);
-            ids.resize(ids.len() + len - sequence.len(), 0);
-            mask.extend(std::iter::repeat_n(1u32, sequence.len()));
-            mask.resize(mask.len() + len - sequence.len(), 0);
-        }
-        let device = &self.inner.device;
-        let ids = Tensor::from_vec(ids, (encoded.len(), len), device)?;
-        let mask = Tensor::from_vec(mask, (encoded.len(), len), device)?;
-        Ok(self.inner.model.embed(&ids, &mask)?.to_vec2::<f32>()?)
+            Ok(slots)
+        })
     }
 
     fn embed_owned(&self, texts: &[String]) -> crate::Result<Vec<Vec<f32>>> {
@@ -271,20 +270,19 @@ impl LocalEmbedder {
 
 #[async_trait]
 impl crate::Embedder for LocalEmbedder {
-    /// Runs the model on tokio's blocking threads, 256 texts per
-    /// task, or inline when no tokio runtime is running.
+    /// Runs the model on its workers (one per core) from one of tokio's
+    /// blocking threads, or inline when no tokio runtime is running.
     async fn embed(&self, texts: &[String]) -> crate::Result<Vec<Vec<f32>>> {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return self.embed_owned(texts);
         };
-        let mut vectors = Vec::with_capacity(texts.len());
-        for group in texts.chunks(TASK_TEXTS) {
-            let embedder = self.clone();
-            let group = group.to_vec();
-            let task = runtime.spawn_blocking(move || embedder.embed_owned(&group));
-            vectors.extend(task.await.map_err(|error| self.embed_error(&error))??);
+        if texts.is_empty() {
+            return Ok(Vec::new());
         }
-        Ok(vectors)
+        let embedder = self.clone();
+        let texts = texts.to_vec();
+        let task = runtime.spawn_blocking(move || embedder.embed_owned(&texts));
+        task.await.map_err(|error| self.embed_error(&error))?
     }
 
     fn dimensions(&self) -> usize {
@@ -304,6 +302,33 @@ impl crate::Embedder for LocalEmbedder {
     fn count_input_tokens(&self, text: &str) -> Option<usize> {
         Some(self.inner.tokenizer.count(text))
     }
+}
+
+/// Groups texts (by position) into batches of at most [`BATCH_TOKENS`]
+/// tokens, longest first, so the batches spread over `workers`: with few
+/// texts, each batch gets about a worker's share of the tokens (at least one
+/// text), so a single file's chunks still keep every core busy.
+fn plan_batches(encoded: &[Vec<u32>], workers: usize) -> Vec<Vec<usize>> {
+    let total: usize = encoded.iter().map(Vec::len).sum();
+    let budget = total.div_ceil(workers.max(1)).clamp(1, BATCH_TOKENS);
+    let mut order: Vec<usize> = (0..encoded.len()).collect();
+    order.sort_by_key(|position| std::cmp::Reverse(encoded.get(*position).map_or(0, Vec::len)));
+    let mut batches: Vec<Vec<usize>> = Vec::new();
+    let mut current = Vec::new();
+    let mut tokens = 0;
+    for position in order {
+        let len = encoded.get(position).map_or(0, Vec::len);
+        if !current.is_empty() && tokens + len > budget {
+            batches.push(std::mem::take(&mut current));
+            tokens = 0;
+        }
+        current.push(position);
+        tokens += len;
+    }
+    if !current.is_empty() {
+        batches.push(current);
+    }
+    batches
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, LocalEmbedderError> {
