@@ -761,6 +761,8 @@ async fn index_files<E: Embedder + 'static>(
     }
     write_state(index.path(), &state)?;
     outcome?;
+    // Writes append to the engine's log; fold it into the base files once it is large.
+    index.compact_if_needed().map_err(rag_failure)?;
     let seconds = time.clock.now().duration_since(started).as_secs_f64();
     eprintln!(
         "indexed {} of {total} files ({skipped} skipped): {added} added, {updated} updated, {removed} removed, {unchanged} unchanged; {} chunks, {} tokens embedded in {seconds:.1}s; the index holds {} chunks in {}",

@@ -166,6 +166,43 @@ fn print_row(name: &str, (p50, p95): (f64, f64)) {
     println!("  {name:<24} p50 {p50:>7.2} ms   p95 {p95:>7.2} ms");
 }
 
+/// Appends files of 10 new chunks, one write each (as `aoai rag index` adds
+/// one file), then removes them again: the time of each write, log fsync
+/// and tantivy commit included.
+fn append_files(index: &Index, corpus: &Corpus, name: &str) {
+    const FILES: usize = 20;
+    const CHUNKS: usize = 10;
+    let mut appends = Vec::with_capacity(FILES);
+    for file in 0..FILES {
+        let records: Vec<Record> = (0..CHUNKS)
+            .map(|chunk| {
+                let mut record = corpus.records[(file * CHUNKS + chunk) % corpus.records.len()].clone();
+                record.id = format!("appended-{file:03}-{chunk:02}");
+                record
+            })
+            .collect();
+        let start = Instant::now();
+        index.upsert(records).unwrap();
+        appends.push(start.elapsed());
+    }
+    let mut deletes = Vec::with_capacity(FILES);
+    for file in 0..FILES {
+        let ids: Vec<String> = (0..CHUNKS).map(|chunk| format!("appended-{file:03}-{chunk:02}")).collect();
+        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let start = Instant::now();
+        index.delete(&ids).unwrap();
+        deletes.push(start.elapsed());
+    }
+    let log = index.log_bytes();
+    let (append_p50, append_p95) = percentiles(appends);
+    let (delete_p50, delete_p95) = percentiles(deletes);
+    println!(
+        "  {name}: append one file ({CHUNKS} chunks) p50 {append_p50:.2} ms, p95 {append_p95:.2} ms; \
+         delete it p50 {delete_p50:.2} ms, p95 {delete_p95:.2} ms ({FILES} each; log now {} KiB)",
+        log / 1024
+    );
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let value = |flag: &str, default: usize| {
@@ -193,6 +230,7 @@ fn main() {
         let (keyword_times, _) = time(&corpus, |(text, _)| keyword(&index, text));
         let (vector_times, truth) = time(&corpus, |(_, v)| vector(&index, v));
         let (hybrid_times, _) = time(&corpus, |(text, v)| hybrid(&index, text, v));
+        append_files(&index, &corpus, "exact index");
         print_row("keyword (BM25)", keyword_times);
         print_row("vector, exact scan", vector_times);
         print_row("hybrid, exact scan", hybrid_times);
@@ -212,10 +250,17 @@ fn main() {
          (rows, vectors, BM25 and the graph; one write)",
         size as f64 / seconds
     );
+    let start = Instant::now();
+    index.compact().unwrap();
+    println!(
+        "  compacted (records.jsonl, vectors.f32 and vectors-0.hnsw rewritten, writes.log emptied) in {:.1} s",
+        start.elapsed().as_secs_f64()
+    );
     drop(index);
     let start = Instant::now();
     let index = Index::open_with(Storage::Directory(dir.path().into()), schema(), options).unwrap();
     println!("  reopened (graph loaded from vectors-0.hnsw) in {:.1} s", start.elapsed().as_secs_f64());
+    append_files(&index, &corpus, "HNSW index");
     let (vector_times, found) = time(&corpus, |(_, v)| vector(&index, v));
     let (hybrid_times, _) = time(&corpus, |(text, v)| hybrid(&index, text, v));
     print_row("vector, HNSW", vector_times);

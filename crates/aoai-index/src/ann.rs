@@ -1,140 +1,167 @@
 //! The engine's approximate vector search: one [`Hnsw`] graph per vector
 //! field, kept in step with the snapshot's rows.
 //!
-//! Graph nodes are numbered in insertion order and never move; rows move on
-//! every write (removed rows close up). [`Graph`] keeps both maps: row →
-//! node and node → row. A write deletes the nodes of removed rows (a
-//! tombstone) and inserts the new rows, on a copy of the previous graph; when
-//! tombstones reach half the nodes, the graph is rebuilt from the live rows.
+//! Between compactions rows never move: a write appends rows and leaves
+//! tombstones where it removed some. Graph nodes are numbered in insertion
+//! order and never move either. [`Graph`] keeps both maps (row → node,
+//! node → row) in [chunks](crate::chunked) shared between snapshots, and
+//! shares the [`Hnsw`] itself: a write inserts the new rows into the same
+//! graph in place (from every core), so a write costs its own inserts, never
+//! a copy. A snapshot accepts only the nodes its maps know and whose rows it
+//! holds, so nodes a later write inserted, or rows a later write removed,
+//! never leak into an older snapshot's results; nodes of removed rows keep
+//! routing searches. When such dead nodes reach half the graph, the next
+//! write builds a fresh graph from the live rows. Compaction renumbers rows
+//! and remaps the graph without rebuilding it.
 //!
 //! In a directory the graph of field `i` is saved as `vectors-{i}.hnsw`
-//! beside the rows: `AOAIANN1`, the generation (u64 LE), the row count (u32
-//! LE), the row → node map (u32 LE each, `u32::MAX` for a row without a
-//! vector), the graph's own bytes ([`Hnsw::to_bytes`]), and an FNV-1a 64
-//! checksum of everything before it. It is derived data: a file that is
-//! missing, corrupt, of another generation or built with other settings is
-//! rebuilt from the rows on open.
+//! when it is built and at each compaction: `AOAIANN2`, the generation of
+//! the base files whose row numbering it follows (u64 LE), the row count
+//! (u32 LE), the row → node map (u32 LE each, `u32::MAX` for a row without
+//! a vector), the graph's own bytes ([`Hnsw::to_bytes`]), and an FNV-1a 64
+//! checksum of everything before it. It is derived data: on open, a graph
+//! of the same base and settings is loaded and the rows the log appended
+//! after it are inserted; one that is missing, corrupt, of another base or
+//! built with other settings is rebuilt from the rows.
 
 use std::path::Path;
+use std::sync::Arc;
 
+use crate::chunked::{Chunked, ROWS_PER_CHUNK};
 use crate::hnsw::{Hnsw, HnswConfig, HnswError};
 
-const MAGIC: &[u8; 8] = b"AOAIANN1";
-const NONE: u32 = u32::MAX;
+const MAGIC: &[u8; 8] = b"AOAIANN2";
+pub(crate) const NONE: u32 = u32::MAX;
 
 /// One field's graph and the maps between its nodes and the snapshot's rows.
 #[derive(Debug, Clone)]
 pub(crate) struct Graph {
-    hnsw: Hnsw,
-    row_nodes: Vec<u32>,
-    node_rows: Vec<u32>,
+    hnsw: Arc<Hnsw>,
+    row_nodes: Chunked<u32>,
+    node_rows: Chunked<u32>,
+    /// Nodes whose rows are gone (removed since the graph was built).
+    dead: usize,
 }
 
 impl Graph {
-    /// A graph of every row that has a vector (`rows` yields each row's vector or `None`).
-    pub(crate) fn build<'a>(
-        config: HnswConfig,
-        dimensions: usize,
-        rows: impl Iterator<Item = Option<&'a [f32]>>,
-    ) -> Result<Self, HnswError> {
-        let mut hnsw = Hnsw::new(dimensions, config)?;
-        let mut row_nodes = Vec::new();
-        for vector in rows {
-            row_nodes.push(match vector {
-                Some(vector) => hnsw.insert(vector)?,
-                None => NONE,
-            });
-        }
-        Ok(Self::with_maps(hnsw, row_nodes))
-    }
-
-    fn with_maps(hnsw: Hnsw, row_nodes: Vec<u32>) -> Self {
-        let mut node_rows = vec![NONE; hnsw.len()];
-        for (row, node) in row_nodes.iter().enumerate() {
-            if let (Some(slot), Ok(row)) = (node_rows.get_mut(*node as usize), u32::try_from(row)) {
-                *slot = row;
-            }
-        }
-        Self { hnsw, row_nodes, node_rows }
-    }
-
-    /// The graph after a write, or `None` when it should be rebuilt instead:
-    /// `kept[new_row] = old_row` for the rows that stayed (in their new
-    /// order), `old_rows` the previous row count, `added` the vectors of the
-    /// rows appended after them.
-    pub(crate) fn updated<'a>(
-        &self,
-        kept: &[usize],
-        old_rows: usize,
-        added: impl Iterator<Item = Option<&'a [f32]>>,
-    ) -> Option<Result<Self, HnswError>> {
-        let mut hnsw = self.hnsw.clone();
-        let mut stays = vec![false; old_rows];
-        for old_row in kept {
-            if let Some(slot) = stays.get_mut(*old_row) {
-                *slot = true;
-            }
-        }
-        for (old_row, node) in self.row_nodes.iter().enumerate() {
-            if !stays.get(old_row).copied().unwrap_or(false) && *node != NONE {
-                hnsw.delete(*node);
-            }
-        }
-        if !hnsw.is_empty() && hnsw.live() * 2 < hnsw.len() {
-            return None;
-        }
-        let mut row_nodes: Vec<u32> =
-            kept.iter().map(|old_row| self.row_nodes.get(*old_row).copied().unwrap_or(NONE)).collect();
-        for vector in added {
-            match vector {
-                Some(vector) => match hnsw.insert(vector) {
-                    Ok(node) => row_nodes.push(node),
-                    Err(error) => return Some(Err(error)),
-                },
-                None => row_nodes.push(NONE),
-            }
-        }
-        Some(Ok(Self::with_maps(hnsw, row_nodes)))
-    }
-
-    /// The `k` rows most similar to `query` among those `allowed` lets
-    /// through, best first, as `(row, cosine)`.
-    pub(crate) fn search(&self, query: &[f32], k: usize, allowed: Option<&[bool]>) -> Vec<(usize, f32)> {
-        let row = |node: u32| self.node_rows.get(node as usize).copied().filter(|row| *row != NONE);
-        let accept = |node: u32| {
-            row(node)
-                .is_some_and(|row| allowed.is_none_or(|allowed| allowed.get(row as usize).copied().unwrap_or(false)))
+    /// A graph of every row that has a vector (`rows` holds each row's
+    /// vector or `None`), built on every core.
+    pub(crate) fn build(config: HnswConfig, dimensions: usize, rows: &[Option<&[f32]>]) -> Result<Self, HnswError> {
+        let graph = Self {
+            hnsw: Arc::new(Hnsw::new(dimensions, config)?),
+            row_nodes: Chunked::new(ROWS_PER_CHUNK),
+            node_rows: Chunked::new(ROWS_PER_CHUNK),
+            dead: 0,
         };
+        graph.appended(0, rows)
+    }
+
+    /// This graph with `added` rows appended after the current ones
+    /// (inserted into the shared graph in place) and `removed` more of its
+    /// nodes dead; `None` when dead nodes reach half the graph (rebuild it).
+    pub(crate) fn appended(&self, removed: usize, added: &[Option<&[f32]>]) -> Result<Self, HnswError> {
+        let vectors: Vec<&[f32]> = added.iter().flatten().copied().collect();
+        let nodes = self.hnsw.insert_parallel(&vectors)?;
+        let mut graph = self.clone();
+        graph.dead += removed;
+        let mut nodes = nodes.into_iter();
+        for vector in added {
+            let row = graph.row_nodes.len();
+            match vector.and_then(|_| nodes.next()) {
+                Some(node) => {
+                    graph.row_nodes.push(node);
+                    graph.set_node_row(node, u32::try_from(row).unwrap_or(NONE));
+                }
+                None => graph.row_nodes.push(NONE),
+            }
+        }
+        Ok(graph)
+    }
+
+    fn set_node_row(&mut self, node: u32, row: u32) {
+        let node = node as usize;
+        while self.node_rows.len() < node {
+            self.node_rows.push(NONE);
+        }
+        if self.node_rows.len() == node {
+            self.node_rows.push(row);
+        } else {
+            self.node_rows.set(node, row);
+        }
+    }
+
+    /// Whether dead nodes have reached half the graph.
+    pub(crate) fn worn(&self, removed: usize) -> bool {
+        let nodes = self.hnsw.len();
+        nodes > 0 && (self.dead + removed) * 2 >= nodes
+    }
+
+    /// The node of `row`, if it has one.
+    pub(crate) fn node(&self, row: usize) -> Option<u32> {
+        self.row_nodes.get(row).copied().filter(|node| *node != NONE)
+    }
+
+    /// The graph after compaction: `kept[new_row] = old_row`.
+    pub(crate) fn remapped(&self, kept: &[usize]) -> Self {
+        let mut row_nodes = Chunked::new(ROWS_PER_CHUNK);
+        let mut graph = Self {
+            hnsw: Arc::clone(&self.hnsw),
+            row_nodes: Chunked::new(ROWS_PER_CHUNK),
+            node_rows: Chunked::new(ROWS_PER_CHUNK),
+            dead: 0,
+        };
+        let mut live = 0;
+        for old_row in kept {
+            row_nodes.push(self.row_nodes.get(*old_row).copied().unwrap_or(NONE));
+        }
+        for _ in 0..self.hnsw.len() {
+            graph.node_rows.push(NONE);
+        }
+        for (row, node) in row_nodes.iter().enumerate() {
+            if *node != NONE {
+                graph.node_rows.set(*node as usize, u32::try_from(row).unwrap_or(NONE));
+                live += 1;
+            }
+        }
+        graph.row_nodes = row_nodes;
+        graph.dead = self.hnsw.len().saturating_sub(live);
+        graph
+    }
+
+    /// The `k` rows most similar to `query` among those `accept` lets
+    /// through, best first, as `(row, cosine)`. Nodes this graph's maps do
+    /// not know (inserted for a later snapshot) are never returned.
+    pub(crate) fn search(&self, query: &[f32], k: usize, accept: &dyn Fn(usize) -> bool) -> Vec<(usize, f32)> {
+        let row = |node: u32| self.node_rows.get(node as usize).copied().filter(|row| *row != NONE);
         self.hnsw
-            .search_filtered(query, k, accept)
+            .search_filtered(query, k, |node| row(node).is_some_and(|row| accept(row as usize)))
             .unwrap_or_default()
             .into_iter()
             .filter_map(|(node, score)| Some((row(node)? as usize, score)))
             .collect()
     }
 
-    /// Whether the graph was built with these settings for this many rows.
-    fn fits(&self, config: HnswConfig, dimensions: usize, rows: usize) -> bool {
+    /// Whether the graph was built with these settings.
+    fn fits(&self, config: HnswConfig, dimensions: usize) -> bool {
         let built = self.hnsw.config();
         built.m == config.m
             && built.ef_construction == config.ef_construction
             && built.seed == config.seed
             && self.hnsw.dimensions() == dimensions
-            && self.row_nodes.len() == rows
     }
 
-    /// Sets the search breadth (not part of what the graph was built with).
-    pub(crate) fn set_ef_search(&mut self, ef_search: usize) {
-        self.hnsw.set_ef_search(ef_search);
+    /// How many rows its maps cover.
+    pub(crate) fn rows(&self) -> usize {
+        self.row_nodes.len()
     }
 
-    fn to_bytes(&self, generation: u64) -> Vec<u8> {
+    fn to_bytes(&self, base: u64) -> Vec<u8> {
         let graph = self.hnsw.to_bytes();
         let mut out = Vec::with_capacity(28 + self.row_nodes.len() * 4 + graph.len());
         out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&generation.to_le_bytes());
+        out.extend_from_slice(&base.to_le_bytes());
         out.extend_from_slice(&u32::try_from(self.row_nodes.len()).unwrap_or(u32::MAX).to_le_bytes());
-        for node in &self.row_nodes {
+        for node in self.row_nodes.iter() {
             out.extend_from_slice(&node.to_le_bytes());
         }
         out.extend_from_slice(&graph);
@@ -144,8 +171,8 @@ impl Graph {
     }
 
     /// Reads a saved graph; `None` for anything that is not a well-formed
-    /// graph of this generation (the caller rebuilds).
-    fn from_bytes(bytes: &[u8], generation: u64) -> Option<Self> {
+    /// graph following base `base` (the caller rebuilds).
+    fn from_bytes(bytes: &[u8], base: u64) -> Option<Self> {
         let (body, checksum) = bytes.split_at(bytes.len().checked_sub(8)?);
         if fnv1a(body) != u64::from_le_bytes(checksum.try_into().ok()?) || body.get(..8)? != MAGIC {
             return None;
@@ -153,16 +180,33 @@ impl Graph {
         let stored = u64::from_le_bytes(body.get(8..16)?.try_into().ok()?);
         let rows = u32::from_le_bytes(body.get(16..20)?.try_into().ok()?) as usize;
         let map_end = 20usize.checked_add(rows.checked_mul(4)?)?;
-        let row_nodes: Vec<u32> = body
-            .get(20..map_end)?
-            .chunks_exact(4)
-            .filter_map(|chunk| chunk.try_into().ok().map(u32::from_le_bytes))
-            .collect();
         let hnsw = Hnsw::from_bytes(body.get(map_end..)?).ok()?;
-        if stored != generation || row_nodes.iter().any(|node| *node != NONE && !hnsw.contains(*node)) {
+        let mut graph = Self {
+            hnsw: Arc::new(hnsw),
+            row_nodes: Chunked::new(ROWS_PER_CHUNK),
+            node_rows: Chunked::new(ROWS_PER_CHUNK),
+            dead: 0,
+        };
+        for _ in 0..graph.hnsw.len() {
+            graph.node_rows.push(NONE);
+        }
+        let mut seen = 0;
+        for (row, chunk) in body.get(20..map_end)?.chunks_exact(4).enumerate() {
+            let node = u32::from_le_bytes(chunk.try_into().ok()?);
+            if node != NONE {
+                if (node as usize) >= graph.hnsw.len() || graph.node_rows.get(node as usize) != Some(&NONE) {
+                    return None;
+                }
+                graph.node_rows.set(node as usize, u32::try_from(row).ok()?);
+                seen += 1;
+            }
+            graph.row_nodes.push(node);
+        }
+        if stored != base {
             return None;
         }
-        Some(Self::with_maps(hnsw, row_nodes))
+        graph.dead = graph.hnsw.len() - seen;
+        Some(graph)
     }
 }
 
@@ -170,29 +214,31 @@ fn file(directory: &Path, position: usize) -> std::path::PathBuf {
     directory.join(format!("vectors-{position}.hnsw"))
 }
 
-/// Loads field `position`'s graph if a saved one fits (generation, settings, rows).
+/// Loads field `position`'s graph if a saved one fits (base, settings, at most `rows` rows).
 pub(crate) fn load(
     directory: &Path,
     position: usize,
-    generation: u64,
+    base: u64,
     config: HnswConfig,
     dimensions: usize,
     rows: usize,
 ) -> Option<Graph> {
     let bytes = std::fs::read(file(directory, position)).ok()?;
-    let mut graph = Graph::from_bytes(&bytes, generation)?;
-    if !graph.fits(config, dimensions, rows) {
+    let mut graph = Graph::from_bytes(&bytes, base)?;
+    if !graph.fits(config, dimensions) || graph.rows() > rows {
         return None;
     }
-    graph.set_ef_search(config.ef_search);
+    if let Some(hnsw) = Arc::get_mut(&mut graph.hnsw) {
+        hnsw.set_ef_search(config.ef_search);
+    }
     Some(graph)
 }
 
-/// Saves field `position`'s graph (a temporary file, then a rename).
-pub(crate) fn save(directory: &Path, position: usize, generation: u64, graph: &Graph) -> std::io::Result<()> {
+/// Saves field `position`'s graph, following base `base` (a temporary file, then a rename).
+pub(crate) fn save(directory: &Path, position: usize, base: u64, graph: &Graph) -> std::io::Result<()> {
     let path = file(directory, position);
     let temporary = directory.join(format!("vectors-{position}.hnsw.tmp"));
-    std::fs::write(&temporary, graph.to_bytes(generation))?;
+    std::fs::write(&temporary, graph.to_bytes(base))?;
     std::fs::rename(&temporary, path)
 }
 
@@ -215,29 +261,37 @@ mod tests {
     }
 
     #[test]
-    fn rows_map_to_nodes_across_updates_and_bytes() {
+    fn appends_share_the_graph_and_old_maps_never_see_new_nodes() {
         let vectors: Vec<Vec<f32>> = (0..20).map(|i| unit(&[1.0, i as f32 * 0.1, 0.5])).collect();
         let rows: Vec<Option<&[f32]>> =
             vectors.iter().enumerate().map(|(i, v)| if i == 3 { None } else { Some(v.as_slice()) }).collect();
-        let graph = Graph::build(HnswConfig::default(), 3, rows.into_iter()).unwrap();
-        assert_eq!(graph.search(&vectors[5], 1, None)[0].0, 5);
-        // Drop old rows 0..5, keep 5..20 (new rows 0..15), add one row.
-        let kept: Vec<usize> = (5..20).collect();
+        let graph = Graph::build(HnswConfig::default(), 3, &rows).unwrap();
+        let all = |_: usize| true;
+        assert_eq!(graph.search(&vectors[5], 1, &all)[0].0, 5);
+        assert_eq!(graph.node(3), None);
         let extra = unit(&[-1.0, 0.0, 0.0]);
-        let updated = graph.updated(&kept, 20, [Some(extra.as_slice())].into_iter()).unwrap().unwrap();
-        assert_eq!(updated.search(&vectors[7], 1, None)[0].0, 2);
-        assert_eq!(updated.search(&extra, 1, None)[0].0, 15);
-        let allowed: Vec<bool> = (0..16).map(|row| row != 15).collect();
-        assert!(updated.search(&extra, 16, Some(&allowed)).iter().all(|(row, _)| *row != 15));
-        let bytes = updated.to_bytes(9);
+        let next = graph.appended(0, &[None, Some(extra.as_slice())]).unwrap();
+        assert!(Arc::ptr_eq(&graph.hnsw, &next.hnsw), "the graph grows in place");
+        assert_eq!(next.search(&extra, 1, &all)[0].0, 21);
+        assert_ne!(graph.search(&extra, 1, &all)[0].0, 21, "the older maps do not know the new node");
+        assert!(graph.search(&extra, 30, &all).iter().all(|(row, _)| *row < 20));
+        // Compaction: drop rows 0..5 and row 20.
+        let kept: Vec<usize> = (5..20).chain([21]).collect();
+        let compacted = next.remapped(&kept);
+        assert_eq!(compacted.search(&vectors[7], 1, &all)[0].0, 2);
+        assert_eq!(compacted.search(&extra, 1, &all)[0].0, 15);
+        // Rows 0..5 had four nodes (row 3 has no vector); row 20 had none.
+        assert_eq!(compacted.dead, 4);
+        let bytes = compacted.to_bytes(9);
         let loaded = Graph::from_bytes(&bytes, 9).unwrap();
-        assert_eq!(loaded.search(&extra, 3, None), updated.search(&extra, 3, None));
-        assert!(Graph::from_bytes(&bytes, 8).is_none(), "another generation");
+        assert_eq!(loaded.search(&extra, 3, &all), compacted.search(&extra, 3, &all));
+        assert_eq!(loaded.dead, 4);
+        assert!(Graph::from_bytes(&bytes, 8).is_none(), "another base");
         let mut corrupt = bytes.clone();
         corrupt[21] ^= 1;
         assert!(Graph::from_bytes(&corrupt, 9).is_none());
         assert!(Graph::from_bytes(&bytes[..5], 9).is_none());
-        // Removing most rows asks for a rebuild.
-        assert!(updated.updated(&[0, 1], 16, std::iter::empty()).is_none());
+        assert!(!compacted.worn(5), "9 of 20 nodes dead");
+        assert!(compacted.worn(6), "10 of 20 nodes dead");
     }
 }

@@ -1,5 +1,6 @@
 //! The engine's errors: storage that could not be read or written, a record
-//! or query that does not fit the schema, a directory built with another schema.
+//! or query that does not fit the schema, a directory built with another
+//! schema or stored in a format this build cannot read.
 
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -17,6 +18,38 @@ pub enum Error {
     /// The directory holds an index built with another schema.
     #[error(transparent)]
     Mismatch(MismatchError),
+    /// The directory holds an index in a storage format this build cannot read.
+    #[error(transparent)]
+    Format(FormatError),
+}
+
+/// The directory's storage format is not one this build reads (see [`Error::Format`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "index at {location} is stored in format {found}, which this build cannot read (it reads formats 1 and 2): \
+     rebuild the index from its sources (delete the directory and index again)"
+)]
+pub struct FormatError {
+    location: String,
+    found: u64,
+}
+
+impl FormatError {
+    pub(crate) fn new(location: impl Into<String>, found: u64) -> Self {
+        Self { location: location.into(), found }
+    }
+
+    /// The index directory.
+    #[must_use]
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    /// The format the directory says it is in.
+    #[must_use]
+    pub fn found(&self) -> u64 {
+        self.found
+    }
 }
 
 /// The index could not be read or written (see [`Error::Storage`]).

@@ -40,7 +40,10 @@
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
+use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering as AtomicOrdering};
+use std::sync::{Mutex, OnceLock, PoisonError};
 
 const MAGIC: &[u8; 8] = b"AOAIHNSW";
 /// The version of the byte format [`Hnsw::to_bytes`] writes.
@@ -106,17 +109,168 @@ pub enum HnswError {
 }
 
 /// An HNSW graph over unit vectors; see the [module docs](self).
-#[derive(Debug, Clone, PartialEq)]
+///
+/// Nodes live in append-only storage and each neighbour list has its own
+/// lock, so searches (`&self`) run while [`insert_parallel`](Self::insert_parallel)
+/// adds nodes from several threads, and a graph shared behind an `Arc` grows
+/// in place instead of being copied.
 pub struct Hnsw {
     config: HnswConfig,
     dimensions: usize,
-    /// Node `i`'s vector is `vectors[i * dimensions..(i + 1) * dimensions]`.
-    vectors: Vec<f32>,
-    /// `links[i][layer]`: node `i`'s neighbours on each layer up to its own.
-    links: Vec<Vec<Vec<u32>>>,
-    deleted: Vec<bool>,
-    live: usize,
-    entry: u32,
+    nodes: Nodes,
+    /// The entry point and its top layer; `NONE` when the graph is empty.
+    entry: Mutex<(u32, usize)>,
+    live: AtomicUsize,
+}
+
+impl fmt::Debug for Hnsw {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Hnsw")
+            .field("config", &self.config)
+            .field("dimensions", &self.dimensions)
+            .field("nodes", &self.len())
+            .field("live", &self.live())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Clone for Hnsw {
+    fn clone(&self) -> Self {
+        let copy = Self {
+            config: self.config,
+            dimensions: self.dimensions,
+            nodes: Nodes::new(),
+            entry: Mutex::new(self.entry_point()),
+            live: AtomicUsize::new(self.live()),
+        };
+        let count = self.len();
+        if copy.nodes.reserve(count).is_ok() {
+            for id in 0..count {
+                let id = id as u32;
+                if let Some(node) = self.nodes.get(id) {
+                    copy.nodes.set(id, node.copy());
+                }
+            }
+        }
+        copy
+    }
+}
+
+impl PartialEq for Hnsw {
+    fn eq(&self, other: &Self) -> bool {
+        self.config == other.config
+            && self.dimensions == other.dimensions
+            && self.len() == other.len()
+            && self.live() == other.live()
+            && self.entry_point() == other.entry_point()
+            && (0..self.len() as u32).all(|id| match (self.nodes.get(id), other.nodes.get(id)) {
+                (Some(left), Some(right)) => left.same(right),
+                (None, None) => true,
+                _ => false,
+            })
+    }
+}
+
+/// The nodes of the first storage bucket; bucket `b` holds `FIRST_BUCKET << b`.
+const FIRST_BUCKET: usize = 1024;
+/// Buckets enough for `FIRST_BUCKET × (2^22 − 1)` nodes, just under `u32::MAX`.
+const BUCKETS: usize = 22;
+const CAPACITY: usize = FIRST_BUCKET * ((1 << BUCKETS) - 1);
+
+/// One node: its vector, its neighbour list on each layer up to its own
+/// (each behind its own lock, as in hnswlib), and its tombstone.
+struct Node {
+    vector: Box<[f32]>,
+    links: Box<[Mutex<Vec<u32>>]>,
+    deleted: AtomicBool,
+}
+
+impl Node {
+    fn new(vector: &[f32], lists: Vec<Vec<u32>>, deleted: bool) -> Self {
+        Self {
+            vector: vector.into(),
+            links: lists.into_iter().map(Mutex::new).collect(),
+            deleted: AtomicBool::new(deleted),
+        }
+    }
+
+    fn list(&self, layer: usize) -> Vec<u32> {
+        self.links
+            .get(layer)
+            .map(|list| list.lock().unwrap_or_else(PoisonError::into_inner).clone())
+            .unwrap_or_default()
+    }
+
+    fn lists(&self) -> Vec<Vec<u32>> {
+        (0..self.links.len()).map(|layer| self.list(layer)).collect()
+    }
+
+    fn is_deleted(&self) -> bool {
+        self.deleted.load(AtomicOrdering::Acquire)
+    }
+
+    fn copy(&self) -> Self {
+        Self::new(&self.vector, self.lists(), self.is_deleted())
+    }
+
+    fn same(&self, other: &Self) -> bool {
+        self.vector == other.vector && self.is_deleted() == other.is_deleted() && self.lists() == other.lists()
+    }
+}
+
+/// Append-only node storage that readers read while writers append: buckets
+/// of doubling size, each allocated once, each slot written once, so a node
+/// never moves and a reference to it lives as long as the graph.
+struct Nodes {
+    buckets: [OnceLock<Box<[OnceLock<Node>]>>; BUCKETS],
+    /// Ids handed out; a slot below it may still be filling (`get` is `None`).
+    reserved: AtomicUsize,
+}
+
+/// The bucket and offset of node `id`.
+fn slot(id: usize) -> (usize, usize) {
+    let shifted = id + FIRST_BUCKET;
+    let log2 = (usize::BITS - 1 - shifted.leading_zeros()) as usize;
+    let bucket = log2 - FIRST_BUCKET.trailing_zeros() as usize;
+    (bucket, shifted - (FIRST_BUCKET << bucket))
+}
+
+impl Nodes {
+    fn new() -> Self {
+        Self { buckets: std::array::from_fn(|_| OnceLock::new()), reserved: AtomicUsize::new(0) }
+    }
+
+    fn len(&self) -> usize {
+        self.reserved.load(AtomicOrdering::Acquire)
+    }
+
+    fn get(&self, id: u32) -> Option<&Node> {
+        let (bucket, offset) = slot(id as usize);
+        self.buckets.get(bucket)?.get()?.get(offset)?.get()
+    }
+
+    /// Hands out `count` consecutive ids; the first.
+    fn reserve(&self, count: usize) -> Result<u32, HnswError> {
+        let mut current = self.reserved.load(AtomicOrdering::Acquire);
+        loop {
+            let end = current.checked_add(count).filter(|end| *end <= CAPACITY).ok_or(HnswError::Full(current))?;
+            match self.reserved.compare_exchange(current, end, AtomicOrdering::AcqRel, AtomicOrdering::Acquire) {
+                Ok(_) => return u32::try_from(current).map_err(|_| HnswError::Full(current)),
+                Err(actual) => current = actual,
+            }
+        }
+    }
+
+    /// Fills the slot of a reserved id (once).
+    fn set(&self, id: u32, node: Node) {
+        let (bucket, offset) = slot(id as usize);
+        if let Some(cell) = self.buckets.get(bucket) {
+            let slots = cell.get_or_init(|| (0..FIRST_BUCKET << bucket).map(|_| OnceLock::new()).collect());
+            if let Some(slot) = slots.get(offset) {
+                let _ = slot.set(node);
+            }
+        }
+    }
 }
 
 /// A candidate: similarity and node, ordered by similarity then by smaller id.
@@ -203,15 +357,7 @@ impl Hnsw {
         if config.ef_construction == 0 || config.ef_search == 0 {
             return Err(HnswError::Config("ef_construction and ef_search must be at least 1".to_owned()));
         }
-        Ok(Self {
-            config,
-            dimensions,
-            vectors: Vec::new(),
-            links: Vec::new(),
-            deleted: Vec::new(),
-            live: 0,
-            entry: NONE,
-        })
+        Ok(Self { config, dimensions, nodes: Nodes::new(), entry: Mutex::new((NONE, 0)), live: AtomicUsize::new(0) })
     }
 
     /// The settings.
@@ -235,44 +381,47 @@ impl Hnsw {
     /// How many nodes were inserted, deleted ones included (the next id).
     #[must_use]
     pub fn len(&self) -> usize {
-        self.links.len()
+        self.nodes.len()
     }
 
     /// Whether nothing was inserted.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.links.is_empty()
+        self.len() == 0
     }
 
     /// How many nodes are not deleted.
     #[must_use]
     pub fn live(&self) -> usize {
-        self.live
+        self.live.load(AtomicOrdering::Acquire)
     }
 
     /// Whether `id` was inserted and not deleted.
     #[must_use]
     pub fn contains(&self, id: u32) -> bool {
-        self.deleted.get(id as usize).is_some_and(|deleted| !deleted)
+        self.nodes.get(id).is_some_and(|node| !node.is_deleted())
     }
 
     /// Node `id`'s vector.
     #[must_use]
     pub fn vector(&self, id: u32) -> Option<&[f32]> {
-        let start = (id as usize).checked_mul(self.dimensions)?;
-        self.vectors.get(start..start.checked_add(self.dimensions)?)
+        self.nodes.get(id).map(|node| &*node.vector)
+    }
+
+    fn entry_point(&self) -> (u32, usize) {
+        *self.entry.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn vector_or_empty(&self, id: u32) -> &[f32] {
         self.vector(id).unwrap_or_default()
     }
 
-    fn neighbours(&self, id: u32, layer: usize) -> &[u32] {
-        self.links.get(id as usize).and_then(|layers| layers.get(layer)).map_or(&[], Vec::as_slice)
-    }
-
-    fn top_layer(&self, id: u32) -> usize {
-        self.links.get(id as usize).map_or(0, |layers| layers.len().saturating_sub(1))
+    /// Copies node `id`'s neighbours on `layer` into `out` (under the list's lock).
+    fn neighbours(&self, id: u32, layer: usize, out: &mut Vec<u32>) {
+        out.clear();
+        if let Some(list) = self.nodes.get(id).and_then(|node| node.links.get(layer)) {
+            out.extend_from_slice(&list.lock().unwrap_or_else(PoisonError::into_inner));
+        }
     }
 
     fn capacity(&self, layer: usize) -> usize {
@@ -299,36 +448,98 @@ impl Hnsw {
         Ok(())
     }
 
-    /// Adds a vector (normalise it first for cosine similarity); returns its id.
+    /// Adds a vector (normalise it first for cosine similarity); returns its
+    /// id. Inserting the same vectors one by one builds the same graph.
     ///
     /// # Errors
     ///
     /// [`HnswError::Vector`] for a wrong length or a non-finite component,
-    /// [`HnswError::Full`] past `u32::MAX - 1` nodes.
+    /// [`HnswError::Full`] past about 4.29 billion nodes.
     pub fn insert(&mut self, vector: &[f32]) -> Result<u32, HnswError> {
         self.check_vector(vector)?;
-        let id =
-            u32::try_from(self.links.len()).ok().filter(|id| *id != NONE).ok_or(HnswError::Full(self.links.len()))?;
+        let id = self.nodes.reserve(1)?;
+        self.insert_at(id, vector);
+        Ok(id)
+    }
+
+    /// Adds `vectors` from every core (`std::thread::available_parallelism`
+    /// threads, each inserting the next vector, with per-node locks as in
+    /// hnswlib) through a shared reference: searches may run meanwhile, and
+    /// a graph shared between owners grows in place. Returns the ids, in the
+    /// order of `vectors` (consecutive). The layers drawn are the same as
+    /// one-by-one inserts; the links depend on thread timing.
+    ///
+    /// # Errors
+    ///
+    /// As [`insert`](Self::insert), checked for every vector before any is added.
+    pub fn insert_parallel(&self, vectors: &[&[f32]]) -> Result<Vec<u32>, HnswError> {
+        let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        self.insert_with_threads(vectors, threads)
+    }
+
+    /// [`insert_parallel`](Self::insert_parallel) on `threads` threads (at least 1).
+    ///
+    /// # Errors
+    ///
+    /// As [`insert_parallel`](Self::insert_parallel).
+    pub fn insert_with_threads(&self, vectors: &[&[f32]], threads: usize) -> Result<Vec<u32>, HnswError> {
+        for vector in vectors {
+            self.check_vector(vector)?;
+        }
+        let first = self.nodes.reserve(vectors.len())?;
+        let mut start = 0;
+        if self.entry_point().0 == NONE
+            && let Some(vector) = vectors.first()
+        {
+            // The first node becomes the entry point before anyone searches.
+            self.insert_at(first, vector);
+            start = 1;
+        }
+        let threads = threads.clamp(1, vectors.len().saturating_sub(start).max(1));
+        let next = AtomicUsize::new(start);
+        let work = || {
+            loop {
+                let index = next.fetch_add(1, AtomicOrdering::Relaxed);
+                let Some(vector) = vectors.get(index) else { break };
+                self.insert_at(first + index as u32, vector);
+            }
+        };
+        if threads == 1 {
+            work();
+        } else {
+            std::thread::scope(|scope| {
+                for _ in 1..threads {
+                    scope.spawn(work);
+                }
+                work();
+            });
+        }
+        Ok((0..vectors.len()).map(|index| first + index as u32).collect())
+    }
+
+    /// Fills the reserved slot `id` with `vector` and links it in.
+    fn insert_at(&self, id: u32, vector: &[f32]) {
         let level = self.draw_level(id);
-        self.vectors.extend_from_slice(vector);
-        self.links.push(vec![Vec::new(); level + 1]);
-        self.deleted.push(false);
-        self.live += 1;
-        if self.entry == NONE {
-            self.entry = id;
-            return Ok(id);
-        }
-        let top = self.top_layer(self.entry);
-        let mut entry = Scored { score: dot(vector, self.vector_or_empty(self.entry)), id: self.entry };
+        self.nodes.set(id, Node::new(vector, vec![Vec::new(); level + 1], false));
+        self.live.fetch_add(1, AtomicOrdering::AcqRel);
+        let (entry, top) = {
+            let mut guard = self.entry.lock().unwrap_or_else(PoisonError::into_inner);
+            if guard.0 == NONE {
+                *guard = (id, level);
+                return;
+            }
+            *guard
+        };
+        let mut best = Scored { score: dot(vector, self.vector_or_empty(entry)), id: entry };
         for layer in ((level + 1)..=top).rev() {
-            entry = self.greedy(vector, entry, layer);
+            best = self.greedy(vector, best, layer);
         }
-        let mut entries = vec![entry];
+        let mut entries = vec![best];
         for layer in (0..=level.min(top)).rev() {
             let found = self.search_layer(vector, &entries, self.config.ef_construction, layer, None);
             let chosen = self.select(&found, self.capacity(layer), Some(id));
-            if let Some(slot) = self.links.get_mut(id as usize).and_then(|layers| layers.get_mut(layer)) {
-                *slot = chosen.iter().map(|scored| scored.id).collect();
+            if let Some(list) = self.nodes.get(id).and_then(|node| node.links.get(layer)) {
+                *list.lock().unwrap_or_else(PoisonError::into_inner) = chosen.iter().map(|scored| scored.id).collect();
             }
             for neighbour in &chosen {
                 self.link(neighbour.id, id, layer);
@@ -336,36 +547,35 @@ impl Hnsw {
             entries = found;
         }
         if level > top {
-            self.entry = id;
+            let mut guard = self.entry.lock().unwrap_or_else(PoisonError::into_inner);
+            if level > guard.1 {
+                *guard = (id, level);
+            }
         }
-        Ok(id)
     }
 
     /// Adds `to` to `from`'s neighbours on `layer`, shrinking the list by the
-    /// heuristic when it is over capacity.
-    fn link(&mut self, from: u32, to: u32, layer: usize) {
+    /// heuristic when it is over capacity (under `from`'s lock).
+    fn link(&self, from: u32, to: u32, layer: usize) {
         let capacity = self.capacity(layer);
-        let current: Vec<u32> = self.neighbours(from, layer).to_vec();
-        if current.contains(&to) {
+        let Some(node) = self.nodes.get(from) else { return };
+        let Some(list) = node.links.get(layer) else { return };
+        let mut list = list.lock().unwrap_or_else(PoisonError::into_inner);
+        if list.contains(&to) {
             return;
         }
-        let updated = if current.len() < capacity {
-            let mut list = current;
+        if list.len() < capacity {
             list.push(to);
-            list
-        } else {
-            let base = self.vector_or_empty(from);
-            let mut candidates: Vec<Scored> = current
-                .iter()
-                .chain(std::iter::once(&to))
-                .map(|id| Scored { score: dot(base, self.vector_or_empty(*id)), id: *id })
-                .collect();
-            candidates.sort_by(|a, b| b.cmp(a));
-            self.select_sorted(&candidates, capacity, Some(from), false).iter().map(|scored| scored.id).collect()
-        };
-        if let Some(slot) = self.links.get_mut(from as usize).and_then(|layers| layers.get_mut(layer)) {
-            *slot = updated;
+            return;
         }
+        let base = &*node.vector;
+        let mut candidates: Vec<Scored> = list
+            .iter()
+            .chain(std::iter::once(&to))
+            .map(|id| Scored { score: dot(base, self.vector_or_empty(*id)), id: *id })
+            .collect();
+        candidates.sort_by(|a, b| b.cmp(a));
+        *list = self.select_sorted(&candidates, capacity, Some(from), false).iter().map(|scored| scored.id).collect();
     }
 
     /// The heuristic: of `found` (any order, scored against the node being
@@ -420,9 +630,11 @@ impl Hnsw {
     /// Greedy descent on one layer: the closest node reachable by always
     /// moving to a closer neighbour.
     fn greedy(&self, query: &[f32], mut best: Scored, layer: usize) -> Scored {
+        let mut neighbours = Vec::with_capacity(self.config.m);
         loop {
             let mut moved = false;
-            for neighbour in self.neighbours(best.id, layer) {
+            self.neighbours(best.id, layer, &mut neighbours);
+            for neighbour in &neighbours {
                 let score = dot(query, self.vector_or_empty(*neighbour));
                 if score > best.score {
                     best = Scored { score, id: *neighbour };
@@ -447,7 +659,7 @@ impl Hnsw {
         accept: Option<&dyn Fn(u32) -> bool>,
     ) -> Vec<Scored> {
         let ef = ef.max(1);
-        let mut visited = Visited::new(self.links.len());
+        let mut visited = Visited::new(self.len());
         let mut candidates: BinaryHeap<Scored> = BinaryHeap::new();
         let mut results: BinaryHeap<Reverse<Scored>> = BinaryHeap::new();
         let accepts = |id: u32| accept.is_none_or(|accept| accept(id));
@@ -462,15 +674,18 @@ impl Hnsw {
         while results.len() > ef {
             results.pop();
         }
+        let mut neighbours = Vec::with_capacity(self.capacity(layer));
         while let Some(candidate) = candidates.pop() {
             if results.len() >= ef && results.peek().is_some_and(|Reverse(worst)| candidate.score < worst.score) {
                 break;
             }
-            for neighbour in self.neighbours(candidate.id, layer) {
+            self.neighbours(candidate.id, layer, &mut neighbours);
+            for neighbour in &neighbours {
                 if !visited.insert(*neighbour) {
                     continue;
                 }
-                let score = dot(query, self.vector_or_empty(*neighbour));
+                let Some(vector) = self.vector(*neighbour) else { continue };
+                let score = dot(query, vector);
                 let scored = Scored { score, id: *neighbour };
                 let full = results.len() >= ef;
                 if full && results.peek().is_some_and(|Reverse(worst)| score < worst.score) {
@@ -512,19 +727,19 @@ impl Hnsw {
         accept: impl Fn(u32) -> bool,
     ) -> Result<Vec<(u32, f32)>, HnswError> {
         self.check_vector(query)?;
-        if k == 0 || self.live == 0 {
+        let (entry, top) = self.entry_point();
+        if k == 0 || self.live() == 0 || entry == NONE {
             return Ok(Vec::new());
         }
         let wanted = |id: u32| self.contains(id) && accept(id);
-        let top = self.top_layer(self.entry);
-        let mut entry = Scored { score: dot(query, self.vector_or_empty(self.entry)), id: self.entry };
+        let mut best = Scored { score: dot(query, self.vector_or_empty(entry)), id: entry };
         for layer in (1..=top).rev() {
-            entry = self.greedy(query, entry, layer);
+            best = self.greedy(query, best, layer);
         }
-        let mut found = self.search_layer(query, &[entry], self.config.ef_search.max(k), 0, Some(&wanted));
+        let mut found = self.search_layer(query, &[best], self.config.ef_search.max(k), 0, Some(&wanted));
         if found.len() < k {
             // The walk did not reach k acceptable nodes: scan them all.
-            found = (0..self.links.len())
+            found = (0..self.len())
                 .filter_map(|id| u32::try_from(id).ok())
                 .filter(|id| wanted(*id))
                 .map(|id| Scored { score: dot(query, self.vector_or_empty(id)), id })
@@ -538,10 +753,9 @@ impl Hnsw {
     /// Marks `id` deleted (a tombstone: it still routes searches); returns
     /// whether it was live.
     pub fn delete(&mut self, id: u32) -> bool {
-        match self.deleted.get_mut(id as usize) {
-            Some(deleted) if !*deleted => {
-                *deleted = true;
-                self.live -= 1;
+        match self.nodes.get(id) {
+            Some(node) if !node.deleted.swap(true, AtomicOrdering::AcqRel) => {
+                self.live.fetch_sub(1, AtomicOrdering::AcqRel);
                 true
             }
             _ => false,
@@ -553,7 +767,8 @@ impl Hnsw {
     /// FNV-1a 64 checksum of everything before it (all little-endian).
     #[must_use]
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(64 + self.vectors.len() * 4 + self.links.len() * self.config.m * 12);
+        let count = self.len();
+        let mut out = Vec::with_capacity(64 + count * (self.dimensions * 4 + self.config.m * 12));
         out.extend_from_slice(MAGIC);
         put_u32(&mut out, FORMAT_VERSION);
         put_u32(&mut out, self.dimensions as u32);
@@ -561,18 +776,24 @@ impl Hnsw {
         put_u32(&mut out, u32::try_from(self.config.ef_construction).unwrap_or(u32::MAX));
         put_u32(&mut out, u32::try_from(self.config.ef_search).unwrap_or(u32::MAX));
         out.extend_from_slice(&self.config.seed.to_le_bytes());
-        put_u32(&mut out, self.links.len() as u32);
-        put_u32(&mut out, self.entry);
-        for (id, layers) in self.links.iter().enumerate() {
-            out.push(u8::from(self.deleted.get(id).copied().unwrap_or(false)));
-            out.push(layers.len() as u8);
-            for value in self.vector_or_empty(id as u32) {
+        put_u32(&mut out, count as u32);
+        put_u32(&mut out, self.entry_point().0);
+        let zeros = vec![0.0f32; self.dimensions];
+        for id in 0..count as u32 {
+            // A slot still filling (an insert running meanwhile) is written as a deleted node without links.
+            let (deleted, vector, lists) = match self.nodes.get(id) {
+                Some(node) => (node.is_deleted(), &*node.vector, node.lists()),
+                None => (true, zeros.as_slice(), vec![Vec::new()]),
+            };
+            out.push(u8::from(deleted));
+            out.push(lists.len() as u8);
+            for value in vector {
                 out.extend_from_slice(&value.to_le_bytes());
             }
-            for neighbours in layers {
+            for neighbours in lists {
                 put_u32(&mut out, neighbours.len() as u32);
                 for neighbour in neighbours {
-                    put_u32(&mut out, *neighbour);
+                    put_u32(&mut out, neighbour);
                 }
             }
         }
@@ -609,14 +830,15 @@ impl Hnsw {
         let ef_construction = reader.u32()? as usize;
         let ef_search = reader.u32()? as usize;
         let seed = reader.u64()?;
-        let mut graph = Self::new(dimensions, HnswConfig { m, ef_construction, ef_search, seed })?;
+        let graph = Self::new(dimensions, HnswConfig { m, ef_construction, ef_search, seed })?;
         let count = reader.u32()? as usize;
         let entry = reader.u32()?;
         // Each node takes at least 2 + 4 × dimensions + 4 bytes: refuse counts the input cannot hold.
         if count.saturating_mul(6 + 4 * dimensions) > reader.remaining() {
             return Err(corrupt(reader.offset, format!("{count} nodes cannot fit in {} bytes", reader.remaining())));
         }
-        graph.vectors.reserve(count * dimensions);
+        let mut vectors: Vec<f32> = Vec::with_capacity(count * dimensions);
+        let mut nodes: Vec<(bool, Vec<Vec<u32>>)> = Vec::with_capacity(count);
         for id in 0..count {
             let start = reader.offset;
             let deleted = match reader.u8()? {
@@ -633,7 +855,7 @@ impl Hnsw {
                 if !value.is_finite() {
                     return Err(corrupt(reader.offset, format!("node {id}: a component is not finite")));
                 }
-                graph.vectors.push(value);
+                vectors.push(value);
             }
             let mut lists = Vec::with_capacity(layers);
             for layer in 0..layers {
@@ -651,32 +873,37 @@ impl Hnsw {
                 }
                 lists.push(list);
             }
-            graph.links.push(lists);
-            graph.deleted.push(deleted);
-            graph.live += usize::from(!deleted);
+            nodes.push((deleted, lists));
         }
         if reader.remaining() != 0 {
             return Err(corrupt(reader.offset, "bytes after the last node"));
         }
         // Links must point at nodes that have that layer.
-        for (id, layers) in graph.links.iter().enumerate() {
+        let top_layer = |id: u32| nodes.get(id as usize).map_or(0, |(_, lists)| lists.len().saturating_sub(1));
+        for (id, (_, layers)) in nodes.iter().enumerate() {
             for (layer, list) in layers.iter().enumerate() {
-                if let Some(bad) = list.iter().find(|neighbour| graph.top_layer(**neighbour) < layer) {
+                if let Some(bad) = list.iter().find(|neighbour| top_layer(**neighbour) < layer) {
                     return Err(corrupt(body_len, format!("node {id}: layer-{layer} link to node {bad} below it")));
                 }
             }
         }
+        let top = nodes.iter().map(|(_, lists)| lists.len()).max().unwrap_or(0);
         if count == 0 {
             if entry != NONE {
                 return Err(corrupt(body_len, "an entry point in an empty graph"));
             }
-        } else {
-            let top = graph.links.iter().map(|layers| layers.len()).max().unwrap_or(0);
-            if entry as usize >= count || graph.top_layer(entry) + 1 != top {
-                return Err(corrupt(body_len, format!("entry point {entry} is not a top-layer node")));
-            }
+        } else if entry as usize >= count || top_layer(entry) + 1 != top {
+            return Err(corrupt(body_len, format!("entry point {entry} is not a top-layer node")));
         }
-        graph.entry = entry;
+        let entry_top = if entry == NONE { 0 } else { top_layer(entry) };
+        let first = graph.nodes.reserve(count)?;
+        let mut live = 0;
+        for (index, ((deleted, lists), vector)) in nodes.into_iter().zip(vectors.chunks_exact(dimensions)).enumerate() {
+            live += usize::from(!deleted);
+            graph.nodes.set(first + index as u32, Node::new(vector, lists, deleted));
+        }
+        graph.live.store(live, AtomicOrdering::Release);
+        *graph.entry.lock().unwrap_or_else(PoisonError::into_inner) = (entry, entry_top);
         Ok(graph)
     }
 

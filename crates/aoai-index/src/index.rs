@@ -15,6 +15,7 @@ use tantivy::{IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument,
 
 use crate::ann::{self, Graph};
 use crate::bm25f;
+use crate::chunked::{Chunked, ROWS_PER_CHUNK};
 use crate::error::{Error, InvalidError, Result, StorageError};
 use crate::fusion::{Fusion, Scale};
 use crate::hnsw::{HnswConfig, dot};
@@ -258,12 +259,21 @@ impl Shared {
 
 /// One generation of an index: an immutable view that searches read while
 /// writes build the next one.
+///
+/// Its parts are shared with the snapshots before and after it: rows are
+/// kept in [chunks](crate::chunked) and the id map in shards, so a write
+/// copies what it touches, not the index.
 pub struct Snapshot {
     generation: u64,
-    records: Vec<Arc<Record>>,
-    rows: HashMap<String, usize>,
-    matrix: Vec<f32>,
-    present: Vec<Vec<bool>>,
+    /// Row → record; `None` where a write removed the row (a tombstone until the next compaction).
+    records: Chunked<Option<Arc<Record>>>,
+    /// How many rows hold a record.
+    live: usize,
+    rows: Ids,
+    /// One row per record of `shared.width` values.
+    matrix: Chunked<f32>,
+    /// Per vector field, whether each row has a vector.
+    present: Vec<Chunked<bool>>,
     /// Per vector field, its HNSW graph when the index keeps one.
     graphs: Vec<Option<Arc<Graph>>>,
     searcher: Searcher,
@@ -275,10 +285,51 @@ impl fmt::Debug for Snapshot {
         f.debug_struct("Snapshot")
             .field("location", &self.shared.location)
             .field("generation", &self.generation)
-            .field("records", &self.records.len())
+            .field("records", &self.live)
             .finish_non_exhaustive()
     }
 }
+
+/// How many shards the id → row map has: a write copies the shards it touches.
+const ID_SHARDS: usize = 256;
+
+/// Record id → row, in shards shared between snapshots.
+#[derive(Clone)]
+struct Ids(Vec<Arc<HashMap<String, usize>>>);
+
+impl Ids {
+    fn new() -> Self {
+        Self((0..ID_SHARDS).map(|_| Arc::new(HashMap::new())).collect())
+    }
+
+    fn shard(id: &str) -> usize {
+        let hash = id
+            .bytes()
+            .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3));
+        (hash % ID_SHARDS as u64) as usize
+    }
+
+    fn get(&self, id: &str) -> Option<&usize> {
+        self.0.get(Self::shard(id))?.get(id)
+    }
+
+    fn insert(&mut self, id: String, row: usize) {
+        if let Some(shard) = self.0.get_mut(Self::shard(&id)) {
+            Arc::make_mut(shard).insert(id, row);
+        }
+    }
+
+    fn remove(&mut self, id: &str) {
+        if let Some(shard) = self.0.get_mut(Self::shard(id))
+            && shard.contains_key(id)
+        {
+            Arc::make_mut(shard).remove(id);
+        }
+    }
+}
+
+/// A record to append, without vectors, and its normalised vectors by field position.
+type NewRow = (Arc<Record>, Vec<Option<Vec<f32>>>);
 
 impl Snapshot {
     /// The generation: incremented by every write that changed something.
@@ -290,24 +341,24 @@ impl Snapshot {
     /// How many records it holds.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.records.len()
+        self.live
     }
 
     /// Whether it holds no record.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.records.is_empty()
+        self.live == 0
     }
 
     /// The record with this id (without vectors).
     #[must_use]
     pub fn get(&self, id: &str) -> Option<&Arc<Record>> {
-        self.rows.get(id).and_then(|row| self.records.get(*row))
+        self.rows.get(id).and_then(|row| self.records.get(*row)?.as_ref())
     }
 
     /// Every record, in row order (oldest write first).
     pub fn records(&self) -> impl Iterator<Item = &Arc<Record>> {
-        self.records.iter()
+        self.records.iter().flatten()
     }
 
     /// The stored (normalised) vector of record `id` in `field`, if it has one.
@@ -318,13 +369,107 @@ impl Snapshot {
         self.row_vector(row, position)
     }
 
+    /// Rows removed since the last compaction (tombstones).
+    fn removed(&self) -> usize {
+        self.records.len() - self.live
+    }
+
+    fn is_live(&self, row: usize) -> bool {
+        self.records.get(row).is_some_and(Option::is_some)
+    }
+
     fn row_vector(&self, row: usize, position: usize) -> Option<&[f32]> {
         if !self.present.get(position)?.get(row).copied().unwrap_or(false) {
             return None;
         }
         let field = self.shared.schema.vectors.get(position)?;
         let start = row * self.shared.width + self.shared.offsets.get(position)?;
-        self.matrix.get(start..start + field.dimensions)
+        self.matrix.slice(start, field.dimensions)
+    }
+
+    /// An empty snapshot (before the base rows are appended).
+    fn empty(generation: u64, searcher: Searcher, shared: Arc<Shared>) -> Self {
+        let fields = shared.schema.vectors.len();
+        Self {
+            generation,
+            records: Chunked::new(ROWS_PER_CHUNK),
+            live: 0,
+            rows: Ids::new(),
+            matrix: Chunked::new(ROWS_PER_CHUNK * shared.width),
+            present: vec![Chunked::new(ROWS_PER_CHUNK); fields],
+            graphs: vec![None; fields],
+            searcher,
+            shared,
+        }
+    }
+
+    /// The next generation's rows: these rows tombstoned and `added`
+    /// appended (graphs still this snapshot's: the caller updates them).
+    fn with_write(&self, generation: u64, removed: &[usize], added: Vec<NewRow>) -> Self {
+        let mut next = Self {
+            generation,
+            records: self.records.clone(),
+            live: self.live,
+            rows: self.rows.clone(),
+            matrix: self.matrix.clone(),
+            present: self.present.clone(),
+            graphs: self.graphs.clone(),
+            searcher: self.searcher.clone(),
+            shared: Arc::clone(&self.shared),
+        };
+        for row in removed {
+            if let Some(Some(record)) = next.records.get(*row) {
+                let id = record.id.clone();
+                next.rows.remove(&id);
+                next.records.set(*row, None);
+                next.live -= 1;
+            }
+        }
+        for (record, vectors) in added {
+            next.append(record, &vectors);
+        }
+        next
+    }
+
+    fn append(&mut self, record: Arc<Record>, vectors: &[Option<Vec<f32>>]) {
+        let row = self.records.len();
+        for (field, (field_present, vector)) in self
+            .shared
+            .schema
+            .vectors
+            .iter()
+            .zip(self.present.iter_mut().zip(vectors.iter().chain(std::iter::repeat(&None))))
+        {
+            match vector {
+                Some(vector) => {
+                    self.matrix.extend_from_slice(vector);
+                    field_present.push(true);
+                }
+                None => {
+                    self.matrix.extend_from_slice(&vec![0.0; field.dimensions]);
+                    field_present.push(false);
+                }
+            }
+        }
+        self.rows.insert(record.id.clone(), row);
+        self.records.push(Some(record));
+        self.live += 1;
+    }
+
+    /// The live rows closed up (no tombstones): the new snapshot and, for
+    /// each of its rows, the row it was.
+    fn compacted(&self) -> (Self, Vec<usize>) {
+        let mut next = Self::empty(self.generation, self.searcher.clone(), Arc::clone(&self.shared));
+        let mut kept = Vec::with_capacity(self.live);
+        for (row, record) in self.records.iter().enumerate() {
+            let Some(record) = record else { continue };
+            let vectors: Vec<Option<Vec<f32>>> = (0..self.shared.schema.vectors.len())
+                .map(|position| self.row_vector(row, position).map(<[f32]>::to_vec))
+                .collect();
+            next.append(Arc::clone(record), &vectors);
+            kept.push(row);
+        }
+        (next, kept)
     }
 
     /// Runs `query`: each list is ranked among the records the filter
@@ -359,16 +504,22 @@ impl Snapshot {
         if query.top == 0 {
             return Ok(Vec::new());
         }
-        let allowed: Option<Vec<bool>> =
-            query.filter.map(|filter| self.records.iter().map(|record| filter(record)).collect());
+        // Tombstones are never accepted.
+        let allowed: Option<Vec<bool>> = query.filter.map(|filter| {
+            self.records.iter().map(|record| record.as_ref().is_some_and(|record| filter(record))).collect()
+        });
+        let accept = |row: usize| match &allowed {
+            Some(allowed) => allowed.get(row).copied().unwrap_or(false),
+            None => self.is_live(row),
+        };
         let mut lists: Vec<(Vec<(usize, f32)>, f64)> = Vec::new();
         if let Some(text) = &query.text {
             lists.push((self.keyword_list(text, allowed.as_deref())?, text.weight));
         }
         for ((position, vector), vector_query) in vectors.iter().zip(&query.vectors) {
             let list = match self.graphs.get(*position).and_then(Option::as_ref) {
-                Some(graph) => graph.search(vector, vector_query.k, allowed.as_deref()),
-                None => self.exact_scan(*position, vector, vector_query.k, allowed.as_deref()),
+                Some(graph) => graph.search(vector, vector_query.k, &accept),
+                None => self.exact_scan(*position, vector, vector_query.k, &accept),
             };
             lists.push((list, vector_query.weight));
         }
@@ -377,7 +528,7 @@ impl Snapshot {
         for (list_index, (list, weight)) in lists.iter().enumerate() {
             let scale = Scale::of(list.iter().map(|(_, score)| *score));
             for (position, (row, score)) in list.iter().enumerate() {
-                let Some(record) = self.records.get(*row) else { continue };
+                let Some(Some(record)) = self.records.get(*row) else { continue };
                 let slot = *slots.entry(*row).or_insert_with(|| {
                     fused.push(Hit {
                         record: Arc::clone(record),
@@ -487,7 +638,7 @@ impl Snapshot {
                 .iter()
                 .zip(allowed)
                 .filter(|(_, allowed)| **allowed)
-                .map(|(record, _)| Term::from_field_text(shared.id, &record.id))
+                .filter_map(|(record, _)| Some(Term::from_field_text(shared.id, &record.as_ref()?.id)))
                 .collect();
             if terms.is_empty() {
                 return Ok(Vec::new());
@@ -522,9 +673,15 @@ impl Snapshot {
     }
 
     /// The exact vector list: rows with cosine similarities, best first.
-    fn exact_scan(&self, position: usize, query: &[f32], k: usize, allowed: Option<&[bool]>) -> Vec<(usize, f32)> {
+    fn exact_scan(
+        &self,
+        position: usize,
+        query: &[f32],
+        k: usize,
+        accept: &dyn Fn(usize) -> bool,
+    ) -> Vec<(usize, f32)> {
         let mut scored: Vec<(usize, f32)> = (0..self.records.len())
-            .filter(|row| allowed.is_none_or(|allowed| allowed.get(*row).copied().unwrap_or(false)))
+            .filter(|row| accept(*row))
             .filter_map(|row| Some((row, dot(query, self.row_vector(row, position)?))))
             .collect();
         scored.sort_by(|left, right| right.1.total_cmp(&left.1).then_with(|| self.id(left.0).cmp(self.id(right.0))));
@@ -533,7 +690,7 @@ impl Snapshot {
     }
 
     fn id(&self, row: usize) -> &str {
-        self.records.get(row).map_or("", |record| record.id.as_str())
+        self.records.get(row).and_then(Option::as_ref).map_or("", |record| record.id.as_str())
     }
 }
 
@@ -544,8 +701,19 @@ pub struct Index {
     shared: Arc<Shared>,
     keyword: tantivy::Index,
     reader: IndexReader,
-    writer: Mutex<IndexWriter<TantivyDocument>>,
+    writer: Mutex<Writer>,
     state: RwLock<Arc<Snapshot>>,
+}
+
+/// What a write holds while it runs: the keyword writer and, in a
+/// directory, the log and what the base files hold.
+struct Writer {
+    keyword: IndexWriter<TantivyDocument>,
+    log: Option<storage::Log>,
+    /// The generation of the base files (rows are numbered from them).
+    base_generation: u64,
+    /// The size of the base files in bytes.
+    base_bytes: u64,
 }
 
 impl fmt::Debug for Index {
@@ -557,6 +725,10 @@ impl fmt::Debug for Index {
             .finish_non_exhaustive()
     }
 }
+
+/// [`Index::needs_compaction`] says yes once the log holds more than this
+/// many bytes and more than a quarter of the base files' size.
+pub const COMPACTION_LOG_BYTES: u64 = 64 << 20;
 
 impl Index {
     /// Opens the index in directory `path`, creating it if needed.
@@ -577,13 +749,16 @@ impl Index {
         Self::open_with(Storage::Memory, schema, Options::default())
     }
 
-    /// Opens (or creates) an index.
+    /// Opens (or creates) an index: reads the base files and replays the
+    /// log of writes after them (a torn last write is dropped with a
+    /// warning), rebuilds derived data that is missing or stale.
     ///
     /// # Errors
     ///
     /// [`Error::Invalid`] for a schema that cannot work; [`Error::Mismatch`]
-    /// if the directory was built with another schema; [`Error::Storage`] if
-    /// it cannot be read or created.
+    /// if the directory was built with another schema; [`Error::Format`] if
+    /// it is in a storage format this build cannot read; [`Error::Storage`]
+    /// if it cannot be read or created.
     pub fn open_with(storage: Storage, schema: Schema, options: Options) -> Result<Self> {
         schema.validate()?;
         let (directory, location) = match storage {
@@ -597,19 +772,13 @@ impl Index {
             let location = location.clone();
             move |error: String| Error::Storage(StorageError::new(location, operation, error))
         };
-        let rows = match &directory {
+        let opened = match &directory {
             Some(path) => {
                 fs::create_dir_all(path.join("keyword")).map_err(|error| storage_error("create")(error.to_string()))?;
-                storage::read_rows(path, &schema)?
+                storage::open(path, &schema)?
             }
             None => None,
         };
-        let rows = rows.unwrap_or_else(|| storage::Rows {
-            generation: 0,
-            records: Vec::new(),
-            matrix: Vec::new(),
-            present: vec![Vec::new(); schema.vectors.len()],
-        });
         let mut builder = tantivy::schema::Schema::builder();
         let text_options = TextOptions::default().set_indexing_options(
             TextFieldIndexing::default().set_tokenizer("default").set_index_option(IndexRecordOption::WithFreqs),
@@ -637,7 +806,7 @@ impl Index {
                 .get("default")
                 .ok_or_else(|| storage_error("open")("no default tokenizer".to_owned()))?,
         };
-        let writer: IndexWriter<TantivyDocument> = keyword
+        let keyword_writer: IndexWriter<TantivyDocument> = keyword
             .writer_with_num_threads(1, WRITER_MEMORY)
             .map_err(|error| storage_error("open")(error.to_string()))?;
         let reader = keyword
@@ -661,34 +830,127 @@ impl Index {
             analyzer,
             vector_search: options.vector_search,
         });
-        let records: Vec<Arc<Record>> = rows.records.into_iter().map(Arc::new).collect();
-        let row_ids = records.iter().enumerate().map(|(row, record)| (record.id.clone(), row)).collect();
-        let mut snapshot = Snapshot {
-            generation: rows.generation,
-            records,
-            rows: row_ids,
-            matrix: rows.matrix,
-            present: rows.present,
-            graphs: Vec::new(),
-            searcher: reader.searcher(),
-            shared: Arc::clone(&shared),
+        let (base_generation, base_format, base_rows, entries, has_log, log_length) = match opened {
+            Some(opened) => {
+                if let Some(reason) = &opened.dropped_reason {
+                    tracing::warn!(
+                        index = %shared.location,
+                        dropped_bytes = opened.dropped,
+                        "the log of writes ends in a torn write ({reason}); it is dropped: the index holds the writes before it"
+                    );
+                }
+                (
+                    opened.base.generation,
+                    opened.base_format,
+                    Some(opened.base),
+                    opened.entries,
+                    opened.has_log,
+                    opened.log_length,
+                )
+            }
+            None => (0, 0, None, Vec::new(), false, 0),
         };
-        snapshot.graphs = open_graphs(&snapshot, directory.as_deref())?;
+        // The base rows, then every write of the log after them.
+        let mut snapshot = Snapshot::empty(base_generation, reader.searcher(), Arc::clone(&shared));
+        if let Some(base) = base_rows {
+            for (row, record) in base.records.into_iter().enumerate() {
+                let vectors = (0..shared.schema.vectors.len())
+                    .map(|position| {
+                        let present = base.present.get(position)?.get(row).copied().unwrap_or(false);
+                        let start = row * width + shared.offsets.get(position)?;
+                        let dimensions = shared.schema.vectors.get(position)?.dimensions;
+                        present.then(|| base.matrix.get(start..start + dimensions).map(<[f32]>::to_vec)).flatten()
+                    })
+                    .collect::<Vec<_>>();
+                snapshot.append(Arc::new(record), &vectors);
+            }
+        }
+        for entry in &entries {
+            let removed = removed_rows(
+                &snapshot,
+                entry.removed.iter().map(String::as_str),
+                entry.added.iter().map(|(r, _)| r.id.as_str()),
+            );
+            let added =
+                entry.added.iter().map(|(record, vectors)| (Arc::new(record.clone()), vectors.clone())).collect();
+            snapshot = snapshot.with_write(entry.generation, &removed, added);
+        }
+        let mut base_bytes = 0;
+        let log = match &directory {
+            Some(path) => {
+                // A new directory, or format 1 (no log): write format-2 base files and an empty log.
+                if base_format != storage::FORMAT {
+                    base_bytes = write_base(path, &snapshot)?;
+                }
+                if !has_log {
+                    storage::reset_log(path, snapshot.generation)?;
+                }
+                base_bytes = base_bytes.max(
+                    ["records.jsonl", "vectors.f32"]
+                        .iter()
+                        .filter_map(|name| fs::metadata(path.join(name)).ok())
+                        .map(|metadata| metadata.len())
+                        .sum(),
+                );
+                Some(storage::Log::open(path, if has_log { log_length } else { storage::LOG_HEADER })?)
+            }
+            None => None,
+        };
+        let base_generation = if has_log { base_generation } else { snapshot.generation };
+        snapshot.graphs = open_graphs(&snapshot, directory.as_deref(), base_generation)?;
         let index = Self {
             directory,
             shared,
             keyword,
             reader,
-            writer: Mutex::new(writer),
+            writer: Mutex::new(Writer { keyword: keyword_writer, log, base_generation, base_bytes }),
             state: RwLock::new(Arc::new(snapshot)),
         };
         if index.directory.is_some() {
-            let committed = index.keyword.load_metas().map_err(|error| index.shared.error("open", error))?.payload;
-            if committed.as_deref() != Some(rows.generation.to_string().as_str()) {
-                index.rebuild_keyword_index()?;
-            }
+            index.catch_up_keyword_index(&entries)?;
         }
         Ok(index)
+    }
+
+    /// Brings the keyword index to the rows' generation: replays the log's
+    /// writes it has not committed, or rebuilds it when it is not a
+    /// generation the log can bring forward (a lost or foreign `keyword/`).
+    fn catch_up_keyword_index(&self, entries: &[storage::Entry]) -> Result<()> {
+        let generation = self.snapshot().generation;
+        let committed = self.keyword.load_metas().map_err(|error| self.shared.error("open", error))?.payload;
+        let committed = committed.as_deref().and_then(|payload| payload.parse::<u64>().ok());
+        if committed == Some(generation) {
+            return Ok(());
+        }
+        let first = entries.first().map(|entry| entry.generation);
+        let replayable = committed
+            .is_some_and(|committed| first.is_some_and(|first| committed + 1 >= first && committed < generation));
+        if !replayable {
+            return self.rebuild_keyword_index();
+        }
+        let mut writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        for entry in entries.iter().filter(|entry| committed.is_some_and(|committed| entry.generation > committed)) {
+            for id in entry.removed.iter().chain(entry.added.iter().map(|(record, _)| &record.id)) {
+                writer.keyword.delete_term(Term::from_field_text(self.shared.id, id));
+            }
+            for (record, _) in &entry.added {
+                writer
+                    .keyword
+                    .add_document(self.shared.document(record))
+                    .map_err(|error| self.shared.error("write", error))?;
+            }
+        }
+        self.commit(&mut writer.keyword, generation)?;
+        self.refresh_searcher();
+        Ok(())
+    }
+
+    /// Swaps in the current snapshot with a searcher of the latest commit.
+    fn refresh_searcher(&self) {
+        let old = self.snapshot();
+        let mut snapshot = old.with_write(old.generation, &[], Vec::new());
+        snapshot.searcher = self.reader.searcher();
+        *self.state.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(snapshot);
     }
 
     /// The directory, for a directory index.
@@ -751,7 +1013,7 @@ impl Index {
     /// field or a vector of the wrong length (nothing is written);
     /// [`Error::Storage`] if the write fails.
     pub fn upsert(&self, records: Vec<Record>) -> Result<usize> {
-        self.apply(&|_| false, records)
+        self.apply(None, &[], records)
     }
 
     /// Removes the records with these ids; returns how many there were.
@@ -760,8 +1022,7 @@ impl Index {
     ///
     /// [`Error::Storage`] if the write fails.
     pub fn delete(&self, ids: &[&str]) -> Result<usize> {
-        let ids: HashSet<&str> = ids.iter().copied().collect();
-        self.apply(&|record| ids.contains(record.id.as_str()), Vec::new())
+        self.apply(None, ids, Vec::new())
     }
 
     /// Removes the records `remove` selects; returns how many there were.
@@ -770,7 +1031,7 @@ impl Index {
     ///
     /// [`Error::Storage`] if the write fails.
     pub fn delete_where(&self, remove: &dyn Fn(&Record) -> bool) -> Result<usize> {
-        self.apply(remove, Vec::new())
+        self.apply(Some(remove), &[], Vec::new())
     }
 
     /// In one write, removes the records `remove` selects and inserts
@@ -780,7 +1041,75 @@ impl Index {
     ///
     /// As [`upsert`](Self::upsert).
     pub fn replace_where(&self, remove: &dyn Fn(&Record) -> bool, records: Vec<Record>) -> Result<usize> {
-        self.apply(remove, records)
+        self.apply(Some(remove), &[], records)
+    }
+
+    /// Whether [`compact`](Self::compact) is due: the log of writes holds
+    /// more than [`COMPACTION_LOG_BYTES`] and more than a quarter of the base
+    /// files' size, or removed rows (tombstones) outnumber the records (and
+    /// number at least 1,024). Writes never compact by themselves in a
+    /// directory (an index in memory compacts when its tombstones outnumber
+    /// its records).
+    #[must_use]
+    pub fn needs_compaction(&self) -> bool {
+        let writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        let snapshot = self.snapshot();
+        let log = writer.log.as_ref().map_or(0, |log| log.length().saturating_sub(storage::LOG_HEADER));
+        (log > COMPACTION_LOG_BYTES && log > writer.base_bytes / 4) || tombstones_heavy(&snapshot)
+    }
+
+    /// The size of the log of writes since the last compaction, in bytes (0 in memory).
+    #[must_use]
+    pub fn log_bytes(&self) -> u64 {
+        let writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        writer.log.as_ref().map_or(0, |log| log.length().saturating_sub(storage::LOG_HEADER))
+    }
+
+    /// Compacts: closes up removed rows and, in a directory, rewrites the
+    /// base files from the current rows and empties the log (the HNSW
+    /// graphs are remapped to the new rows and saved, rebuilt only when half
+    /// their nodes are dead). Readers keep searching meanwhile; the
+    /// generation does not change. Returns whether there was anything to do.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Storage`] if the files cannot be written (the index stays as it was).
+    pub fn compact(&self) -> Result<bool> {
+        let mut writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        self.compact_locked(&mut writer)
+    }
+
+    fn compact_locked(&self, writer: &mut Writer) -> Result<bool> {
+        let old = self.snapshot();
+        let logged = writer.log.as_ref().is_some_and(|log| log.length() > storage::LOG_HEADER);
+        if old.removed() == 0 && !logged {
+            return Ok(false);
+        }
+        let (mut snapshot, kept) = old.compacted();
+        let mut graphs = Vec::with_capacity(old.graphs.len());
+        for (position, graph) in old.graphs.iter().enumerate() {
+            graphs.push(match graph {
+                Some(graph) if !graph.worn(0) => Some(Arc::new(graph.remapped(&kept))),
+                Some(_) => self
+                    .shared
+                    .vector_search
+                    .graph_settings(snapshot.live)
+                    .map(|config| build_graph(&snapshot, position, config).map(Arc::new))
+                    .transpose()?,
+                None => None,
+            });
+        }
+        snapshot.graphs = graphs;
+        if let Some(path) = &self.directory {
+            save_graphs(path, &snapshot, snapshot.generation)?;
+            let bytes = write_base(path, &snapshot)?;
+            storage::reset_log(path, snapshot.generation)?;
+            writer.log = Some(storage::Log::open(path, storage::LOG_HEADER)?);
+            writer.base_generation = snapshot.generation;
+            writer.base_bytes = bytes;
+        }
+        *self.state.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(snapshot);
+        Ok(true)
     }
 
     fn validate(&self, record: &Record) -> Result<()> {
@@ -807,97 +1136,116 @@ impl Index {
         Ok(())
     }
 
-    /// One write: drops the rows `remove` selects and the rows whose ids
-    /// `added` reuses, appends `added`, persists, commits and swaps the
+    /// One write: drops the rows `remove` selects, the rows of `ids` and
+    /// the rows whose ids `added` reuses, appends `added`, logs it (synced),
+    /// commits the keyword index, updates the graphs in place and swaps the
     /// snapshot; returns how many rows were dropped.
-    fn apply(&self, remove: &dyn Fn(&Record) -> bool, added: Vec<Record>) -> Result<usize> {
+    fn apply(&self, remove: Option<&dyn Fn(&Record) -> bool>, ids: &[&str], added: Vec<Record>) -> Result<usize> {
         for record in &added {
             self.validate(record)?;
         }
         let shared = &self.shared;
-        let width = shared.width;
         let mut writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
         let old = self.snapshot();
         // The last of several records with one id wins.
-        let mut latest: HashMap<String, usize> = HashMap::new();
+        let mut latest: HashMap<&str, usize> = HashMap::new();
         for (position, record) in added.iter().enumerate() {
-            latest.insert(record.id.clone(), position);
+            latest.insert(record.id.as_str(), position);
         }
-        let capacity = old.records.len() + latest.len();
-        let mut records: Vec<Arc<Record>> = Vec::with_capacity(capacity);
-        let mut matrix: Vec<f32> = Vec::with_capacity(capacity * width);
-        let mut present: Vec<Vec<bool>> = vec![Vec::with_capacity(capacity); shared.schema.vectors.len()];
-        let mut removed_ids = Vec::new();
-        let mut kept = Vec::with_capacity(old.records.len());
-        for (row, record) in old.records.iter().enumerate() {
-            if remove(record) || latest.contains_key(record.id.as_str()) {
-                removed_ids.push(record.id.clone());
-                continue;
-            }
-            kept.push(row);
-            records.push(Arc::clone(record));
-            let start = row * width;
-            matrix.extend_from_slice(old.matrix.get(start..start + width).unwrap_or_default());
-            for (field_present, old_present) in present.iter_mut().zip(&old.present) {
-                field_present.push(old_present.get(row).copied().unwrap_or(false));
-            }
+        let mut removed = removed_rows(&old, ids.iter().copied(), latest.keys().copied());
+        if let Some(remove) = remove {
+            removed.extend(
+                old.records
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, record)| record.as_ref().is_some_and(|record| remove(record)))
+                    .map(|(row, _)| row),
+            );
+            removed.sort_unstable();
+            removed.dedup();
         }
-        let mut new_rows = Vec::new();
+        let latest: HashSet<usize> = latest.into_values().collect();
+        let mut new_rows: Vec<NewRow> = Vec::with_capacity(latest.len());
         for (position, mut record) in added.into_iter().enumerate() {
-            if latest.get(record.id.as_str()) != Some(&position) {
+            if !latest.contains(&position) {
                 continue;
             }
-            let vectors = std::mem::take(&mut record.vectors);
-            for (field, field_present) in shared.schema.vectors.iter().zip(present.iter_mut()) {
-                match vectors.get(&field.name) {
-                    Some(vector) => {
-                        let mut vector = vector.clone();
+            let mut vectors = std::mem::take(&mut record.vectors);
+            let by_field = shared
+                .schema
+                .vectors
+                .iter()
+                .map(|field| {
+                    vectors.remove(&field.name).map(|mut vector| {
                         normalize(&mut vector);
-                        matrix.extend_from_slice(&vector);
-                        field_present.push(true);
-                    }
-                    None => {
-                        matrix.extend(std::iter::repeat_n(0.0, field.dimensions));
-                        field_present.push(false);
-                    }
-                }
-            }
-            let record = Arc::new(record);
-            new_rows.push(Arc::clone(&record));
-            records.push(record);
+                        vector
+                    })
+                })
+                .collect();
+            new_rows.push((Arc::new(record), by_field));
         }
-        if removed_ids.is_empty() && new_rows.is_empty() {
+        if removed.is_empty() && new_rows.is_empty() {
             return Ok(0);
         }
+        let removed_ids: Vec<String> = removed.iter().map(|row| old.id(*row).to_owned()).collect();
         let generation = old.generation + 1;
-        if let Some(path) = &self.directory {
-            storage::write_rows(path, &shared.schema, generation, &records, &matrix, &present)?;
+        let log_length = writer.log.as_ref().map(storage::Log::length);
+        if let Some(log) = &mut writer.log {
+            let rows = new_rows.iter().map(|(record, vectors)| storage::AddedRow {
+                record,
+                vectors: vectors.iter().map(Option::as_deref).collect(),
+            });
+            let payload = storage::encode_entry(&shared.schema, generation, &removed_ids, rows)
+                .map_err(|error| shared.error("write", error))?;
+            log.append(&payload)?;
         }
-        for id in &removed_ids {
-            writer.delete_term(Term::from_field_text(shared.id, id));
-        }
-        for record in &new_rows {
-            writer.add_document(shared.document(record)).map_err(|error| shared.error("write", error))?;
-        }
-        let rows = records.iter().enumerate().map(|(row, record)| (record.id.clone(), row)).collect();
-        let mut snapshot = Snapshot {
-            generation,
-            records,
-            rows,
-            matrix,
-            present,
-            graphs: Vec::new(),
-            searcher: self.reader.searcher(),
-            shared: Arc::clone(shared),
+        let first_new_row = old.records.len();
+        let added_records: Vec<Arc<Record>> = new_rows.iter().map(|(record, _)| Arc::clone(record)).collect();
+        let mut snapshot = old.with_write(generation, &removed, new_rows);
+        let result = (|| {
+            for id in &removed_ids {
+                writer.keyword.delete_term(Term::from_field_text(shared.id, id));
+            }
+            for record in &added_records {
+                writer.keyword.add_document(shared.document(record)).map_err(|error| shared.error("write", error))?;
+            }
+            let (graphs, built) = next_graphs(&old, &snapshot, &removed, first_new_row)?;
+            snapshot.graphs = graphs;
+            self.commit(&mut writer.keyword, generation)?;
+            Ok(built)
+        })();
+        let built = match result {
+            Ok(built) => built,
+            Err(error) => {
+                // Nothing changed: the log loses the write, the keyword writer its pending operations.
+                if let (Some(log), Some(length)) = (&mut writer.log, log_length) {
+                    let _ = log.truncate(length);
+                }
+                let _ = writer.keyword.rollback();
+                return Err(error);
+            }
         };
-        snapshot.graphs = next_graphs(&old, &snapshot, &kept)?;
-        if let Some(path) = &self.directory {
-            save_graphs(path, &snapshot)?;
-        }
-        self.commit(&mut writer, generation)?;
         snapshot.searcher = self.reader.searcher();
+        if let Some(path) = &self.directory {
+            // Derived data: a graph that cannot be saved is rebuilt on the next open.
+            for (position, graph) in snapshot.graphs.iter().enumerate() {
+                match graph {
+                    Some(graph) if built.get(position).copied().unwrap_or(false) => {
+                        if let Err(error) = ann::save(path, position, writer.base_generation, graph) {
+                            tracing::warn!(index = %shared.location, %error, "could not save an HNSW graph; it is rebuilt on the next open");
+                            ann::remove(path, position);
+                        }
+                    }
+                    Some(_) => {}
+                    None => ann::remove(path, position),
+                }
+            }
+        }
         *self.state.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(snapshot);
-        Ok(removed_ids.len())
+        if self.directory.is_none() && tombstones_heavy(&self.snapshot()) {
+            self.compact_locked(&mut writer)?;
+        }
+        Ok(removed.len())
     }
 
     fn commit(&self, writer: &mut IndexWriter<TantivyDocument>, generation: u64) -> Result<()> {
@@ -911,24 +1259,54 @@ impl Index {
     fn rebuild_keyword_index(&self) -> Result<()> {
         let mut writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
         let old = self.snapshot();
-        writer.delete_all_documents().map_err(|error| self.shared.error("write", error))?;
-        for record in &old.records {
-            writer.add_document(self.shared.document(record)).map_err(|error| self.shared.error("write", error))?;
+        writer.keyword.delete_all_documents().map_err(|error| self.shared.error("write", error))?;
+        for record in old.records() {
+            writer
+                .keyword
+                .add_document(self.shared.document(record))
+                .map_err(|error| self.shared.error("write", error))?;
         }
-        self.commit(&mut writer, old.generation)?;
-        let snapshot = Snapshot {
-            generation: old.generation,
-            records: old.records.clone(),
-            rows: old.rows.clone(),
-            matrix: old.matrix.clone(),
-            present: old.present.clone(),
-            graphs: old.graphs.clone(),
-            searcher: self.reader.searcher(),
-            shared: Arc::clone(&self.shared),
-        };
-        *self.state.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(snapshot);
+        self.commit(&mut writer.keyword, old.generation)?;
+        drop(writer);
+        self.refresh_searcher();
         Ok(())
     }
+}
+
+/// The rows of these ids (removed, and replaced by a write's records), sorted.
+fn removed_rows<'a>(
+    snapshot: &Snapshot,
+    ids: impl Iterator<Item = &'a str>,
+    replaced: impl Iterator<Item = &'a str>,
+) -> Vec<usize> {
+    let mut rows: Vec<usize> = ids.chain(replaced).filter_map(|id| snapshot.rows.get(id).copied()).collect();
+    rows.sort_unstable();
+    rows.dedup();
+    rows
+}
+
+/// Whether tombstones outnumber the records (and number at least 1,024).
+fn tombstones_heavy(snapshot: &Snapshot) -> bool {
+    let removed = snapshot.removed();
+    removed >= 1024 && removed > snapshot.live
+}
+
+/// Writes the snapshot's rows as the base files (format 2); returns their size.
+fn write_base(path: &Path, snapshot: &Snapshot) -> Result<u64> {
+    let fields = snapshot.shared.schema.vectors.len();
+    let width = snapshot.shared.width;
+    let rows = snapshot.records.iter().enumerate().filter_map(|(row, record)| {
+        Some(storage::BaseRow {
+            record: record.as_ref()?,
+            row: snapshot.matrix.slice(row * width, width)?,
+            present: (0..fields)
+                .map(|position| {
+                    snapshot.present.get(position).and_then(|present| present.get(row)).copied().unwrap_or(false)
+                })
+                .collect(),
+        })
+    });
+    storage::write_base(path, &snapshot.shared.schema, snapshot.generation, rows)
 }
 
 /// Scales `vector` to length 1 (a zero vector stays zero).
@@ -939,29 +1317,40 @@ pub fn normalize(vector: &mut [f32]) {
     }
 }
 
+/// Each field's vectors by row, `None` for rows without one or removed.
+fn live_vectors(snapshot: &Snapshot, position: usize, rows: std::ops::Range<usize>) -> Vec<Option<&[f32]>> {
+    rows.map(|row| if snapshot.is_live(row) { snapshot.row_vector(row, position) } else { None }).collect()
+}
+
 /// Each vector field's graph for a snapshot just read from storage: loaded
-/// from the directory when a saved one fits, otherwise built (and saved).
-fn open_graphs(snapshot: &Snapshot, directory: Option<&Path>) -> Result<Vec<Option<Arc<Graph>>>> {
+/// from the directory when a saved one follows the same base (the rows the
+/// log appended after it are inserted), otherwise built (and saved).
+fn open_graphs(snapshot: &Snapshot, directory: Option<&Path>, base: u64) -> Result<Vec<Option<Arc<Graph>>>> {
     let shared = &snapshot.shared;
+    let rows = snapshot.records.len();
     let mut graphs = Vec::with_capacity(shared.schema.vectors.len());
     for (position, field) in shared.schema.vectors.iter().enumerate() {
-        let Some(config) = shared.vector_search.graph_settings(snapshot.records.len()) else {
+        let Some(config) = shared.vector_search.graph_settings(snapshot.live) else {
             if let Some(directory) = directory {
                 ann::remove(directory, position);
             }
             graphs.push(None);
             continue;
         };
-        let loaded = directory.and_then(|directory| {
-            ann::load(directory, position, snapshot.generation, config, field.dimensions, snapshot.records.len())
-        });
+        let loaded =
+            directory.and_then(|directory| ann::load(directory, position, base, config, field.dimensions, rows));
         let graph = match loaded {
-            Some(graph) => graph,
+            Some(graph) => {
+                let covered = graph.rows();
+                let dead = (0..covered).filter(|row| !snapshot.is_live(*row) && graph.node(*row).is_some()).count();
+                graph
+                    .appended(dead, &live_vectors(snapshot, position, covered..rows))
+                    .map_err(|error| shared.error("open", error))?
+            }
             None => {
                 let graph = build_graph(snapshot, position, config)?;
                 if let Some(directory) = directory {
-                    ann::save(directory, position, snapshot.generation, &graph)
-                        .map_err(|error| shared.error("write", error))?;
+                    ann::save(directory, position, base, &graph).map_err(|error| shared.error("write", error))?;
                 }
                 graph
             }
@@ -971,45 +1360,55 @@ fn open_graphs(snapshot: &Snapshot, directory: Option<&Path>) -> Result<Vec<Opti
     Ok(graphs)
 }
 
-/// Each vector field's graph after a write: the previous graph updated
-/// (nodes of removed rows deleted, new rows inserted), or rebuilt when it
-/// had none or too many tombstones; none below the threshold.
-fn next_graphs(old: &Snapshot, new: &Snapshot, kept: &[usize]) -> Result<Vec<Option<Arc<Graph>>>> {
+/// Per vector field, its graph if it keeps one.
+type Graphs = Vec<Option<Arc<Graph>>>;
+
+/// Each vector field's graph after a write, and whether it was built anew:
+/// the previous graph with the new rows inserted in place, or built when
+/// it had none or half its nodes would be dead; none below the threshold.
+fn next_graphs(old: &Snapshot, new: &Snapshot, removed: &[usize], first_new_row: usize) -> Result<(Graphs, Vec<bool>)> {
     let shared = &new.shared;
     let mut graphs = Vec::with_capacity(shared.schema.vectors.len());
+    let mut built = Vec::with_capacity(shared.schema.vectors.len());
     for position in 0..shared.schema.vectors.len() {
-        let Some(config) = shared.vector_search.graph_settings(new.records.len()) else {
+        let Some(config) = shared.vector_search.graph_settings(new.live) else {
             graphs.push(None);
+            built.push(false);
             continue;
         };
-        let added = (kept.len()..new.records.len()).map(|row| new.row_vector(row, position));
-        let updated = old
-            .graphs
-            .get(position)
-            .and_then(Option::as_ref)
-            .and_then(|graph| graph.updated(kept, old.records.len(), added));
-        let graph = match updated {
-            Some(graph) => graph.map_err(|error| shared.error("write", error))?,
-            None => build_graph(new, position, config)?,
+        let previous = old.graphs.get(position).and_then(Option::as_ref).filter(|graph| graph.rows() == first_new_row);
+        let dying = previous.map_or(0, |graph| removed.iter().filter(|row| graph.node(**row).is_some()).count());
+        let graph = match previous {
+            Some(graph) if !graph.worn(dying) => {
+                built.push(false);
+                graph
+                    .appended(dying, &live_vectors(new, position, first_new_row..new.records.len()))
+                    .map_err(|error| shared.error("write", error))?
+            }
+            _ => {
+                built.push(true);
+                build_graph(new, position, config)?
+            }
         };
         graphs.push(Some(Arc::new(graph)));
     }
-    Ok(graphs)
+    Ok((graphs, built))
 }
 
 fn build_graph(snapshot: &Snapshot, position: usize, config: HnswConfig) -> Result<Graph> {
     let shared = &snapshot.shared;
     let dimensions = shared.schema.vectors.get(position).map_or(0, |field| field.dimensions);
-    Graph::build(config, dimensions, (0..snapshot.records.len()).map(|row| snapshot.row_vector(row, position)))
+    Graph::build(config, dimensions, &live_vectors(snapshot, position, 0..snapshot.records.len()))
         .map_err(|error| shared.error("write", error))
 }
 
-/// Saves the snapshot's graphs beside its rows, and removes files of fields without one.
-fn save_graphs(directory: &Path, snapshot: &Snapshot) -> Result<()> {
+/// Saves the snapshot's graphs following base `base`, and removes files of fields without one.
+fn save_graphs(directory: &Path, snapshot: &Snapshot, base: u64) -> Result<()> {
     for (position, graph) in snapshot.graphs.iter().enumerate() {
         match graph {
-            Some(graph) => ann::save(directory, position, snapshot.generation, graph)
-                .map_err(|error| snapshot.shared.error("write", error))?,
+            Some(graph) => {
+                ann::save(directory, position, base, graph).map_err(|error| snapshot.shared.error("write", error))?
+            }
             None => ann::remove(directory, position),
         }
     }

@@ -34,6 +34,7 @@
 
 mod ann;
 mod bm25f;
+mod chunked;
 pub mod error;
 pub mod fusion;
 pub mod hnsw;
@@ -44,8 +45,8 @@ mod storage;
 pub use error::{Error, Result};
 pub use fusion::{Fusion, RRF_K, reciprocal_rank_fusion};
 pub use index::{
-    DEFAULT_HNSW_THRESHOLD, Filter, Hit, Index, ListScore, Options, Query, Snapshot, Storage, TextQuery, VectorQuery,
-    VectorSearch, normalize,
+    COMPACTION_LOG_BYTES, DEFAULT_HNSW_THRESHOLD, Filter, Hit, Index, ListScore, Options, Query, Snapshot, Storage,
+    TextQuery, VectorQuery, VectorSearch, normalize,
 };
 pub use schema::{DEFAULT_B, DEFAULT_K1, Record, Schema, TextField, TextScoring, VectorField};
 pub use storage::write_atomic;

@@ -99,6 +99,35 @@ fn recall_at_10_on_clustered_384d_vectors() {
 }
 
 #[test]
+fn a_parallel_build_keeps_recall_and_searches_run_while_it_grows() {
+    let mut rng = Rng(7);
+    let vectors = clustered(&mut rng, 3_000, 40, 384, 0.05);
+    let queries = clustered(&mut rng, 100, 40, 384, 0.05);
+    let graph = Hnsw::new(384, HnswConfig::default()).unwrap();
+    let (first, second) = vectors.split_at(2_000);
+    let first: Vec<&[f32]> = first.iter().map(Vec::as_slice).collect();
+    let second: Vec<&[f32]> = second.iter().map(Vec::as_slice).collect();
+    assert_eq!(graph.insert_with_threads(&first, 4).unwrap(), (0..2_000).collect::<Vec<u32>>());
+    // Searches through a shared reference while 3 threads insert the rest.
+    std::thread::scope(|scope| {
+        let inserting = scope.spawn(|| graph.insert_with_threads(&second, 3).unwrap());
+        for query in &queries {
+            let hits = graph.search(query, 10).unwrap();
+            assert_eq!(hits.len(), 10);
+            assert_sorted(&hits);
+        }
+        assert_eq!(inserting.join().unwrap(), (2_000..3_000).collect::<Vec<u32>>());
+    });
+    assert_eq!((graph.len(), graph.live()), (3_000, 3_000));
+    let recall = recall_at_10(&graph, &vectors, &queries);
+    eprintln!("recall@10, 3,000 clustered 384-d vectors built on 4 then 3 threads: {recall:.4}");
+    assert!(recall >= 0.95, "recall@10 {recall}");
+    // The bytes round-trip.
+    assert_eq!(Hnsw::from_bytes(&graph.to_bytes()).unwrap(), graph);
+    assert!(matches!(graph.insert_parallel(&[&[1.0][..]]), Err(HnswError::Vector(_))));
+}
+
+#[test]
 fn recall_at_10_on_uniform_random_384d_vectors() {
     let mut rng = Rng(11);
     // Uniform directions are the hard case for graph indexes (no structure to

@@ -46,19 +46,29 @@
 //! ```text
 //! manifest.json   {"format": 3, "embedder": "azure:embed:1536", "dimensions": 1536,
 //!                  "metric": "cosine", "generation": 7, "chunks": 42}
-//! records.jsonl   the engine's records: line 1 {"format", "generation", "schema"},
+//! records.jsonl   the engine's base records: line 1 {"format": 2, "generation", "schema"},
 //!                 then {"id", "fields": <the Chunk as JSON>, "vectors": ["vector"]} per line
 //! vectors.f32     "AOAIVEC1", generation (u64 LE), dimensions (u32 LE), 0 (u32 LE),
-//!                 then one normalised vector per row: dimensions × f32 LE
+//!                 then one normalised vector per base row: dimensions × f32 LE
+//! writes.log      "AOAILOG1", the base generation (u64 LE), then one frame per write
+//!                 since: length (u64 LE), FNV-1a 64 checksum (u64 LE), and the
+//!                 write (removed ids; added records with their vectors)
 //! keyword/        the tantivy index; its commit payload is the generation
+//! vectors-0.hnsw  the HNSW graph, with `VectorSearch::Hnsw` above its threshold
 //! ```
 //!
-//! `records.jsonl` and `vectors.f32` are the truth and are replaced whole (a
-//! temporary file, then a rename) on every write, so a write costs time in
-//! proportion to the index: fine for thousands to a few hundred thousand
-//! chunks, not for millions. The keyword index is derived data: when its
-//! generation differs from the files' (a crash between the two), opening
-//! rebuilds it. The manifest records the embedder's identity and dimensions;
+//! `records.jsonl` and `vectors.f32` (the base) plus `writes.log` are the
+//! truth. A write appends one frame to the log and syncs it, so it costs
+//! time in proportion to the write, not the index; opening replays the log
+//! over the base, and a torn last frame (a crash mid-write) is dropped with
+//! a warning. [`compact_if_needed`](EmbeddedIndex::compact_if_needed)
+//! (called by `aoai rag index` at the end of a run) rewrites the base from
+//! the current chunks and empties the log once it has grown (see
+//! [`aoai_index::Index::needs_compaction`]). An index written before the log
+//! (format 1) is read and converted on open. The keyword index and the graph
+//! are derived data: when their generation differs from the files' (a crash
+//! between the two), opening brings them forward from the log or rebuilds
+//! them. The manifest records the embedder's identity and dimensions;
 //! opening with another embedder is an [`Error::Mismatch`].
 
 use std::collections::HashSet;
@@ -419,6 +429,23 @@ impl<E: Embedder> EmbeddedIndex<E> {
     /// [`Error::Index`] if the write fails.
     pub fn delete_document(&self, source: &str) -> Result<usize> {
         self.write(|engine| engine.delete_where(&|record| source_of(record) == Some(source)))
+    }
+
+    /// Compacts the engine's files when [`aoai_index::Index::needs_compaction`]
+    /// says so (the log of writes has outgrown its threshold, or removed
+    /// chunks outnumber the rest): the base files are rewritten from the
+    /// current chunks and the log emptied. `aoai rag index` calls it at the
+    /// end of a run. Returns whether it compacted.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Index`] if the files cannot be written (the index stays as it was).
+    pub fn compact_if_needed(&self) -> Result<bool> {
+        let _writing = self.writing.lock().unwrap_or_else(PoisonError::into_inner);
+        if !self.engine.needs_compaction() {
+            return Ok(false);
+        }
+        self.engine.compact().map_err(|error| engine_error(&self.path, error))
     }
 
     /// Runs one engine write, then records the new generation in the manifest.
