@@ -5,18 +5,16 @@
 //! ```text
 //! tf~(t, d) = Σ_fields boost_f × tf_f(t, d) / (1 − b_f + b_f × len_f(d) / avglen_f)
 //! score(d)  = Σ_t idf(t) × tf~ × (k1 + 1) / (k1 + tf~)
-//! idf(t)    = max(ln((N − df(t) + 0.5) / (df(t) + 0.5)), 0.1)
+//! idf(t)    = ln(1 + (N − df(t) + 0.5) / (df(t) + 0.5))
 //! ```
 //!
 //! where `df(t)` counts the live records with `t` in any of the queried
 //! fields and `N` the live records: one idf and one saturation per word, so
 //! a word found in two fields weighs like more occurrences in one field, not
-//! like two independent matches. The idf is Robertson–Spärck Jones's, as
-//! Okapi and rank_bm25 use it, floored at [`IDF_FLOOR`] where it would turn
-//! negative (a word in more than half the records): such words barely count,
-//! where Lucene's `ln(1 + …)` idf still gives them weight — on a public
-//! sample of conversational questions ("what did I …") that ranked below
-//! plain rank_bm25, this did not (docs/benchmarks.md). Lengths are tantivy's field norms (exact up
+//! like two independent matches. The idf is Lucene's and tantivy's (always
+//! positive, so small collections still tell rare words from common ones;
+//! Robertson–Spärck Jones's, which rank_bm25 uses, is ≤ 0 for every word of
+//! a two-record index). Lengths are tantivy's field norms (exact up
 //! to 40 tokens, then within a few percent), averages its token counts.
 //!
 //! Unlike tantivy's top-k query this scores every record holding a query
@@ -26,11 +24,6 @@
 use tantivy::postings::Postings as _;
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::{DocAddress, DocSet as _, Searcher, TERMINATED, Term};
-
-/// The least idf a word gets: words in more than half the records (whose
-/// Robertson–Spärck Jones idf is ≤ 0) still rank a record that has them
-/// above one that does not, by a little.
-pub(crate) const IDF_FLOOR: f32 = 0.1;
 
 /// One queried field: the tantivy field, its boost and its `b`.
 pub(crate) struct Weighted {
@@ -94,7 +87,7 @@ pub(crate) fn rank(
             }
         }
         let df = touched.iter().map(Vec::len).sum::<usize>() as f32;
-        let idf = (((records - df + 0.5) / (df + 0.5)).ln()).max(IDF_FLOOR);
+        let idf = (1.0 + (records - df + 0.5) / (df + 0.5)).ln();
         for ((frequency, touched), scores) in frequencies.iter_mut().zip(&mut touched).zip(&mut scores) {
             for doc in touched.drain(..) {
                 if let (Some(tf), Some(score)) = (frequency.get_mut(doc as usize), scores.get_mut(doc as usize)) {

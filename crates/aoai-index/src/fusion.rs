@@ -5,13 +5,15 @@
 //! its fused score is the sum over the lists it appears in. Items in only
 //! one list still count.
 //!
-//! Min-max: each list's scores are rescaled to 0..=1 (its best 1, its worst
-//! 0; a list whose scores are all equal gives 1), an item gets `w ×` its
-//! rescaled score from each list it is in (0 from a list it is not in), and
-//! the fused score is the sum: a convex combination of normalised scores
-//! when the weights sum to 1 (Bruch, Gai & Ingber, *An Analysis of Fusion
-//! Functions for Hybrid Retrieval*, ACM TOIS 2023). Unlike reciprocal rank
-//! it sees how far ahead the leaders of each list are.
+//! Normalised: each list's scores are divided by the list's best (scores
+//! below 0 count as 0), an item gets `w ×` that from each list it is in (0
+//! from a list it is not in), and the fused score is the sum: a convex
+//! combination of normalised scores when the weights sum to 1 — Bruch, Gai
+//! & Ingber's "theoretical min-max" (*An Analysis of Fusion Functions for
+//! Hybrid Retrieval*, ACM TOIS 2023) with 0 as the minimum of both BM25
+//! and cosine. Unlike reciprocal rank it sees how far ahead the leaders of
+//! each list are; unlike an observed min-max it does not give the last of
+//! a short list 0 however close it is to the first.
 
 use std::collections::HashMap;
 
@@ -25,11 +27,11 @@ pub enum Fusion {
     /// `Σ weight / (60 + rank)`: Azure AI Search's (the default).
     #[default]
     ReciprocalRank,
-    /// `Σ weight × (score − min) / (max − min)` per list.
-    MinMax,
+    /// `Σ weight × max(score, 0) / max` per list (`max`: the list's best).
+    Normalized,
 }
 
-/// Rescales one list's scores for [`Fusion::MinMax`].
+/// Rescales one list's scores for [`Fusion::Normalized`].
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Scale {
     low: f32,
@@ -56,7 +58,7 @@ impl Fusion {
     pub(crate) fn contribution(self, weight: f64, rank: usize, score: f32, scale: Scale) -> f64 {
         match self {
             Fusion::ReciprocalRank => contribution(weight, rank),
-            Fusion::MinMax => weight * scale.rescale(score),
+            Fusion::Normalized => weight * scale.rescale(score),
         }
     }
 }
@@ -99,13 +101,15 @@ mod tests {
     use proptest::prelude::*;
 
     #[test]
-    fn min_max_rescales_each_list_to_its_range() {
+    fn normalized_divides_each_list_by_its_best() {
         let scale = Scale::of([2.0_f32, 4.0, 3.0].into_iter());
-        assert!((Fusion::MinMax.contribution(0.5, 1, 4.0, scale) - 0.5).abs() < 1e-12);
-        assert!((Fusion::MinMax.contribution(0.5, 2, 3.0, scale) - 0.25).abs() < 1e-12);
-        assert!(Fusion::MinMax.contribution(0.5, 3, 2.0, scale).abs() < 1e-12);
-        let flat = Scale::of([0.3_f32, 0.3].into_iter());
-        assert!((Fusion::MinMax.contribution(2.0, 2, 0.3, flat) - 2.0).abs() < 1e-12);
+        assert!((Fusion::Normalized.contribution(0.5, 1, 4.0, scale) - 0.5).abs() < 1e-12);
+        assert!((Fusion::Normalized.contribution(0.5, 2, 3.0, scale) - 0.375).abs() < 1e-12);
+        assert!((Fusion::Normalized.contribution(0.5, 3, 2.0, scale) - 0.25).abs() < 1e-12);
+        // Negative scores (cosine) count 0; a list with nothing above 0 gives 0.
+        assert!(Fusion::Normalized.contribution(1.0, 4, -0.2, scale).abs() < 1e-12);
+        let flat = Scale::of([-0.3_f32, -0.1].into_iter());
+        assert!(Fusion::Normalized.contribution(2.0, 1, -0.1, flat).abs() < 1e-12);
         assert!((Fusion::ReciprocalRank.contribution(2.0, 3, 0.3, flat) - 2.0 / 63.0).abs() < 1e-12);
     }
 

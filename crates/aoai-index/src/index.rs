@@ -219,8 +219,8 @@ pub struct Hit {
     /// The record (without vectors).
     pub record: Arc<Record>,
     /// The fused score: the sum over the lists it is in of `weight / (60 + rank)`
-    /// ([`Fusion::ReciprocalRank`]) or of `weight ×` its min-max rescaled score
-    /// ([`Fusion::MinMax`]).
+    /// ([`Fusion::ReciprocalRank`]) or of `weight ×` its score divided by the
+    /// list's best ([`Fusion::Normalized`]).
     pub score: f64,
     /// Its place in the keyword list, if it is there.
     pub text: Option<ListScore>,

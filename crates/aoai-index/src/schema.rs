@@ -51,8 +51,8 @@ pub enum TextScoring {
     /// BM25 and Beyond*, 2009, §3.4): each field's term frequency is
     /// normalised by that field's length (its `b`) and weighted by its
     /// `boost`; the sum is saturated once (`k1`) and weighted by one idf over
-    /// records (a record has the word if any field has it): Robertson–Spärck
-    /// Jones's `ln((N − df + 0.5) / (df + 0.5))`, at least 0.1. A title word
+    /// records (a record has the word if any field has it):
+    /// `ln(1 + (N − df + 0.5) / (df + 0.5))`, Lucene's. A title word
     /// counts as `boost` occurrences in one bag of words, not as a second
     /// independent match, so several fields never multiply a word's weight.
     Bm25f {

@@ -15,9 +15,8 @@ fn keyword(index: &Index, text: &str) -> Vec<(String, f32)> {
     hits.into_iter().map(|hit| (hit.record.id.clone(), hit.text.unwrap().score)).collect()
 }
 
-/// BM25 as the textbook writes it (Robertson–Spärck Jones idf, floored at
-/// 0.1 as the engine does), for one field: BM25F with one field of boost 1
-/// is BM25.
+/// BM25 as the textbook writes it (Lucene's idf), for one field: BM25F
+/// with one field of boost 1 is BM25.
 fn textbook(documents: &[Vec<&str>], query: &[&str], k1: f64, b: f64) -> HashMap<usize, f64> {
     let n = documents.len() as f64;
     let average = documents.iter().map(Vec::len).sum::<usize>() as f64 / n;
@@ -30,7 +29,7 @@ fn textbook(documents: &[Vec<&str>], query: &[&str], k1: f64, b: f64) -> HashMap
         if df == 0.0 {
             continue;
         }
-        let idf = ((n - df + 0.5) / (df + 0.5)).ln().max(0.1);
+        let idf = (1.0 + (n - df + 0.5) / (df + 0.5)).ln();
         for (row, document) in documents.iter().enumerate() {
             let tf = document.iter().filter(|w| **w == word).count() as f64;
             if tf > 0.0 {

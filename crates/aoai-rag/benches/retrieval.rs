@@ -633,6 +633,9 @@ enum Fusion {
     MinMax { alpha: f64, depth: usize },
     /// z-scores, `alpha × keyword + (1 − alpha) × vector`.
     ZScore { alpha: f64, depth: usize },
+    /// Scores divided by the list's best (theoretical minimum 0),
+    /// `alpha × keyword + (1 − alpha) × vector`.
+    MaxNorm { alpha: f64, depth: usize },
 }
 
 impl std::fmt::Display for Fusion {
@@ -641,6 +644,7 @@ impl std::fmt::Display for Fusion {
             Fusion::Rrf { k, keyword, depth } => write!(f, "rrf k={k} kw={keyword} depth={depth}"),
             Fusion::MinMax { alpha, depth } => write!(f, "minmax alpha={alpha} depth={depth}"),
             Fusion::ZScore { alpha, depth } => write!(f, "zscore alpha={alpha} depth={depth}"),
+            Fusion::MaxNorm { alpha, depth } => write!(f, "maxnorm alpha={alpha} depth={depth}"),
         }
     }
 }
@@ -657,7 +661,7 @@ fn fuse(fusion: Fusion, keyword: &[(usize, f32)], vector: &[(usize, f32)]) -> Ve
                 *fused.entry(*row).or_default() += 1.0 / (k + rank as f64 + 1.0);
             }
         }
-        Fusion::MinMax { alpha, depth } | Fusion::ZScore { alpha, depth } => {
+        Fusion::MinMax { alpha, depth } | Fusion::ZScore { alpha, depth } | Fusion::MaxNorm { alpha, depth } => {
             let normalise = |list: &[(usize, f32)]| -> Vec<(usize, f64)> {
                 let list = &list[..list.len().min(depth)];
                 let values: Vec<f64> = list.iter().map(|(_, s)| f64::from(*s)).collect();
@@ -746,6 +750,7 @@ fn study(runtime: &tokio::runtime::Runtime, embedder: &Arc<Cached>, chunks: &[Ch
         for alpha in [0.3, 0.4, 0.5, 0.6, 0.65, 0.7, 0.75, 0.8, 0.9] {
             ways.push(Fusion::MinMax { alpha, depth });
             ways.push(Fusion::ZScore { alpha, depth });
+            ways.push(Fusion::MaxNorm { alpha, depth });
         }
     }
     println!("fusion study on {} (nDCG@10 / recall@10), best first:", collection.name);

@@ -18,7 +18,7 @@
 //! keyword (BM25F), vector (cosine similarity, an exact scan) and hybrid
 //! (both lists fused: by default each list's scores rescaled to 0..=1 and
 //! summed at weights keyword 0.6 / vector 0.4 over 100 candidates per list
-//! — [`aoai_index::Fusion::MinMax`]; or Azure's reciprocal rank — see
+//! — [`aoai_index::Fusion::Normalized`]; or Azure's reciprocal rank — see
 //! [`IndexConfig`]). [`Filter`]s (source prefix,
 //! `key=value` tags) apply inside both lists, before ranking.
 //!
@@ -104,7 +104,7 @@ pub struct IndexConfig {
     /// Default keyword 0.6, vector 0.4.
     pub weights: FusionWeights,
     /// How hybrid search fuses the two lists. Default
-    /// [`Fusion::MinMax`](aoai_index::Fusion::MinMax): each list's scores
+    /// [`Fusion::Normalized`](aoai_index::Fusion::Normalized): each list's scores
     /// rescaled to 0..=1 and summed with the weights; `Fusion::ReciprocalRank`
     /// is Azure AI Search's `weight / (60 + rank)`.
     pub fusion: aoai_index::Fusion,
@@ -119,7 +119,8 @@ pub struct IndexConfig {
 }
 
 /// The default hybrid weights: the fusion study of issue #17
-/// (docs/benchmarks.md) found min-max fusion at keyword 0.6 / vector 0.4
+/// (docs/benchmarks.md) found normalised fusion (each list's scores over
+/// its best) at keyword 0.6 / vector 0.4
 /// over 100 candidates best or near-best on both committed evaluations.
 pub const DEFAULT_WEIGHTS: FusionWeights = FusionWeights { keyword: 0.6, vector: 0.4 };
 /// The default number of candidates per list.
@@ -129,7 +130,7 @@ impl Default for IndexConfig {
     fn default() -> Self {
         Self {
             weights: DEFAULT_WEIGHTS,
-            fusion: aoai_index::Fusion::MinMax,
+            fusion: aoai_index::Fusion::Normalized,
             candidates: DEFAULT_CANDIDATES,
             vector_search: aoai_index::VectorSearch::Exact,
         }

@@ -91,7 +91,7 @@ pub struct Hit {
     pub chunk: Chunk,
     /// The fused score, the order of results: for the embedded index the sum
     /// over the lists it is in of `weight ×` its score rescaled to 0..=1 within
-    /// the list (min-max, the default) or of `weight / (60 + rank)` (reciprocal
+    /// the list (score / the list's best, the default) or of `weight / (60 + rank)` (reciprocal
     /// rank, as Azure AI Search reports it).
     pub score: f64,
     /// Its place in the keyword list, if it is there.
