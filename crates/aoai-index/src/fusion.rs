@@ -34,21 +34,18 @@ pub enum Fusion {
 /// Rescales one list's scores for [`Fusion::Normalized`].
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Scale {
-    low: f32,
-    high: f32,
+    best: f32,
 }
 
 impl Scale {
-    /// The range of `scores`.
+    /// The best of `scores` (at least 0).
     pub(crate) fn of(scores: impl Iterator<Item = f32>) -> Self {
-        let (low, high) =
-            scores.fold((f32::INFINITY, f32::NEG_INFINITY), |(low, high), score| (low.min(score), high.max(score)));
-        Self { low, high }
+        Self { best: scores.fold(0.0, f32::max) }
     }
 
-    /// `score` in 0..=1 (1 when the list's scores are all equal).
+    /// `score` in 0..=1: its share of the best (0 when no score is above 0).
     pub(crate) fn rescale(self, score: f32) -> f64 {
-        if self.high > self.low { f64::from((score - self.low) / (self.high - self.low)) } else { 1.0 }
+        if self.best > 0.0 { f64::from(score.max(0.0) / self.best) } else { 0.0 }
     }
 }
 

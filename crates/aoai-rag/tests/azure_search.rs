@@ -12,8 +12,8 @@ use aoai_emulator::{DeploymentConfig, Emulator, EmulatorHandle};
 use aoai_rag::azure_search::AzureSearchIndex;
 use aoai_rag::chunk::{Chunker, ChunkerConfig, Document, Format, TokenChunker};
 use aoai_rag::embed::AzureEmbedder;
-use aoai_rag::index::EmbeddedIndex;
-use aoai_rag::retrieve::{FusionWeights, RRF_K};
+use aoai_rag::index::{EmbeddedIndex, IndexConfig};
+use aoai_rag::retrieve::{Fusion, FusionWeights, RRF_K};
 use aoai_rag::{Chunk, Error, Filter, Hit, Retriever, SearchMode};
 
 async fn emulator() -> EmulatorHandle {
@@ -96,9 +96,12 @@ async fn uploads_in_batches_and_answers_every_mode() {
     let original = chunks.iter().find(|chunk| chunk.id == "docs/batch.md#1").unwrap();
     assert_eq!(&hit.chunk, original);
 
-    // Vector: the same ranking and cosine similarities as the embedded index with the same embedder.
+    // Vector: the same ranking and cosine similarities as the embedded index
+    // with the same embedder, fusing as Azure does.
     let directory = tempfile::tempdir().unwrap();
-    let embedded = EmbeddedIndex::open(directory.path(), embedder(&emulator)).unwrap();
+    let azure_like =
+        IndexConfig { fusion: Fusion::ReciprocalRank, weights: FusionWeights::default(), ..IndexConfig::default() };
+    let embedded = EmbeddedIndex::open_with(directory.path(), embedder(&emulator), azure_like).unwrap();
     embedded.add(chunks.clone()).await.unwrap();
     let query = "a crashed batch resumes from the journal";
     let remote = index.search(query, 4, SearchMode::Vector, &Filter::none()).await.unwrap();
@@ -295,12 +298,15 @@ async fn titles_weigh_twice_through_the_scoring_profile() {
     let ratio = score(&boosted, "docs/quota.txt#0") / score(&plain, "docs/quota.txt#0");
     assert!((ratio - 2.0).abs() < 1e-3, "{ratio}");
 
-    // The embedded index, whose title field is boosted ×2, also puts the title match first.
+    // The embedded index scores with BM25F, where a title word counts as two
+    // occurrences in one bag of words (not as a second, separately
+    // saturated match): the body's three mentions outrank the title's one,
+    // and the title still ranks its document.
     let directory = tempfile::tempdir().unwrap();
     let embedded = EmbeddedIndex::open(directory.path(), embedder(&emulator)).unwrap();
     embedded.add(boost_chunks()).await.unwrap();
     let local = embedded.search("quota", 3, SearchMode::Keyword, &Filter::none()).await.unwrap();
-    assert_eq!(ids(&local)[0], "docs/quota.txt#0");
+    assert_eq!(ids(&local), ["docs/scheduler.txt#0", "docs/quota.txt#0"]);
 }
 
 /// Entra ID: a refreshing bearer credential instead of the admin key (the
