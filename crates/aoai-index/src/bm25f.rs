@@ -44,32 +44,36 @@ pub(crate) fn rank(
     if records == 0.0 {
         return Ok(Vec::new());
     }
-    // Average field lengths over the whole index.
-    let mut averages = Vec::with_capacity(fields.len());
-    for weighted in fields {
-        let mut tokens = 0_u64;
-        for segment in searcher.segment_readers() {
-            tokens += segment.inverted_index(weighted.field)?.total_num_tokens();
+    // Each segment's postings and field norms per queried field, opened once
+    // for all the words; and each field's average length over the index.
+    let segments = searcher.segment_readers();
+    let mut readers = Vec::with_capacity(segments.len());
+    let mut tokens = vec![0_u64; fields.len()];
+    for segment in segments {
+        let mut opened = Vec::with_capacity(fields.len());
+        for (weighted, total) in fields.iter().zip(&mut tokens) {
+            let postings = segment.inverted_index(weighted.field)?;
+            *total += postings.total_num_tokens();
+            opened.push((postings, segment.get_fieldnorms_reader(weighted.field)?));
         }
-        averages.push((tokens as f32 / records).max(f32::MIN_POSITIVE));
+        readers.push(opened);
     }
+    let averages: Vec<f32> = tokens.iter().map(|tokens| (*tokens as f32 / records).max(f32::MIN_POSITIVE)).collect();
     // Dense per-segment buffers (records are addressed by segment and doc
     // id): the running scores, and one word's tf~ with the docs it touched.
-    let segments = searcher.segment_readers();
     let mut scores: Vec<Vec<f32>> = segments.iter().map(|segment| vec![0.0; segment.max_doc() as usize]).collect();
     let mut frequencies: Vec<Vec<f32>> = scores.clone();
     let mut touched: Vec<Vec<u32>> = vec![Vec::new(); segments.len()];
     for word in words {
-        for ((segment, frequency), touched) in segments.iter().zip(&mut frequencies).zip(&mut touched) {
+        for (((segment, opened), frequency), touched) in
+            segments.iter().zip(&readers).zip(&mut frequencies).zip(&mut touched)
+        {
             let alive = segment.alive_bitset();
-            for (weighted, average) in fields.iter().zip(&averages) {
+            for ((weighted, average), (index, norms)) in fields.iter().zip(&averages).zip(opened) {
                 let term = Term::from_field_text(weighted.field, word);
-                let Some(mut postings) =
-                    segment.inverted_index(weighted.field)?.read_postings(&term, IndexRecordOption::WithFreqs)?
-                else {
+                let Some(mut postings) = index.read_postings(&term, IndexRecordOption::WithFreqs)? else {
                     continue;
                 };
-                let norms = segment.get_fieldnorms_reader(weighted.field)?;
                 let mut doc = postings.doc();
                 while doc != TERMINATED {
                     if alive.is_none_or(|alive| alive.is_alive(doc))

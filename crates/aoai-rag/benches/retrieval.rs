@@ -470,6 +470,7 @@ fn evaluate(
     );
 
     let texts: Vec<String> = chunks.iter().map(|chunk| chunk.text.clone()).collect();
+    let rows: HashMap<&str, usize> = chunks.iter().enumerate().map(|(row, chunk)| (chunk.id.as_str(), row)).collect();
     if collection.own && !args.quality_only {
         build_throughput(runtime, model, &chunks, &texts);
     }
@@ -519,17 +520,17 @@ fn evaluate(
                         .block_on(index.search_per_source(&query.query, K, mode, &Filter::none(), per_source))
                         .unwrap();
                     latencies.push(start.elapsed());
-                    hits.iter().map(|hit| &chunks[position_of(&chunks, &hit.chunk)]).collect()
+                    hits.iter().map(|hit| &chunks[rows[hit.chunk.id.as_str()]]).collect()
                 }
                 ("bm25-okapi", None) => {
-                    let rows = okapi.rank(&query.query);
+                    let ranked = okapi.rank(&query.query);
                     latencies.push(start.elapsed());
-                    rows.into_iter().take(depth).map(|row| &chunks[row]).collect()
+                    ranked.into_iter().take(depth).map(|row| &chunks[row]).collect()
                 }
                 _ => {
-                    let rows = tantivy.rank(&query.query, depth);
+                    let ranked = tantivy.rank(&query.query, depth);
                     latencies.push(start.elapsed());
-                    rows.into_iter().map(|row| &chunks[row]).collect()
+                    ranked.into_iter().map(|row| &chunks[row]).collect()
                 }
             };
             let scores = score(query, &ranked, &chunks, collection.by_document);
@@ -587,12 +588,8 @@ fn evaluate(
         }
     }
     if args.study {
-        study(runtime, &embedder, &chunks, collection);
+        study(runtime, &embedder, &chunks, &rows, collection);
     }
-}
-
-fn position_of(chunks: &[Chunk], chunk: &Chunk) -> usize {
-    chunks.iter().position(|candidate| candidate.id == chunk.id).unwrap()
 }
 
 /// Embedding and index build throughput on the collection (the model runs).
@@ -713,13 +710,19 @@ fn fuse(fusion: Fusion, keyword: &[(usize, f32)], vector: &[(usize, f32)]) -> Ve
 
 /// The fusion study: each query's keyword and vector lists (200 deep, with
 /// scores) fused every way, nDCG@10 / recall@10 per way.
-fn study(runtime: &tokio::runtime::Runtime, embedder: &Arc<Cached>, chunks: &[Chunk], collection: &Collection) {
+/// `rows`: each chunk's position in `chunks`, by id.
+fn study(
+    runtime: &tokio::runtime::Runtime,
+    embedder: &Arc<Cached>,
+    chunks: &[Chunk],
+    rows: &HashMap<&str, usize>,
+    collection: &Collection,
+) {
     const DEEP: usize = 200;
     let dir = tempfile::tempdir().unwrap();
     let config = IndexConfig { candidates: DEEP, ..IndexConfig::default() };
     let index = EmbeddedIndex::open_with(dir.path(), Arc::clone(embedder), config).unwrap();
     runtime.block_on(index.add(chunks.to_vec())).unwrap();
-    let rows: HashMap<&str, usize> = chunks.iter().enumerate().map(|(row, chunk)| (chunk.id.as_str(), row)).collect();
     let mut lists = Vec::new();
     for query in &collection.judged.queries {
         let hits: Vec<Hit> =
