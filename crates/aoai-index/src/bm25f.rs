@@ -5,16 +5,15 @@
 //! ```text
 //! tf~(t, d) = Σ_fields boost_f × tf_f(t, d) / (1 − b_f + b_f × len_f(d) / avglen_f)
 //! score(d)  = Σ_t idf(t) × tf~ × (k1 + 1) / (k1 + tf~)
-//! idf(t)    = ln(1 + (N − df(t) + 0.5) / (df(t) + 0.5))
+//! idf(t)    = ln(1 + (N − df(t) + 0.5) / (df(t) + 0.5))          Idf::Lucene
+//!          or max(ln((N − df(t) + 0.5) / (df(t) + 0.5)), floor)  Idf::RobertsonSparckJones
 //! ```
 //!
 //! where `df(t)` counts the live records with `t` in any of the queried
 //! fields and `N` the live records: one idf and one saturation per word, so
 //! a word found in two fields weighs like more occurrences in one field, not
-//! like two independent matches. The idf is Lucene's and tantivy's (always
-//! positive, so small collections still tell rare words from common ones;
-//! Robertson–Spärck Jones's, which rank_bm25 uses, is ≤ 0 for every word of
-//! a two-record index). Lengths are tantivy's field norms (exact up
+//! like two independent matches. The idf is Lucene's and tantivy's by
+//! default (always positive); [`Idf`] documents the choice. Lengths are tantivy's field norms (exact up
 //! to 40 tokens, then within a few percent), averages its token counts.
 //!
 //! Unlike tantivy's top-k query this scores every record holding a query
@@ -22,6 +21,8 @@
 //! 100,000 records).
 
 use tantivy::postings::Postings as _;
+
+use crate::schema::Idf;
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::{DocAddress, DocSet as _, Searcher, TERMINATED, Term};
 
@@ -39,6 +40,7 @@ pub(crate) fn rank(
     fields: &[Weighted],
     words: &[String],
     k1: f32,
+    idf: Idf,
 ) -> tantivy::Result<Vec<(DocAddress, f32)>> {
     let records = searcher.num_docs() as f32;
     if records == 0.0 {
@@ -91,7 +93,7 @@ pub(crate) fn rank(
             }
         }
         let df = touched.iter().map(Vec::len).sum::<usize>() as f32;
-        let idf = (1.0 + (records - df + 0.5) / (df + 0.5)).ln();
+        let idf = idf.weight(records, df);
         for ((frequency, touched), scores) in frequencies.iter_mut().zip(&mut touched).zip(&mut scores) {
             for doc in touched.drain(..) {
                 if let (Some(tf), Some(score)) = (frequency.get_mut(doc as usize), scores.get_mut(doc as usize)) {

@@ -592,9 +592,9 @@ impl Snapshot {
         if words.is_empty() || fields.is_empty() || query.candidates == 0 {
             return Ok(Vec::new());
         }
-        if let TextScoring::Bm25f { k1 } = shared.schema.scoring {
+        if let TextScoring::Bm25f { k1, idf } = shared.schema.scoring {
             let mut ranked =
-                bm25f::rank(&self.searcher, &fields, &words, k1).map_err(|error| shared.error("search", error))?;
+                bm25f::rank(&self.searcher, &fields, &words, k1, idf).map_err(|error| shared.error("search", error))?;
             let mut list = Vec::with_capacity(query.candidates.min(ranked.len()));
             // Sorted a block at a time: a filter may reject some of the best.
             let block = query.candidates.saturating_mul(4).max(64);
@@ -756,7 +756,8 @@ impl Index {
     /// # Errors
     ///
     /// [`Error::Invalid`] for a schema that cannot work; [`Error::Mismatch`]
-    /// if the directory was built with another schema; [`Error::Format`] if
+    /// if the directory was built with other fields (scoring may differ:
+    /// see [`Schema::same_layout`]); [`Error::Format`] if
     /// it is in a storage format this build cannot read; [`Error::Storage`]
     /// if it cannot be read or created.
     pub fn open_with(storage: Storage, schema: Schema, options: Options) -> Result<Self> {

@@ -48,5 +48,5 @@ pub use index::{
     COMPACTION_LOG_BYTES, DEFAULT_HNSW_THRESHOLD, Filter, Hit, Index, ListScore, Options, Query, Snapshot, Storage,
     TextQuery, VectorQuery, VectorSearch, normalize,
 };
-pub use schema::{DEFAULT_B, DEFAULT_K1, Record, Schema, TextField, TextScoring, VectorField};
+pub use schema::{DEFAULT_B, DEFAULT_IDF_FLOOR, DEFAULT_K1, Idf, Record, Schema, TextField, TextScoring, VectorField};
 pub use storage::write_atomic;

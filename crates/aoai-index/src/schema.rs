@@ -52,20 +52,65 @@ pub enum TextScoring {
     /// normalised by that field's length (its `b`) and weighted by its
     /// `boost`; the sum is saturated once (`k1`) and weighted by one idf over
     /// records (a record has the word if any field has it):
-    /// `ln(1 + (N − df + 0.5) / (df + 0.5))`, Lucene's. A title word
+    /// chosen by `idf` ([`Idf::Lucene`] by default). A title word
     /// counts as `boost` occurrences in one bag of words, not as a second
     /// independent match, so several fields never multiply a word's weight.
     Bm25f {
         /// The saturation constant (default [`DEFAULT_K1`]).
         k1: f32,
+        /// How a word's rarity weighs (default [`Idf::Lucene`]).
+        #[serde(default)]
+        idf: Idf,
     },
 }
 
+/// The inverse document frequency of BM25F ([`TextScoring::Bm25f`]): how
+/// much a query word found in `df` of the `N` live records weighs.
+///
+/// Only scoring changes with it: an index opens with any choice, without
+/// being rebuilt.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+#[non_exhaustive]
+pub enum Idf {
+    /// `ln(1 + (N − df + 0.5) / (df + 0.5))`: Lucene's and tantivy's. Always
+    /// positive, so a word in every record still counts a little (about
+    /// `0.5 / N`), and a word in half the records weighs `ln 2`.
+    #[default]
+    Lucene,
+    /// Robertson–Spärck Jones's `ln((N − df + 0.5) / (df + 0.5))`, the
+    /// textbook BM25 idf (rank_bm25's), raised to `floor` where it is lower:
+    /// a word in more than about half the records — *what*, *did*, *the* —
+    /// weighs only `floor`, so it orders records that share nothing rarer
+    /// but barely moves the others; Lucene's form gives such words up to
+    /// `ln 2`, which ranks chatty passages up. With `floor` > 0 every query
+    /// word still counts (a two-record index, where every word's
+    /// Robertson–Spärck Jones idf is ≤ 0, still ranks by term frequency).
+    RobertsonSparckJones {
+        /// The least weight of a word, ≥ 0 (see [`DEFAULT_IDF_FLOOR`]).
+        floor: f32,
+    },
+}
+
+/// The floor aoai-rag uses for [`Idf::RobertsonSparckJones`]: 0.25, the
+/// weight of a word in about 44 % of the records.
+pub const DEFAULT_IDF_FLOOR: f32 = 0.25;
+
+impl Idf {
+    /// The weight of a word in `df` of `records` live records.
+    pub(crate) fn weight(self, records: f32, df: f32) -> f32 {
+        match self {
+            Self::Lucene => (1.0 + (records - df + 0.5) / (df + 0.5)).ln(),
+            Self::RobertsonSparckJones { floor } => ((records - df + 0.5) / (df + 0.5)).ln().max(floor),
+        }
+    }
+}
+
 impl TextScoring {
-    /// BM25F with `k1` = [`DEFAULT_K1`].
+    /// BM25F with `k1` = [`DEFAULT_K1`] and Lucene's idf.
     #[must_use]
     pub fn bm25f() -> Self {
-        Self::Bm25f { k1: DEFAULT_K1 }
+        Self::Bm25f { k1: DEFAULT_K1, idf: Idf::Lucene }
     }
 }
 
@@ -125,6 +170,17 @@ pub struct Schema {
 }
 
 impl Schema {
+    /// Whether `other` lays records out the same way: the same text fields
+    /// (names and sources) and vector fields, in the same order. Scoring —
+    /// boosts, `b`, [`TextScoring`] — is not compared: it applies at query
+    /// time, so an index opens under a schema that only scores differently.
+    #[must_use]
+    pub fn same_layout(&self, other: &Self) -> bool {
+        self.vectors == other.vectors
+            && self.text.len() == other.text.len()
+            && self.text.iter().zip(&other.text).all(|(a, b)| a.name == b.name && a.sources == b.sources)
+    }
+
     /// No field.
     #[must_use]
     pub fn new() -> Self {
@@ -180,10 +236,15 @@ impl Schema {
                 ));
             }
         }
-        if let TextScoring::Bm25f { k1 } = self.scoring
-            && !(k1.is_finite() && k1 >= 0.0)
-        {
-            return invalid(format!("BM25F k1 = {k1} is not a finite number ≥ 0"));
+        if let TextScoring::Bm25f { k1, idf } = self.scoring {
+            if !(k1.is_finite() && k1 >= 0.0) {
+                return invalid(format!("BM25F k1 = {k1} is not a finite number ≥ 0"));
+            }
+            if let Idf::RobertsonSparckJones { floor } = idf
+                && !(floor.is_finite() && floor >= 0.0)
+            {
+                return invalid(format!("BM25F idf floor = {floor} is not a finite number ≥ 0"));
+            }
         }
         let mut names = BTreeSet::new();
         for field in &self.vectors {

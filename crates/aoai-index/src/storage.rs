@@ -529,7 +529,7 @@ fn read_base(dir: &Path, schema: &Schema) -> Result<Option<(Rows, u32)>> {
     }
     let header: Header =
         serde_json::from_str(first).map_err(|cause| error(dir, "read", format!("records.jsonl header: {cause}")))?;
-    if &header.schema != schema {
+    if !header.schema.same_layout(schema) {
         let show = |schema: &Schema| serde_json::to_string(schema).unwrap_or_default();
         return Err(Error::Mismatch(MismatchError::new(dir.display().to_string(), show(&header.schema), show(schema))));
     }

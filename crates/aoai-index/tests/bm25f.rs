@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use aoai_index::{Error, Index, Query, Record, Schema, TextField, TextQuery, TextScoring};
+use aoai_index::{Error, Idf, Index, Query, Record, Schema, TextField, TextQuery, TextScoring};
 use proptest::prelude::*;
 
 fn keyword(index: &Index, text: &str) -> Vec<(String, f32)> {
@@ -15,9 +15,10 @@ fn keyword(index: &Index, text: &str) -> Vec<(String, f32)> {
     hits.into_iter().map(|hit| (hit.record.id.clone(), hit.text.unwrap().score)).collect()
 }
 
-/// BM25 as the textbook writes it (Lucene's idf), for one field: BM25F
-/// with one field of boost 1 is BM25.
-fn textbook(documents: &[Vec<&str>], query: &[&str], k1: f64, b: f64) -> HashMap<usize, f64> {
+/// BM25 as the textbook writes it, for one field: BM25F with one field of
+/// boost 1 is BM25. `floor`: `None` for Lucene's idf, `Some` for
+/// Robertson–Spärck Jones's raised to the floor.
+fn textbook(documents: &[Vec<&str>], query: &[&str], k1: f64, b: f64, floor: Option<f64>) -> HashMap<usize, f64> {
     let n = documents.len() as f64;
     let average = documents.iter().map(Vec::len).sum::<usize>() as f64 / n;
     let mut words: Vec<&str> = query.to_vec();
@@ -29,7 +30,10 @@ fn textbook(documents: &[Vec<&str>], query: &[&str], k1: f64, b: f64) -> HashMap
         if df == 0.0 {
             continue;
         }
-        let idf = (1.0 + (n - df + 0.5) / (df + 0.5)).ln();
+        let idf = match floor {
+            None => (1.0 + (n - df + 0.5) / (df + 0.5)).ln(),
+            Some(floor) => ((n - df + 0.5) / (df + 0.5)).ln().max(floor),
+        };
         for (row, document) in documents.iter().enumerate() {
             let tf = document.iter().filter(|w| **w == word).count() as f64;
             if tf > 0.0 {
@@ -51,13 +55,17 @@ proptest! {
         documents in proptest::collection::vec(proptest::collection::vec(0_usize..8, 1..30), 1..12),
         query in proptest::collection::vec(0_usize..8, 1..4),
         b in 0.0_f32..=1.0,
+        floor in proptest::option::of(0.0_f32..1.0),
     ) {
         let documents: Vec<Vec<&str>> =
             documents.iter().map(|words| words.iter().map(|w| VOCABULARY[*w]).collect()).collect();
         let query: Vec<&str> = query.iter().map(|w| VOCABULARY[*w]).collect();
         let schema = Schema::new()
             .text_field(TextField::new("body").length_normalization(b))
-            .scoring(TextScoring::bm25f());
+            .scoring(TextScoring::Bm25f {
+                k1: aoai_index::DEFAULT_K1,
+                idf: floor.map_or(Idf::Lucene, |floor| Idf::RobertsonSparckJones { floor }),
+            });
         let index = Index::in_memory(schema).unwrap();
         index
             .upsert(
@@ -68,7 +76,10 @@ proptest! {
                     .collect(),
             )
             .unwrap();
-        let expected = textbook(&documents, &query, f64::from(aoai_index::DEFAULT_K1), f64::from(b));
+        let expected =
+            textbook(&documents, &query, f64::from(aoai_index::DEFAULT_K1), f64::from(b), floor.map(f64::from));
+        // A record scoring 0 (every word at a floor of 0) is not a hit.
+        let expected: HashMap<usize, f64> = expected.into_iter().filter(|(_, score)| *score > 0.0).collect();
         let found = keyword(&index, &query.join(" "));
         prop_assert_eq!(found.len(), expected.len());
         for (id, score) in &found {
@@ -141,8 +152,15 @@ fn deleted_records_neither_match_nor_count_and_filters_apply() {
 fn the_schema_checks_b_and_k1_and_reads_older_schemas() {
     let bad_b = Schema::new().text_field(TextField::new("body").length_normalization(1.5));
     assert!(matches!(Index::in_memory(bad_b), Err(Error::Invalid(_))));
-    let bad_k1 = Schema::new().text_field(TextField::new("body")).scoring(TextScoring::Bm25f { k1: -1.0 });
+    let bad_k1 =
+        Schema::new().text_field(TextField::new("body")).scoring(TextScoring::Bm25f { k1: -1.0, idf: Idf::Lucene });
     assert!(matches!(Index::in_memory(bad_k1), Err(Error::Invalid(_))));
+    for floor in [-0.1, f32::NAN, f32::INFINITY] {
+        let bad_floor = Schema::new()
+            .text_field(TextField::new("body"))
+            .scoring(TextScoring::Bm25f { k1: 1.2, idf: Idf::RobertsonSparckJones { floor } });
+        assert!(matches!(Index::in_memory(bad_floor), Err(Error::Invalid(_))), "{floor}");
+    }
     // A schema written before BM25F: per-field scoring and b = 0.75.
     let old: Schema =
         serde_json::from_str(r#"{"text": [{"name": "body", "boost": 1.0, "sources": ["body"]}], "vectors": []}"#)
@@ -151,8 +169,73 @@ fn the_schema_checks_b_and_k1_and_reads_older_schemas() {
     assert!((old.text[0].b - aoai_index::DEFAULT_B).abs() < f32::EPSILON);
     let new = Schema::new().text_field(TextField::new("body")).scoring(TextScoring::bm25f());
     let text = serde_json::to_string(&new).unwrap();
-    assert!(text.contains(r#""scoring":{"kind":"bm25f","k1":1.2}"#), "{text}");
+    assert!(text.contains(r#""scoring":{"kind":"bm25f","k1":1.2,"idf":{"kind":"lucene"}}"#), "{text}");
     assert_eq!(serde_json::from_str::<Schema>(&text).unwrap(), new);
+    // A BM25F schema written before the idf was a choice: Lucene's.
+    let before_idf: Schema = serde_json::from_str(
+        r#"{"text": [{"name": "body", "boost": 1.0, "sources": ["body"]}], "vectors": [], "scoring": {"kind": "bm25f", "k1": 1.2}}"#,
+    )
+    .unwrap();
+    assert_eq!(before_idf, new);
+}
+
+/// Robertson–Spärck Jones's idf with a floor: a word in most records weighs
+/// the floor, under Lucene's `ln 2`-ish weight, so a record matching only
+/// the common word drops below one matching the rare word once in a long
+/// text; in a two-record index (every word's idf ≤ 0 before the floor)
+/// term frequency still ranks.
+#[test]
+fn robertson_sparck_jones_idf_weighs_common_words_at_the_floor() {
+    let records = || {
+        vec![
+            Record::new("common").field("body", "what did we what did we what did we what did we"),
+            Record::new("rare").field("body", "the quota of a deployment per minute"),
+            Record::new("x").field("body", "what did a token"),
+            Record::new("y").field("body", "what did guards run"),
+            Record::new("z").field("body", "a stream"),
+        ]
+    };
+    let rank = |idf: Idf| {
+        let schema = Schema::new().text_field(TextField::new("body")).scoring(TextScoring::Bm25f { k1: 1.2, idf });
+        let index = Index::in_memory(schema).unwrap();
+        index.upsert(records()).unwrap();
+        keyword(&index, "what did quota").into_iter().map(|(id, _)| id).collect::<Vec<_>>()
+    };
+    assert_eq!(rank(Idf::Lucene)[0], "common");
+    assert_eq!(rank(Idf::RobertsonSparckJones { floor: aoai_index::DEFAULT_IDF_FLOOR })[0], "rare");
+
+    let schema = Schema::new()
+        .text_field(TextField::new("body"))
+        .scoring(TextScoring::Bm25f { k1: 1.2, idf: Idf::RobertsonSparckJones { floor: 0.25 } });
+    let index = Index::in_memory(schema).unwrap();
+    index
+        .upsert(vec![Record::new("once").field("body", "quota"), Record::new("twice").field("body", "quota quota")])
+        .unwrap();
+    let ids: Vec<String> = keyword(&index, "quota").into_iter().map(|(id, _)| id).collect();
+    assert_eq!(ids, ["twice", "once"]);
+}
+
+/// Scoring applies at query time: an index written under one scoring opens
+/// under another (boosts, b, idf) without a rebuild; other fields are refused.
+#[test]
+fn an_index_reopens_under_other_scoring_but_not_other_fields() {
+    let directory = tempfile::tempdir().unwrap();
+    let lucene = Schema::new().text_field(TextField::new("body")).scoring(TextScoring::bm25f());
+    let index = Index::open(directory.path(), lucene.clone()).unwrap();
+    index
+        .upsert(vec![Record::new("a").field("body", "quota window"), Record::new("b").field("body", "stream")])
+        .unwrap();
+    drop(index);
+    let rsj = Schema::new()
+        .text_field(TextField::new("body").boost(2.0).length_normalization(0.5))
+        .scoring(TextScoring::Bm25f { k1: 1.2, idf: Idf::RobertsonSparckJones { floor: 0.25 } });
+    let reopened = Index::open(directory.path(), rsj).unwrap();
+    assert_eq!(keyword(&reopened, "quota").len(), 1);
+    drop(reopened);
+    let renamed = Schema::new().text_field(TextField::new("text")).scoring(TextScoring::bm25f());
+    assert!(matches!(Index::open(directory.path(), renamed), Err(Error::Mismatch(_))));
+    let resourced = Schema::new().text_field(TextField::new("body").sources(["other"])).scoring(TextScoring::bm25f());
+    assert!(matches!(Index::open(directory.path(), resourced), Err(Error::Mismatch(_))));
 }
 
 /// The list is sorted a block at a time (4 × candidates, at least 64): a

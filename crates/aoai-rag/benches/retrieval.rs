@@ -677,6 +677,13 @@ fn fuse(fusion: Fusion, keyword: &[(usize, f32)], vector: &[(usize, f32)]) -> Ve
                                     1.0
                                 }
                             }
+                            Fusion::MaxNorm { .. } => {
+                                if high > 0.0 {
+                                    s.max(0.0) / high
+                                } else {
+                                    0.0
+                                }
+                            }
                             _ => {
                                 if deviation > 0.0 {
                                     (s - mean) / deviation

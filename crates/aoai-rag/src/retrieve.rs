@@ -205,7 +205,7 @@ impl<T: Retriever + ?Sized> Retriever for std::sync::Arc<T> {
 
 /// The weights of the lists in hybrid search (both 1 by default; the
 /// embedded index's [`IndexConfig`](crate::index::IndexConfig) defaults to
-/// keyword 0.6, vector 0.4).
+/// keyword 0.9, vector 0.1).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct FusionWeights {
     /// The keyword list's weight.

@@ -482,7 +482,7 @@ async fn an_index_of_an_older_format_is_refused_with_a_remedy() {
 }
 
 /// The default fusion: each list's scores divided by its best and summed at
-/// keyword 0.6 / vector 0.4.
+/// the default weights (keyword 0.9 / vector 0.1).
 #[tokio::test]
 async fn the_default_fusion_sums_scores_over_each_lists_best_at_the_default_weights() {
     let emulator = emulator().await;
@@ -491,12 +491,14 @@ async fn the_default_fusion_sums_scores_over_each_lists_best_at_the_default_weig
     build(&index).await;
     // One list: its best hit gets the whole weight.
     let keyword = index.search("journal resumes", 3, SearchMode::Keyword, &Filter::none()).await.unwrap();
-    assert!((keyword[0].score - 0.6).abs() < 1e-9, "{keyword:?}");
+    let weights = aoai_rag::index::DEFAULT_WEIGHTS;
+    assert!((weights.keyword - 0.9).abs() < 1e-12 && (weights.vector - 0.1).abs() < 1e-12, "{weights:?}");
+    assert!((keyword[0].score - weights.keyword).abs() < 1e-9, "{keyword:?}");
     let vector = index.search("journal resumes", 6, SearchMode::Vector, &Filter::none()).await.unwrap();
-    assert!((vector[0].score - 0.4).abs() < 1e-9, "{vector:?}");
+    assert!((vector[0].score - weights.vector).abs() < 1e-9, "{vector:?}");
     for hit in &vector {
         let share = f64::from(hit.vector.unwrap().score.max(0.0) / vector[0].vector.unwrap().score);
-        assert!((hit.score - 0.4 * share).abs() < 1e-6, "{hit:?}");
+        assert!((hit.score - weights.vector * share).abs() < 1e-6, "{hit:?}");
     }
     // Both lists: scores within 0..=1, best first, and a hit first in both lists scores 1.
     let hybrid = index.search("journal resumes", 6, SearchMode::Hybrid, &Filter::none()).await.unwrap();
