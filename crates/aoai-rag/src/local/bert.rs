@@ -187,10 +187,14 @@ impl Linear {
         let input = Tensor::from_slice(x, (tokens, self.inputs), &Device::Cpu)?;
         let product = input.matmul(&self.weight)?;
         with_values(&product, |values| {
+            // A copy, then the bias row by row: both compile to SIMD. (An
+            // `extend` over a `flat_map` did not: it pushed one value at a
+            // time, 11 % of the model's time under `perf`.)
             output.clear();
-            output.extend(
-                values.chunks_exact(self.outputs).flat_map(|row| row.iter().zip(&self.bias)).map(|(y, b)| y + b),
-            );
+            output.extend_from_slice(values);
+            for row in output.chunks_exact_mut(self.outputs) {
+                add(row, &self.bias);
+            }
             if let Some(residual) = residual {
                 add(output, residual);
             }
@@ -293,13 +297,13 @@ impl Layer {
         let query = Tensor::from_vec(query, (heads, len, size), &device)?;
         let key = Tensor::from_vec(key, (heads, size, len), &device)?;
         let scale = 1.0 / (size as f32).sqrt();
-        let mut probabilities = Vec::with_capacity(heads * len * len);
+        let mut probabilities = vec![0f32; heads * len * len];
         with_values(&query.matmul(&key)?, |scores| {
-            for row in scores.chunks_exact(len) {
+            for (row, weights) in scores.chunks_exact(len).zip(probabilities.chunks_exact_mut(len)) {
                 let max = row.iter().fold(f32::NEG_INFINITY, |max, score| max.max(*score)) * scale;
-                let start = probabilities.len();
-                probabilities.extend(row.iter().map(|score| (score * scale - max).exp()));
-                let weights = probabilities.get_mut(start..).unwrap_or_default();
+                for (weight, score) in weights.iter_mut().zip(row) {
+                    *weight = exp(score * scale - max);
+                }
                 let inverse = 1.0 / sum(weights.iter().copied());
                 weights.iter_mut().for_each(|weight| *weight *= inverse);
             }
@@ -340,8 +344,33 @@ fn erf(x: f32) -> f32 {
     let magnitude = x.abs();
     let t = 1.0 / (1.0 + P * magnitude);
     let polynomial = t * (A[0] + t * (A[1] + t * (A[2] + t * (A[3] + t * A[4]))));
-    let value = 1.0 - polynomial * (-magnitude * magnitude).exp();
+    let value = 1.0 - polynomial * exp(-magnitude * magnitude);
     value.copysign(x)
+}
+
+/// `e^x` for the softmax and [`erf`]: Cephes' `expf` (round `x / ln 2` to
+/// the nearest integer `n`, a degree-6 polynomial on the remainder, times
+/// `2^n` built from bits), within 2 ulp of the C library's over the range
+/// used. Unlike a call to the C library it has no branches or calls, so the
+/// loops over a layer's values compile to SIMD: the calls to `expf` were
+/// 19 % of the model's time under `perf` (the softmax's and GELU's).
+/// Arguments below −87.3 give ≈ 1.2e-38 instead of underflowing towards 0
+/// (immaterial against the largest softmax term, 1); NaN stays NaN.
+#[inline(always)]
+fn exp(x: f32) -> f32 {
+    // 1.5 · 2^23: adding it rounds to an integer, held in the low bits.
+    const ROUND: f32 = 12_582_912.0;
+    const LN2_HIGH: f32 = 0.693_359_4;
+    const LN2_LOW: f32 = -2.121_944_4e-4;
+    const P: [f32; 6] = [1.987_569_1e-4, 1.398_199_9e-3, 8.333_452e-3, 4.166_579_6e-2, 0.166_666_65, 0.5];
+    let x = x.clamp(-87.3, 88.7);
+    let rounded = x * std::f32::consts::LOG2_E + ROUND;
+    let n = rounded - ROUND;
+    let r = x - n * LN2_HIGH - n * LN2_LOW;
+    let polynomial = P.iter().fold(0.0f32, |acc, c| acc * r + c);
+    let y = polynomial * r * r + r + 1.0;
+    let exponent = (rounded.to_bits() as i32).wrapping_sub(ROUND.to_bits() as i32);
+    y * f32::from_bits((exponent.wrapping_add(127) as u32) << 23)
 }
 
 /// The BERT encoder: embeddings and the transformer layers (no pooler).
@@ -412,5 +441,41 @@ impl Bert {
                 mean
             })
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{erf, exp};
+
+    fn ulps(a: f32, b: f32) -> u32 {
+        (a.to_bits() as i32).abs_diff(b.to_bits() as i32)
+    }
+
+    #[test]
+    fn exp_is_within_two_ulp_of_the_c_library() {
+        let mut worst = (0, 0.0f32);
+        let mut x = -87.0f32;
+        while x < 88.0 {
+            let distance = ulps(exp(x), x.exp());
+            if distance > worst.0 {
+                worst = (distance, x);
+            }
+            x += 0.000_37;
+        }
+        assert!(worst.0 <= 2, "exp({}) is {} ulp away", worst.1, worst.0);
+        assert_eq!(exp(0.0), 1.0);
+        assert!(exp(f32::NAN).is_nan());
+        assert!(exp(-1.0e30) < 1.0e-37);
+        assert!(exp(-1.0e30) >= 0.0);
+    }
+
+    #[test]
+    fn erf_matches_known_values() {
+        for (x, expected) in
+            [(0.0f32, 0.0f32), (0.5, 0.520_499_9), (1.0, 0.842_700_8), (2.0, 0.995_322_3), (-1.0, -0.842_700_8)]
+        {
+            assert!((erf(x) - expected).abs() < 3e-7, "erf({x}) = {} not {expected}", erf(x));
+        }
     }
 }
