@@ -358,3 +358,20 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    /// The SIMD dot product (any width the CPU offers, any length, tails
+    /// included) agrees with a plain f64 sum; unequal lengths use the
+    /// shorter one.
+    #[test]
+    fn dot_matches_a_plain_sum(
+        left in proptest::collection::vec(-4.0f32..4.0, 0..300),
+        right in proptest::collection::vec(-4.0f32..4.0, 0..300),
+    ) {
+        let expected: f64 = left.iter().zip(&right).map(|(a, b)| f64::from(*a) * f64::from(*b)).sum();
+        let magnitude: f64 = left.iter().zip(&right).map(|(a, b)| (f64::from(*a) * f64::from(*b)).abs()).sum();
+        let got = f64::from(dot(&left, &right));
+        prop_assert!((got - expected).abs() <= 1e-5 * magnitude.max(1.0), "dot {got} vs {expected}");
+        prop_assert_eq!(dot(&left, &right).to_bits(), dot(&left, &right).to_bits());
+    }
+}
