@@ -4,7 +4,7 @@ use aoai_core::chat::{ChatMessage, ChatRequest};
 use clap::Args;
 use futures_util::StreamExt;
 
-use crate::{Failure, print, session};
+use crate::{Failure, print, session, verdict};
 
 /// Options for `aoai chat`.
 #[derive(Debug, Args)]
@@ -52,10 +52,18 @@ pub(crate) async fn run(args: ChatArgs) -> Result<(), Failure> {
         if args.json {
             let json = serde_json::to_string_pretty(&response.body)
                 .map_err(|error| Failure::Other(format!("cannot print the response: {error}")))?;
-            print(&format!("{json}\n"))
+            print(&format!("{json}\n"))?;
         } else {
             let text = response.text().or_else(|| response.choices.first().and_then(|c| c.message.refusal.as_deref()));
-            print(&format!("{}\n", text.unwrap_or("")))
+            print(&format!("{}\n", text.unwrap_or("")))?;
+        }
+        let first = response.choices.first();
+        match verdict::finish(
+            first.and_then(|choice| choice.finish_reason.as_ref()),
+            first.and_then(|choice| choice.content_filter_results.as_deref()),
+        ) {
+            Some(line) => Err(Failure::Filtered(line)),
+            None => Ok(()),
         }
     }
 }
@@ -66,8 +74,12 @@ async fn stream(client: &aoai_core::Client, deployment: &str, request: ChatReque
         other => other?,
     };
     let mut wrote_text = false;
+    let mut end = verdict::StreamEnd::default();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk?;
+        for choice in chunk.choices.iter().filter(|choice| choice.index == 0) {
+            end.observe(choice.finish_reason.as_ref(), choice.content_filter_results.as_deref());
+        }
         if json {
             let line = serde_json::to_string(&chunk)
                 .map_err(|error| Failure::Other(format!("cannot print a chunk: {error}")))?;
@@ -84,7 +96,10 @@ async fn stream(client: &aoai_core::Client, deployment: &str, request: ChatReque
     if !json && wrote_text {
         print("\n")?;
     }
-    Ok(())
+    match end.finish() {
+        Some(line) => Err(Failure::Filtered(line)),
+        None => Ok(()),
+    }
 }
 
 /// Reasoning models reject `max_tokens` with `unsupported_parameter`.

@@ -1,7 +1,8 @@
 //! `aoai`: chat, embeddings, token counting, retrieval (`aoai rag`), assistants (`aoai ask`) and a configuration doctor for
 //! Azure OpenAI and OpenAI-compatible endpoints.
 //!
-//! Exit codes: 0 success, 1 an API or transport error, 2 bad usage or configuration.
+//! Exit codes: 0 success, 1 an API or transport error, 2 bad usage or configuration, 3 the
+//! content filter cut the answer (`aoai chat`, `aoai rag ask`: the text so far is printed).
 
 use std::io::{Read, Write};
 use std::process::ExitCode;
@@ -19,6 +20,7 @@ mod rag;
 mod respond;
 mod stores;
 mod tokens;
+mod verdict;
 
 /// Command line for Azure OpenAI.
 #[derive(Debug, Parser)]
@@ -79,6 +81,9 @@ pub(crate) enum Failure {
     Api(aoai_core::Error),
     /// Any other failure (exit 1).
     Other(String),
+    /// The content filter cut the answer (exit 3); the line names the
+    /// filtered categories. The text so far was printed.
+    Filtered(String),
 }
 
 impl From<aoai_core::Error> for Failure {
@@ -134,6 +139,10 @@ fn main() -> ExitCode {
         Err(Failure::Other(message)) => {
             eprintln!("error: {message}");
             ExitCode::from(1)
+        }
+        Err(Failure::Filtered(line)) => {
+            eprintln!("{line}");
+            ExitCode::from(verdict::FILTERED_EXIT)
         }
     }
 }

@@ -49,7 +49,7 @@ use sha2::{Digest, Sha256};
 
 use crate::paths::{collect_files, read_text, source_name};
 use crate::progress::{Ticker, bar};
-use crate::{Failure, print, session};
+use crate::{Failure, print, session, verdict};
 
 /// The embedding deployment when none is named.
 const DEFAULT_EMBEDDING_DEPLOYMENT: &str = "text-embedding-3-small";
@@ -919,7 +919,10 @@ async fn answer<R: Retriever>(client: Client, chat: &str, retriever: R, args: &A
     let first = Some(args.question.join(" ")).filter(|question| !question.trim().is_empty());
     if !args.chat {
         let question = first.ok_or_else(|| Failure::Usage("no question: pass QUESTION".to_owned()))?;
-        return turn(&answerer, &history, &question, args).await.map(drop);
+        return match turn(&answerer, &history, &question, args).await? {
+            (_, Some(line)) => Err(Failure::Filtered(line)),
+            (_, None) => Ok(()),
+        };
     }
     // A conversation: each question and its answer join the history.
     let interactive = std::io::stdin().is_terminal();
@@ -928,6 +931,15 @@ async fn answer<R: Retriever>(client: Client, chat: &str, retriever: R, args: &A
     }
     let mut pending = first;
     let mut input = std::io::stdin().lock();
+    // Answers the content filter cut, of all answers: a conversation goes
+    // on after one, and ends with exit 3.
+    let (mut filtered, mut answered) = (0_usize, 0_usize);
+    let ended = |filtered: usize, answered: usize| match filtered {
+        0 => Ok(()),
+        _ => Err(Failure::Filtered(format!(
+            "content filter: Azure's content filter cut {filtered} of {answered} answers"
+        ))),
+    };
     loop {
         let question = match pending.take() {
             Some(question) => question,
@@ -940,19 +952,24 @@ async fn answer<R: Retriever>(client: Client, chat: &str, retriever: R, args: &A
                     .read_line(&mut line)
                     .map_err(|error| Failure::Other(format!("cannot read input: {error}")))?;
                 if read == 0 {
-                    return Ok(());
+                    return ended(filtered, answered);
                 }
                 line.trim().to_owned()
             }
         };
         match question.as_str() {
             "" => continue,
-            "/exit" | "/quit" => return Ok(()),
+            "/exit" | "/quit" => return ended(filtered, answered),
             _ => {}
         }
         // A failed turn is reported and the conversation goes on.
         match turn(&answerer, &history, &question, args).await {
-            Ok(text) => {
+            Ok((text, cut)) => {
+                answered += 1;
+                if let Some(line) = cut {
+                    eprintln!("{line}");
+                    filtered += 1;
+                }
                 history.push(Turn::user(question));
                 history.push(Turn::assistant(text));
                 if !args.json {
@@ -962,6 +979,7 @@ async fn answer<R: Retriever>(client: Client, chat: &str, retriever: R, args: &A
             }
             Err(Failure::Usage(message) | Failure::Other(message)) => eprintln!("error: {message}"),
             Err(Failure::Api(error)) => eprintln!("{}", error.summary_line()),
+            Err(Failure::Filtered(line)) => eprintln!("{line}"),
         }
     }
 }
@@ -981,13 +999,14 @@ fn read_history(path: &str, chat: bool) -> Result<Vec<Turn>, Failure> {
     })
 }
 
-/// Answers one question after `history` and prints it; returns the answer's text.
+/// Answers one question after `history` and prints it; returns the
+/// answer's text and, when the content filter cut it, the line saying so.
 async fn turn<R: Retriever>(
     answerer: &GroundedAnswerer<Client, R>,
     history: &[Turn],
     question: &str,
     args: &AskArgs,
-) -> Result<String, Failure> {
+) -> Result<(String, Option<String>), Failure> {
     let answer = if args.json {
         let answer = answerer.ask_with_history(history, question).await.map_err(rag_failure)?;
         let text = if args.chat { serde_json::to_string(&answer) } else { serde_json::to_string_pretty(&answer) }
@@ -1058,7 +1077,8 @@ async fn turn<R: Retriever>(
     if answer.cites_nothing_given {
         eprintln!("warning: the answer cites none of the {} given sources", answer.sources.len());
     }
-    Ok(answer.text)
+    let filtered = verdict::finish(answer.finish_reason.as_ref(), answer.content_filter_results.as_ref());
+    Ok((answer.text, filtered))
 }
 
 /// The numbered source list printed after the answer.

@@ -297,3 +297,69 @@ async fn emulator_subcommand_prints_its_address_first() {
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(!stdout(&output).trim().is_empty());
 }
+
+/// The Azure answer fixture with its first choice ended another way.
+fn chat_response_ending(content: &str, finish_reason: &str, violence: &str) -> String {
+    let mut body: serde_json::Value = serde_json::from_str(&fixture("chat_response_azure.json")).unwrap();
+    body["choices"][0]["message"]["content"] = content.into();
+    body["choices"][0]["finish_reason"] = finish_reason.into();
+    body["choices"][0]["content_filter_results"]["violence"] = serde_json::from_str(violence).unwrap();
+    body.to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_cut_by_the_content_filter_prints_the_text_names_the_category_and_exits_3() {
+    let body = chat_response_ending("The fight began when", "content_filter", r#"{"filtered":true,"severity":"high"}"#);
+    let server = RawServer::start(vec![Reply::json(200, &[], &body), Reply::json(200, &[], &body)]).await;
+    let env = azure_env(&server);
+    let output = aoai(&["chat", "Tell", "a", "story"], &borrowed(&env), None).await;
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "The fight began when\n");
+    assert_eq!(
+        stderr(&output).trim_end(),
+        "content filter: Azure's content filter cut the answer (finish_reason: content_filter); filtered: violence (severity high)"
+    );
+    // --json prints the body, and still exits 3.
+    let output = aoai(&["chat", "--json", "Tell", "a", "story"], &borrowed(&env), None).await;
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(json["choices"][0]["finish_reason"], "content_filter");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_stopped_at_the_token_limit_notes_it_and_exits_0() {
+    let body = chat_response_ending("Once upon a", "length", r#"{"filtered":false,"severity":"safe"}"#);
+    let server = RawServer::start(vec![Reply::json(200, &[], &body)]).await;
+    let env = azure_env(&server);
+    let output = aoai(&["chat", "--max-tokens", "3", "Tell", "a", "story"], &borrowed(&env), None).await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "Once upon a\n");
+    assert_eq!(stderr(&output).trim_end(), "note: the answer stopped at its token limit (finish_reason: length)");
+}
+
+/// Streamed: Azure ends the choice with `finish_reason: content_filter` and
+/// sends the verdict in the annotation chunk after it (as in
+/// `chat_stream_azure.sse`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_stream_cut_by_the_content_filter_exits_3_after_the_text() {
+    let transcript = fixture("chat_stream_azure.sse")
+        .replace(r#""finish_reason":"stop""#, r#""finish_reason":"content_filter""#)
+        .replace(
+            r#""violence":{"filtered":false,"severity":"low"}"#,
+            r#""violence":{"filtered":true,"severity":"medium"}"#,
+        );
+    assert!(transcript.contains(r#""filtered":true,"severity":"medium""#));
+    let server = RawServer::start(vec![
+        Reply::sse_chunked(&[], transcript.as_bytes(), &[700, 1400], Duration::from_millis(20)),
+        Reply::sse_chunked(&[], transcript.as_bytes(), &[], Duration::ZERO),
+    ])
+    .await;
+    let env = azure_env(&server);
+    let output = aoai(&["chat", "--stream", "hi"], &borrowed(&env), None).await;
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "Grüße aus 東京 🌸!\n");
+    assert!(stderr(&output).contains("filtered: violence (severity medium)"), "{}", stderr(&output));
+    let output = aoai(&["chat", "--stream", "--json", "hi"], &borrowed(&env), None).await;
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    assert_eq!(stdout(&output).lines().count(), 7);
+}

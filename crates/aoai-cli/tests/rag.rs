@@ -507,3 +507,58 @@ async fn ask_rewrites_follow_up_questions_from_history_and_chat() {
     assert_eq!(output.status.code(), Some(2));
     assert!(text(&output.stderr).contains("--history bad.json: expected a JSON array"), "{}", text(&output.stderr));
 }
+
+/// `aoai rag ask` whose answer the content filter cuts (the emulator's
+/// blocklist matches the scripted answer): the text before the cut is
+/// printed, stderr names the filtered category, and the exit code is 3 —
+/// streamed (human output), with `--json`, and in a `--chat` conversation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ask_reports_an_answer_cut_by_the_content_filter_with_exit_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("docs")).unwrap();
+    std::fs::write(root.join("docs/colour.md"), "# Colours\n\nThe hidden hue is kept in the vault.\n").unwrap();
+    let fixtures = root.join("fixtures.toml");
+    std::fs::write(
+        &fixtures,
+        "[[fixtures]]\nmatch = { last_user_contains = \"secret colour\" }\n\
+         reply = { content = \"The secret colour is [doc1] quuxforbidden blue.\" }\n",
+    )
+    .unwrap();
+    let emulator = Emulator::builder()
+        .deployment(DeploymentConfig::new("gpt-4o", "gpt-4o"))
+        .deployment(DeploymentConfig::new("text-embedding-3-small", "text-embedding-3-small"))
+        .blocklist(["quuxforbidden"])
+        .fixtures(&fixtures)
+        .start()
+        .await
+        .unwrap();
+    let env = common::env_for(&emulator, false);
+    let output = common::aoai_in(root, &["rag", "index", "docs", "--index", "idx"], &env, None).await;
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let ask = ["rag", "ask", "--index", "idx", "--no-rewrite"];
+
+    let args: Vec<&str> = ask.iter().copied().chain(["What is the secret colour?"]).collect();
+    let output = common::aoai_in(root, &args, &env, None).await;
+    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+    assert_eq!(output.status.code(), Some(3), "{stdout}\n{stderr}");
+    assert!(stdout.starts_with("The secret colour is [doc1]"), "{stdout}");
+    assert!(!stdout.contains("quuxforbidden"), "{stdout}");
+    assert!(stderr.contains("content filter: Azure's content filter cut the answer"), "{stderr}");
+    assert!(stderr.contains("filtered: custom_blocklists"), "{stderr}");
+
+    let args: Vec<&str> = ask.iter().copied().chain(["--json", "What is the secret colour?"]).collect();
+    let output = common::aoai_in(root, &args, &env, None).await;
+    assert_eq!(output.status.code(), Some(3), "{}", text(&output.stderr));
+    let answer: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(answer["finish_reason"], "content_filter");
+
+    // A conversation goes on after a cut answer and ends with exit 3.
+    let args: Vec<&str> = ask.iter().copied().chain(["--chat", "--json"]).collect();
+    let input = "What is the secret colour?\nWhere is the hidden hue kept?\n";
+    let output = common::aoai_in(root, &args, &env, Some(input)).await;
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert_eq!(text(&output.stdout).lines().count(), 2);
+    assert!(stderr.contains("cut 1 of 2 answers"), "{stderr}");
+}
