@@ -14,8 +14,9 @@ use aoai_core::{Client, Error};
 use crate::{Failure, print};
 
 pub(crate) async fn run(deployment: Option<String>) -> Result<(), Failure> {
-    let config = match Config::from_env() {
-        Ok(config) => config,
+    let config = match Config::from_env_if_configured() {
+        Ok(Some(config)) => config,
+        Ok(None) => return offline(deployment).await,
         Err(error) => {
             print(&format!("configuration: PROBLEM\n  {}: {}\n", error.setting, error.problem))?;
             return Err(Failure::Usage("configuration is incomplete".to_owned()));
@@ -83,6 +84,47 @@ pub(crate) async fn run(deployment: Option<String>) -> Result<(), Failure> {
                 error.summary_line()
             ))?;
             Err(Failure::Other("the validation call failed".to_owned()))
+        }
+    }
+}
+
+/// Nothing configured: every command runs against the embedded emulator.
+/// Says so, says how to point them at Azure, and makes the validation call
+/// against an embedded emulator to show the offline path works (exit 0:
+/// the commands will work, offline).
+async fn offline(deployment: Option<String>) -> Result<(), Failure> {
+    // Azure settings without an endpoint are most likely a mistake: the
+    // commands ignore them.
+    let dotenv = aoai_core::config::read_dotenv(std::path::Path::new(".env")).unwrap_or_default();
+    let stray: Vec<&str> =
+        ["AZURE_OPENAI_API_KEY", "AZURE_OPENAI_KEY", "AZURE_OPENAI_AD_TOKEN", "AZURE_OPENAI_API_VERSION"]
+            .into_iter()
+            .filter(|name| {
+                std::env::var(name).ok().or_else(|| dotenv.get(*name).cloned()).is_some_and(|v| !v.trim().is_empty())
+            })
+            .collect();
+    if !stray.is_empty() {
+        print(&format!(
+            "configuration: PROBLEM\n  AZURE_OPENAI_ENDPOINT: is not set, but {} is: commands ignore it and run \
+             against the embedded emulator; set AZURE_OPENAI_ENDPOINT=https://YOUR-RESOURCE.openai.azure.com\n",
+            stray.join(" and ")
+        ))?;
+        return Err(Failure::Usage("AZURE_OPENAI_ENDPOINT is not set".to_owned()));
+    }
+    print(
+        "configuration: none, so commands run offline against the embedded emulator\n           no AZURE_OPENAI_ENDPOINT (nor OPENAI_BASE_URL or OPENAI_API_KEY) is set in the environment or ./.env, so\n           `aoai chat`, `aoai rag`, `aoai batch run` and the rest each start a local Azure-compatible emulator:\n           answers are simulated and nothing leaves this machine.\n\
+         to use Azure OpenAI, set (in the environment or ./.env):\n           AZURE_OPENAI_ENDPOINT=https://YOUR-RESOURCE.openai.azure.com\n           AZURE_OPENAI_API_KEY=...   (or AZURE_OPENAI_AD_TOKEN=... for a Microsoft Entra ID token)\n           AZURE_OPENAI_DEPLOYMENT=YOUR-CHAT-DEPLOYMENT\n\
+         then run `aoai doctor` again to check them. (An OpenAI-compatible server: OPENAI_BASE_URL and OPENAI_API_KEY.)\n",
+    )?;
+    let deployment = deployment.filter(|name| !name.trim().is_empty());
+    let session = crate::session(deployment.as_deref(), "gpt-4o").await?;
+    let deployment = deployment.unwrap_or_else(|| "gpt-4o".to_owned());
+    let request = ChatRequest::new(vec![ChatMessage::user("ping")]).max_tokens(1);
+    match session.client.chat(&deployment, &request).await {
+        Ok(_) => print(&format!("validation call (embedded emulator, deployment {deployment}): ok\n")),
+        Err(error) => {
+            print(&format!("validation call (embedded emulator): PROBLEM\n  {}\n", error.summary_line()))?;
+            Err(Failure::Other("the embedded emulator's validation call failed".to_owned()))
         }
     }
 }

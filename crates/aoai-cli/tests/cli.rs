@@ -233,9 +233,24 @@ async fn partial_configuration_names_the_variable() {
         aoai(&["chat", "hi"], &[("AZURE_OPENAI_ENDPOINT", "not a url"), ("AZURE_OPENAI_API_KEY", "k")], None).await;
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains("AZURE_OPENAI_ENDPOINT"));
-    let output = aoai(&["doctor"], &[], None).await;
+    let output = aoai(&["doctor"], &[("AZURE_OPENAI_API_KEY", "k")], None).await;
     assert_eq!(output.status.code(), Some(2));
-    assert!(stdout(&output).contains("AZURE_OPENAI_ENDPOINT"));
+    assert!(stdout(&output).contains("configuration: PROBLEM") && stdout(&output).contains("AZURE_OPENAI_ENDPOINT"));
+}
+
+/// Nothing configured is not a problem: the commands run offline against
+/// the embedded emulator, and doctor says so, says how to reach Azure, and
+/// shows the offline path working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_with_nothing_configured_explains_the_emulator_and_azure() {
+    let output = aoai(&["doctor"], &[], None).await;
+    let out = stdout(&output);
+    assert!(output.status.success(), "{out}\n{}", stderr(&output));
+    assert!(!out.contains("PROBLEM"), "{out}");
+    assert!(out.contains("commands run offline against the embedded emulator"), "{out}");
+    assert!(out.contains("AZURE_OPENAI_ENDPOINT=https://YOUR-RESOURCE.openai.azure.com"), "{out}");
+    assert!(out.contains("AZURE_OPENAI_DEPLOYMENT="), "{out}");
+    assert!(out.contains("validation call (embedded emulator, deployment gpt-4o): ok"), "{out}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
