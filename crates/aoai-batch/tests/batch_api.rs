@@ -113,8 +113,10 @@ async fn cancel_ends_cancelled_with_every_request_missing() {
     assert!(results.is_empty());
     assert_eq!(results.missing, ["a", "b"]);
     // A terminal batch cannot be cancelled again: the service's 409 comes through.
+    // It is the answer, not a passing conflict: one attempt, no retries.
     let error = batches.cancel(&batch.id).await.unwrap_err();
     assert_eq!(error.service_error().and_then(aoai_core::Error::status), Some(409), "{error}");
+    assert_eq!(error.service_error().map(aoai_core::Error::attempts), Some(1), "{error}");
 }
 
 #[tokio::test]

@@ -187,7 +187,7 @@ async fn converse(
                     Ok(()) => {}
                     Err(Failure::Usage(message) | Failure::Other(message)) => eprintln!("error: {message}"),
                     Err(Failure::Api(error)) => eprintln!("{}", error.summary_line()),
-                    Err(Failure::Filtered(line)) => eprintln!("{line}"),
+                    Err(Failure::Filtered(line) | Failure::Exit(_, line)) => eprintln!("{line}"),
                 }
             }
         }

@@ -84,6 +84,9 @@ pub(crate) enum Failure {
     /// The content filter cut the answer (exit 3); the line names the
     /// filtered categories. The text so far was printed.
     Filtered(String),
+    /// A documented exit code of one command (`aoai batch status`: 4–6),
+    /// with the line to end with.
+    Exit(u8, String),
 }
 
 impl From<aoai_core::Error> for Failure {
@@ -143,6 +146,10 @@ fn main() -> ExitCode {
         Err(Failure::Filtered(line)) => {
             eprintln!("{line}");
             ExitCode::from(verdict::FILTERED_EXIT)
+        }
+        Err(Failure::Exit(code, line)) => {
+            eprintln!("{line}");
+            ExitCode::from(code)
         }
     }
 }

@@ -979,7 +979,7 @@ async fn answer<R: Retriever>(client: Client, chat: &str, retriever: R, args: &A
             }
             Err(Failure::Usage(message) | Failure::Other(message)) => eprintln!("error: {message}"),
             Err(Failure::Api(error)) => eprintln!("{}", error.summary_line()),
-            Err(Failure::Filtered(line)) => eprintln!("{line}"),
+            Err(Failure::Filtered(line) | Failure::Exit(_, line)) => eprintln!("{line}"),
         }
     }
 }

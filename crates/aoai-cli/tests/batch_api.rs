@@ -165,3 +165,64 @@ async fn offline_submit_wait_writes_results_and_bad_input_is_usage() {
     assert_eq!(usage.status.code(), Some(2), "-o needs --wait");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `aoai batch status` exits 4 for a failed batch and 6 for a cancelled
+/// one (0 while running or completed, 1 when the call fails), so a script
+/// polling it can tell a batch's end from a failed call.
+#[tokio::test]
+async fn status_exits_with_a_code_per_ending() {
+    use aoai_batch::api::{BatchClient, BatchInput, BatchStatus, CreateBatch, WaitOptions};
+    let emulator = Emulator::builder().batch_step(Duration::from_millis(50)).start().await.unwrap();
+    let env = [("AZURE_OPENAI_ENDPOINT", emulator.base_url()), ("AZURE_OPENAI_API_KEY", KEY)];
+    let dir = temp_dir("status-codes");
+    let batches = BatchClient::new(emulator.client().unwrap());
+    let wait = WaitOptions::new(Duration::from_millis(10));
+
+    // Failed: a line whose body is not an object fails validation.
+    let bad = "{\"custom_id\":\"a\",\"method\":\"POST\",\"url\":\"/chat/completions\",\"body\":7}\n";
+    let file: aoai_batch::api::FileObject = emulator
+        .client()
+        .unwrap()
+        .upload_file(
+            aoai_core::routing::Route::Resource { path: "files" },
+            "batch",
+            "bad.jsonl",
+            bytes::Bytes::from_static(bad.as_bytes()),
+        )
+        .await
+        .unwrap()
+        .body;
+    let failed = batches.create(&CreateBatch::new(file.id, "/chat/completions")).await.unwrap();
+    assert_eq!(batches.wait(&failed.id, &wait).await.unwrap().status, BatchStatus::Failed);
+    let status = aoai(&dir, &["batch", "status", &failed.id], &env).await;
+    assert_eq!(status.status.code(), Some(4), "{}", text(&status.stderr));
+    assert!(text(&status.stdout).starts_with(&format!("{}: failed", failed.id)));
+    let status = aoai(&dir, &["batch", "status", &failed.id, "--json"], &env).await;
+    assert_eq!(status.status.code(), Some(4), "{}", text(&status.stderr));
+
+    // Cancelled: cancelled while it validates (one-second steps leave the
+    // status call ample time to see it running).
+    let emulator = Emulator::builder().batch_step(Duration::from_secs(1)).start().await.unwrap();
+    let env = [("AZURE_OPENAI_ENDPOINT", emulator.base_url()), ("AZURE_OPENAI_API_KEY", KEY)];
+    let batches = BatchClient::new(emulator.client().unwrap());
+    let input = BatchInput::parse(input_lines().into_bytes()).unwrap();
+    let file = batches.upload("in.jsonl", &input).await.unwrap();
+    let running = batches.create(&CreateBatch::new(file.id, "/chat/completions")).await.unwrap();
+    let status = aoai(&dir, &["batch", "status", &running.id], &env).await;
+    assert_eq!(status.status.code(), Some(0), "{}", text(&status.stderr));
+    batches.cancel(&running.id).await.unwrap();
+    assert_eq!(batches.wait(&running.id, &wait).await.unwrap().status, BatchStatus::Cancelled);
+    let status = aoai(&dir, &["batch", "status", &running.id], &env).await;
+    assert_eq!(status.status.code(), Some(6), "{}", text(&status.stderr));
+    assert!(text(&status.stderr).contains("cancelled"), "{}", text(&status.stderr));
+
+    // Cancelling it again: the 409 at once, said plainly.
+    let again = aoai(&dir, &["batch", "cancel", &running.id], &env).await;
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        text(&again.stderr).contains("cannot be cancelled: it has already finished (HTTP 409"),
+        "{}",
+        text(&again.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -106,13 +106,14 @@ pub struct RequestOptions {
     query: Vec<(String, String)>,
     headers: Vec<(http::HeaderName, http::HeaderValue)>,
     min_api_version: Option<&'static str>,
+    final_statuses: Vec<u16>,
 }
 
 impl RequestOptions {
     /// Options for the operation named `operation` (a short stable name such
     /// as `responses.create`), with nothing else set.
     pub fn new(operation: &'static str) -> Self {
-        Self { operation, query: Vec::new(), headers: Vec::new(), min_api_version: None }
+        Self { operation, query: Vec::new(), headers: Vec::new(), min_api_version: None, final_statuses: Vec::new() }
     }
 
     /// Appends a query parameter (repeat a name for lists, e.g. `include[]`).
@@ -146,6 +147,16 @@ impl RequestOptions {
     /// `api-version`, send this one instead (see [`Endpoint::url_with`]).
     pub fn min_api_version(mut self, version: &'static str) -> Self {
         self.min_api_version = Some(version);
+        self
+    }
+
+    /// Makes an error answer with HTTP `status` final for this operation:
+    /// returned at once, never retried, whatever the retry policy or
+    /// `x-should-retry` say. A 409 is usually worth retrying (a resource
+    /// busy for a moment) but is the answer to cancelling a batch that
+    /// has already finished, where retrying only delays the error.
+    pub fn final_status(mut self, status: u16) -> Self {
+        self.final_statuses.push(status);
         self
     }
 
@@ -302,12 +313,21 @@ struct Call<'a> {
     name: &'static str,
     deployment: Option<&'a str>,
     stream: bool,
+    /// Error statuses that are this operation's answer: never retried
+    /// ([`RequestOptions::final_status`]).
+    final_statuses: &'a [u16],
 }
 
-impl Call<'_> {
+impl<'a> Call<'a> {
     /// A resource-scoped call named by its options.
-    fn other(options: &RequestOptions, stream: bool) -> Self {
-        Call { operation: Operation::Other(options.operation), name: options.operation, deployment: None, stream }
+    fn other(options: &'a RequestOptions, stream: bool) -> Self {
+        Call {
+            operation: Operation::Other(options.operation),
+            name: options.operation,
+            deployment: None,
+            stream,
+            final_statuses: &options.final_statuses,
+        }
     }
 }
 
@@ -387,7 +407,13 @@ impl Client {
 
     /// Creates a chat completion.
     pub async fn chat(&self, deployment: &str, request: &ChatRequest) -> Result<Response<ChatResponse>> {
-        let call = Call { operation: Operation::Chat, name: "chat", deployment: Some(deployment), stream: false };
+        let call = Call {
+            operation: Operation::Chat,
+            name: "chat",
+            deployment: Some(deployment),
+            stream: false,
+            final_statuses: &[],
+        };
         let span = self.operation_span(&call, request.model.as_deref());
         telemetry::record_chat_request(&span, request);
         async {
@@ -428,7 +454,13 @@ impl Client {
     /// Starts a streamed chat completion. Retries happen only before the
     /// response headers arrive; the stream itself is never restarted.
     pub async fn chat_stream(&self, deployment: &str, request: &ChatRequest) -> Result<ChatStream> {
-        let call = Call { operation: Operation::ChatStream, name: "chat", deployment: Some(deployment), stream: true };
+        let call = Call {
+            operation: Operation::ChatStream,
+            name: "chat",
+            deployment: Some(deployment),
+            stream: true,
+            final_statuses: &[],
+        };
         let span = self.operation_span(&call, request.model.as_deref());
         telemetry::record_chat_request(&span, request);
         async {
@@ -476,8 +508,13 @@ impl Client {
         deployment: &str,
         request: &EmbeddingsRequest,
     ) -> Result<Response<EmbeddingsResponse>> {
-        let call =
-            Call { operation: Operation::Embeddings, name: "embeddings", deployment: Some(deployment), stream: false };
+        let call = Call {
+            operation: Operation::Embeddings,
+            name: "embeddings",
+            deployment: Some(deployment),
+            stream: false,
+            final_statuses: &[],
+        };
         let span = self.operation_span(&call, request.model.as_deref());
         async {
             let mut body = to_value(request)?;
@@ -502,7 +539,13 @@ impl Client {
         route: Route<'_>,
         body: Option<Value>,
     ) -> Result<Response<T>> {
-        let call = Call { operation: Operation::Other("request"), name: "request", deployment: None, stream: false };
+        let call = Call {
+            operation: Operation::Other("request"),
+            name: "request",
+            deployment: None,
+            stream: false,
+            final_statuses: &[],
+        };
         self.send_json(&call, method, route, body).await
     }
 
@@ -516,7 +559,13 @@ impl Client {
         body: Value,
         content_type: &str,
     ) -> Result<Response<T>> {
-        let call = Call { operation: Operation::Other("request"), name: "request", deployment: None, stream: false };
+        let call = Call {
+            operation: Operation::Other("request"),
+            name: "request",
+            deployment: None,
+            stream: false,
+            final_statuses: &[],
+        };
         let url = self.inner.endpoint.url(route)?;
         let body = encode(&body)?;
         decode_json(self.execute_typed(&call, method, url, Some(body), content_type, &[]).await?).await
@@ -529,7 +578,13 @@ impl Client {
         route: Route<'_>,
         body: Option<Value>,
     ) -> Result<Response<Bytes>> {
-        let call = Call { operation: Operation::Other("request"), name: "request", deployment: None, stream: false };
+        let call = Call {
+            operation: Operation::Other("request"),
+            name: "request",
+            deployment: None,
+            stream: false,
+            final_statuses: &[],
+        };
         let url = self.inner.endpoint.url(route)?;
         let body = body.map(|value| encode(&value)).transpose()?;
         match self.execute(&call, method, url, body).await? {
@@ -589,7 +644,13 @@ impl Client {
         filename: &str,
         content: Bytes,
     ) -> Result<Response<T>> {
-        let call = Call { operation: Operation::Other("upload"), name: "upload", deployment: None, stream: false };
+        let call = Call {
+            operation: Operation::Other("upload"),
+            name: "upload",
+            deployment: None,
+            stream: false,
+            final_statuses: &[],
+        };
         let url = self.inner.endpoint.url(route)?;
         let form = crate::multipart::encode(&[("purpose", purpose)], "file", filename, &content)?;
         drop(content);
@@ -723,7 +784,13 @@ impl Client {
         outcome: Result<&ResponseMeta, &Error>,
         usage: TokenUsage,
     ) {
-        let call = Call { operation: Operation::Other(operation), name: operation, deployment, stream: false };
+        let call = Call {
+            operation: Operation::Other(operation),
+            name: operation,
+            deployment,
+            stream: false,
+            final_statuses: &[],
+        };
         self.finish(&call, started, outcome, usage);
     }
 
@@ -879,6 +946,11 @@ impl Client {
                 }
             };
             telemetry::record_error(&attempt_span, &error);
+            if let Error::Api(api) = &error
+                && call.final_statuses.contains(&api.status())
+            {
+                return Err(with_attempts(error, attempts));
+            }
             retries += 1;
             let delay = match inner.retry.delay(retries, &error, fastrand::f64()) {
                 Ok(delay) => delay,

@@ -521,3 +521,33 @@ async fn content_safety_route_subscription_key_and_merge_patch() {
     assert_eq!(request.header("content-type"), Some("application/merge-patch+json"));
     assert_eq!(request.json()["description"], "d");
 }
+
+/// A 409 is retried by default; an operation that names it final
+/// (`RequestOptions::final_status`) gets it back after one attempt.
+#[tokio::test]
+async fn a_final_status_is_returned_at_once_others_are_retried() {
+    let conflict =
+        r#"{"error":{"code":"invalid_state","message":"Batch batch_1 cannot be cancelled: its status is completed."}}"#;
+    let ok = r#"{"id":"batch_1","status":"cancelling"}"#;
+    let route = aoai_core::routing::Route::Resource { path: "batches/batch_1/cancel" };
+
+    let server = RawServer::start(vec![Reply::json(409, &[], conflict), Reply::json(200, &[], ok)]).await;
+    let clock = ManualClock::new();
+    let client = azure_client(&server, &clock);
+    let retried: serde_json::Value = client
+        .request_json_with(http::Method::POST, route, None, &aoai_core::RequestOptions::new("batches.cancel"))
+        .await
+        .unwrap()
+        .body;
+    assert_eq!(retried["status"], "cancelling");
+    assert_eq!(server.requests().len(), 2);
+
+    let server = RawServer::start(vec![Reply::json(409, &[], conflict), Reply::json(200, &[], ok)]).await;
+    let client = azure_client(&server, &clock);
+    let options = aoai_core::RequestOptions::new("batches.cancel").final_status(409);
+    let error =
+        client.request_json_with::<serde_json::Value>(http::Method::POST, route, None, &options).await.unwrap_err();
+    assert_eq!(error.status(), Some(409));
+    assert_eq!(error.attempts(), 1);
+    assert_eq!(server.requests().len(), 1);
+}

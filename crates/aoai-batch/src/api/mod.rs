@@ -294,13 +294,15 @@ impl BatchClient {
     /// # Errors
     ///
     /// [`ApiError::InvalidId`] or [`ApiError::Service`] (a 409 when the batch
-    /// is already terminal).
+    /// is already terminal: returned after one attempt, since retrying
+    /// cannot change it — [`RequestOptions::final_status`]).
     pub async fn cancel(&self, batch_id: &str) -> Result<Batch, ApiError> {
         check_id("batch", batch_id)?;
         let path = format!("batches/{batch_id}/cancel");
+        let options = RequestOptions::new("batches.cancel").final_status(409);
         let response = self
             .client
-            .request_json::<Batch>(Method::POST, Route::Resource { path: &path }, None)
+            .request_json_with::<Batch>(Method::POST, Route::Resource { path: &path }, None, &options)
             .await
             .map_err(ApiError::service(format!("cancel batch {batch_id}")))?;
         Ok(response.body)

@@ -14,7 +14,12 @@
 //!
 //! Exit codes: 0 done (for `submit --wait`: the batch completed, even if some
 //! requests failed), 1 a service error or a batch that failed, expired or was
-//! cancelled, 2 bad usage or an invalid input file.
+//! cancelled, 2 bad usage or an invalid input file. `status` exits 0 for a
+//! batch that completed or has not finished, and [`STATUS_FAILED`] (4),
+//! [`STATUS_EXPIRED`] (5) or [`STATUS_CANCELLED`] (6) for one that ended
+//! otherwise, so a script polling it can tell a batch's end from a failed
+//! call (1). `cancel` of a finished batch fails at once (the service's 409
+//! is its answer, not retried) with exit 1.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -151,14 +156,29 @@ pub(crate) async fn submit(args: SubmitArgs) -> Result<(), Failure> {
     outcome(&batch)
 }
 
+/// `aoai batch status`'s exit code for a batch that failed.
+pub(crate) const STATUS_FAILED: u8 = 4;
+/// … that expired (its 24-hour window ended first).
+pub(crate) const STATUS_EXPIRED: u8 = 5;
+/// … that was cancelled.
+pub(crate) const STATUS_CANCELLED: u8 = 6;
+
 pub(crate) async fn status(args: StatusArgs) -> Result<(), Failure> {
     let session = session(None, "gpt-4o").await?;
     let batches = BatchClient::new(session.client.clone());
     let batch = batches.retrieve(&args.id).await.map_err(|error| offline_hint(&session, error))?;
     if args.json {
-        return print_batch(&batch, true, false);
+        print_batch(&batch, true, false)?;
+    } else {
+        print(&describe(&batch))?;
     }
-    print(&describe(&batch))
+    let code = match batch.status {
+        BatchStatus::Failed => STATUS_FAILED,
+        BatchStatus::Expired => STATUS_EXPIRED,
+        BatchStatus::Cancelled => STATUS_CANCELLED,
+        _ => return Ok(()),
+    };
+    Err(Failure::Exit(code, format!("batch {} {}", batch.id, batch.status)))
 }
 
 pub(crate) async fn download(args: DownloadArgs) -> Result<(), Failure> {
@@ -184,7 +204,18 @@ pub(crate) async fn download(args: DownloadArgs) -> Result<(), Failure> {
 pub(crate) async fn cancel(args: CancelArgs) -> Result<(), Failure> {
     let session = session(None, "gpt-4o").await?;
     let batches = BatchClient::new(session.client.clone());
-    let batch = batches.cancel(&args.id).await.map_err(|error| offline_hint(&session, error))?;
+    let batch = batches.cancel(&args.id).await.map_err(|error| {
+        let conflict = error.service_error().and_then(|error| error.as_api()).filter(|api| api.status() == 409);
+        match conflict {
+            Some(api) => Failure::Other(format!(
+                "batch {} cannot be cancelled: it has already finished (HTTP 409: {}); see `aoai batch status {}`",
+                args.id,
+                api.message().unwrap_or("the service gave no reason"),
+                args.id
+            )),
+            None => offline_hint(&session, error),
+        }
+    })?;
     if args.json {
         return print_batch(&batch, true, false);
     }
