@@ -10,8 +10,10 @@
 //!   id; a redaction returns the rewritten answer. Azure's 400
 //!   `content_filter` refusal comes back as [`Blocked`] too.
 //! - **Streams**: the input is checked before the stream starts. Each chunk's
-//!   annotations go through [`Guard::check_chunk`], and each choice's text
-//!   through [`Guard::check_stream_text`] on a window made of the end of the
+//!   annotations go through [`Guard::check_chunk`], and each choice's texts —
+//!   its content, its refusal, and the arguments of each of its tool calls
+//!   (by the call's `index`), each screened apart — through
+//!   [`Guard::check_stream_text`] on a window made of the end of the
 //!   text already delivered (the largest [`Guard::lookbehind`]) and the new
 //!   piece, so a term split across chunks is caught. A block makes the stream
 //!   yield one error ([`Blocked`] with `stage: Stream`, carried as
@@ -118,7 +120,7 @@ use std::sync::Arc;
 use aoai_core::ChatApi;
 #[cfg(doc)]
 use aoai_core::ResponsesApi;
-use aoai_core::chat::{ChatChunk, ChatRequest, ChatResponse, ChunkChoice, Delta};
+use aoai_core::chat::{ChatChunk, ChatRequest, ChatResponse, ChunkChoice, Delta, FunctionCallDelta, ToolCallDelta};
 use aoai_core::response::Response;
 use aoai_core::responses::{ResponseObject, ResponseRequest};
 use aoai_core::stream::ChatStream;
@@ -379,11 +381,84 @@ impl<C: ChatApi> Guarded<C> {
     }
 }
 
+/// One streamed text of a chat answer: a choice's content or refusal, the
+/// arguments of one of its tool calls (by the call's index), or of its
+/// deprecated `function_call`. Each is screened as its own text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ChatText {
+    Content(u32),
+    Refusal(u32),
+    Arguments { choice: u32, call: u32 },
+    FunctionArguments(u32),
+}
+
+impl ChatText {
+    fn choice(self) -> u32 {
+        match self {
+            Self::Content(choice)
+            | Self::Refusal(choice)
+            | Self::Arguments { choice, .. }
+            | Self::FunctionArguments(choice) => choice,
+        }
+    }
+
+    /// Takes the pieces of text out of a choice's delta (they go back,
+    /// screened, through [`put`](Self::put)).
+    fn take(choice: u32, delta: &mut Delta) -> Vec<(Self, String)> {
+        let mut pieces = Vec::new();
+        if let Some(text) = delta.content.take() {
+            pieces.push((Self::Content(choice), text));
+        }
+        if let Some(text) = delta.refusal.take() {
+            pieces.push((Self::Refusal(choice), text));
+        }
+        for call in delta.tool_calls.iter_mut().flatten() {
+            if let Some(text) = call.function.as_mut().and_then(|function| function.arguments.take()) {
+                pieces.push((Self::Arguments { choice, call: call.index }, text));
+            }
+        }
+        if let Some(text) = delta.function_call.as_mut().and_then(|function| function.arguments.take()) {
+            pieces.push((Self::FunctionArguments(choice), text));
+        }
+        pieces
+    }
+
+    /// Appends screened `text` to this text's field of `delta`.
+    fn put(self, delta: &mut Delta, text: String) {
+        fn append(field: &mut Option<String>, text: String) {
+            match field {
+                Some(existing) => existing.push_str(&text),
+                None => *field = Some(text),
+            }
+        }
+        match self {
+            Self::Content(_) => append(&mut delta.content, text),
+            Self::Refusal(_) => append(&mut delta.refusal, text),
+            Self::Arguments { call, .. } => {
+                let calls = delta.tool_calls.get_or_insert_with(Vec::new);
+                let position = match calls.iter().position(|existing| existing.index == call) {
+                    Some(position) => position,
+                    None => {
+                        calls.push(ToolCallDelta { index: call, ..ToolCallDelta::default() });
+                        calls.len() - 1
+                    }
+                };
+                if let Some(existing) = calls.get_mut(position) {
+                    append(&mut existing.function.get_or_insert_with(FunctionCallDelta::default).arguments, text);
+                }
+            }
+            Self::FunctionArguments(_) => {
+                append(&mut delta.function_call.get_or_insert_with(FunctionCallDelta::default).arguments, text);
+            }
+        }
+    }
+}
+
 /// What a guarded chat stream keeps between chunks.
 struct StreamState {
     stream: ChatStream,
-    /// Each choice's text, by choice index.
-    screen: TextScreen<u32>,
+    /// Every text of every choice (content, refusal, each tool call's arguments).
+    screen: TextScreen<ChatText>,
     /// `id`, `model`, `created` of the last chunk, for a final chunk carrying held-back text.
     last: (String, String, u64),
     request_id: Option<String>,
@@ -413,14 +488,24 @@ impl StreamState {
         for choice in &mut chunk.choices {
             let index = choice.index;
             let finishing = choice.finish_reason.is_some();
-            let piece = choice.delta.as_ref().and_then(|delta| delta.content.as_deref());
-            let had_piece = piece.is_some();
-            let release = match self.screen.push(&index, piece.unwrap_or_default(), finishing) {
-                Ok(release) => release,
-                Err(block) => return Err(self.blocked(block, index)),
-            };
-            if had_piece || !release.is_empty() {
-                choice.delta.get_or_insert_with(Delta::default).content = Some(release);
+            let pieces = choice.delta.as_mut().map(|delta| ChatText::take(index, delta)).unwrap_or_default();
+            for (key, piece) in pieces {
+                let release = match self.screen.push(&key, &piece, finishing) {
+                    Ok(release) => release,
+                    Err(block) => return Err(self.blocked(block, index)),
+                };
+                key.put(choice.delta.get_or_insert_with(Delta::default), release);
+            }
+            if finishing {
+                // Text held back from earlier chunks of this choice goes out
+                // with its finish chunk.
+                for key in self.screen.pending_keys().into_iter().filter(|key| key.choice() == index) {
+                    let release = match self.screen.push(&key, "", true) {
+                        Ok(release) => release,
+                        Err(block) => return Err(self.blocked(block, index)),
+                    };
+                    key.put(choice.delta.get_or_insert_with(Delta::default), release);
+                }
             }
         }
         Ok(())
@@ -429,15 +514,22 @@ impl StreamState {
     /// A last chunk with the text still held back when the stream ended
     /// without a finish chunk for its choice, checked like any other.
     fn flush(&mut self) -> Option<Result<ChatChunk, Blocked>> {
-        let mut choices = Vec::new();
-        for index in self.screen.pending_keys() {
-            match self.screen.push(&index, "", true) {
-                Ok(release) => choices.push(ChunkChoice {
-                    index,
-                    delta: Some(Delta { content: Some(release), ..Delta::default() }),
-                    ..ChunkChoice::default()
-                }),
+        let mut choices: Vec<ChunkChoice> = Vec::new();
+        for key in self.screen.pending_keys() {
+            let index = key.choice();
+            let release = match self.screen.push(&key, "", true) {
+                Ok(release) => release,
                 Err(block) => return Some(Err(self.blocked(block, index))),
+            };
+            let position = match choices.iter().position(|choice| choice.index == index) {
+                Some(position) => position,
+                None => {
+                    choices.push(ChunkChoice { index, ..ChunkChoice::default() });
+                    choices.len() - 1
+                }
+            };
+            if let Some(choice) = choices.get_mut(position) {
+                key.put(choice.delta.get_or_insert_with(Delta::default), release);
             }
         }
         if choices.is_empty() {

@@ -249,3 +249,96 @@ async fn guards_stack_with_other_chat_layers() {
     assert!(outer.chat_checked(DEPLOYMENT, &ask("about nothing")).await.is_ok());
     assert_eq!(requests(&emulator), 1);
 }
+
+/// A fixture answering "mail" with two tool calls: one mailing an address,
+/// one looking up a blocklisted code name.
+const TOOL_CALLS: &str = r#"
+[[fixtures]]
+match = { last_user_contains = "mail" }
+reply = { tool_calls = [
+  { name = "send_mail", arguments = { to = "ada.lovelace@example.com", body = "See you at noon." } },
+  { name = "lookup", arguments = { code = "the Project Falcon plans" } },
+] }
+"#;
+
+/// The arguments streamed for each tool call, by index, and the error that
+/// ended the stream, if any.
+async fn streamed_arguments(mut stream: aoai_core::stream::ChatStream) -> (Vec<String>, Option<GuardError>) {
+    let mut arguments: Vec<String> = Vec::new();
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(chunk) => {
+                for call in chunk
+                    .choices
+                    .iter()
+                    .filter_map(|choice| choice.delta.as_ref())
+                    .flat_map(|delta| delta.tool_calls.iter().flatten())
+                {
+                    let index = call.index as usize;
+                    if arguments.len() <= index {
+                        arguments.resize(index + 1, String::new());
+                    }
+                    arguments[index]
+                        .push_str(call.function.as_ref().and_then(|f| f.arguments.as_deref()).unwrap_or_default());
+                }
+            }
+            Err(error) => return (arguments, Some(GuardError::from(error))),
+        }
+    }
+    (arguments, None)
+}
+
+/// Streamed tool-call arguments go through the guards like text, per call:
+/// a blocklisted term split across argument chunks blocks the stream, and
+/// an address split across them is redacted whole.
+#[tokio::test]
+async fn streamed_tool_call_arguments_are_guarded_per_call() {
+    let path = fixtures("tool-calls", TOOL_CALLS);
+    let emulator = Emulator::builder().fixtures(&path).start().await.unwrap();
+    let request = ask("mail Ada");
+
+    // Unguarded, the address and the term arrive split over several chunks.
+    let plain = emulator.client().unwrap().chat_stream(DEPLOYMENT, &request).await.unwrap();
+    let mut pieces = 0;
+    let plain = {
+        let (arguments, error) = streamed_arguments(plain).await;
+        assert!(error.is_none());
+        arguments
+    };
+    assert!(plain[0].contains("ada.lovelace@example.com") && plain[1].contains("Project Falcon"), "{plain:?}");
+    let mut chunks = emulator.client().unwrap().chat_stream(DEPLOYMENT, &request).await.unwrap();
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk.unwrap();
+        let delta = chunk.choices.first().and_then(|choice| choice.delta.as_ref());
+        for call in delta.and_then(|delta| delta.tool_calls.as_ref()).into_iter().flatten() {
+            let piece = call.function.as_ref().and_then(|f| f.arguments.as_deref()).unwrap_or_default();
+            assert!(!piece.contains("Project Falcon") && !piece.contains("ada.lovelace@example.com"), "{piece:?}");
+            pieces += 1;
+        }
+    }
+    assert!(pieces > 6, "{pieces}");
+
+    // A blocklisted term in the second call's arguments blocks the stream.
+    let guarded =
+        Guarded::new(emulator.client().unwrap()).guard(TextGuard::new(Blocklist::new(["project falcon"]).unwrap()));
+    let stream = guarded.chat_stream_checked(DEPLOYMENT, &request).await.unwrap().value;
+    let (arguments, error) = streamed_arguments(stream).await;
+    let blocked = error.expect("blocked mid-stream");
+    let blocked = blocked.blocked().unwrap();
+    assert_eq!(blocked.stage, Stage::Stream);
+    assert_eq!(blocked.reasons[0].detail.as_deref(), Some("project falcon"));
+    assert_eq!(blocked.reasons[0].location, Some(Location::Choice(0)));
+    assert!(!arguments.concat().contains("Falcon"), "{arguments:?}");
+
+    // An address split across the first call's argument chunks is redacted
+    // whole; the arguments stay valid JSON.
+    let guarded =
+        Guarded::new(emulator.client().unwrap()).guard(TextGuard::new(PiiScanner::new(PiiMode::Redact).unwrap()));
+    let stream = guarded.chat_stream_checked(DEPLOYMENT, &request).await.unwrap().value;
+    let (arguments, error) = streamed_arguments(stream).await;
+    assert!(error.is_none(), "{error:?}");
+    let mail: serde_json::Value = serde_json::from_str(&arguments[0]).unwrap();
+    assert_eq!(mail["to"], "[EMAIL]");
+    assert_eq!(mail["body"], "See you at noon.");
+    assert_eq!(arguments[1], plain[1]);
+}
