@@ -23,8 +23,11 @@
 //! Analysis is deterministic: a category's severity is the highest of its
 //! [`HARM_TERMS`] found in the text (whole words, any case, as the chat
 //! filter matches), rounded down to 0, 2, 4 or 6 unless `outputType` is
-//! `EightSeverityLevels`. Blocklist items match the same way (`isRegex`
-//! items match as regular expressions are not emulated: they match as text).
+//! `EightSeverityLevels`. Blocklist items match the same way; `isRegex`
+//! items match as regular expressions anywhere in the text, case
+//! insensitive (Rust's `regex` syntax: Azure's .NET patterns without
+//! look-around or back-references; an item that does not compile is a 400).
+//! Texts over 10,000 characters are a 400, as on Azure.
 //! Prompt Shields flag the jailbreak phrases the chat content filter uses
 //! (its configured `jailbreak_patterns`), so both agree.
 
@@ -72,9 +75,20 @@ struct Item {
     text: String,
     description: Option<String>,
     is_regex: bool,
+    /// `text` compiled, for an `isRegex` item.
+    pattern: Option<regex::Regex>,
 }
 
 impl Item {
+    /// Whether the item matches `text`: a regex item anywhere in it (case
+    /// insensitive), a plain one as the chat filter matches terms.
+    fn matches(&self, text: &str) -> bool {
+        match &self.pattern {
+            Some(pattern) => pattern.is_match(text),
+            None => matches_term(&self.text, text),
+        }
+    }
+
     fn to_json(&self) -> Value {
         json!({
             "blocklistItemId": self.id,
@@ -241,7 +255,7 @@ async fn analyze(State(app): State<Arc<AppState>>, headers: HeaderMap, uri: Uri,
             let Some(list) = lists.get(name) else {
                 return error(StatusCode::NOT_FOUND, "NotFound", format!("The blocklist '{name}' does not exist."));
             };
-            for item in list.items.iter().filter(|item| matches_term(&item.text, text)) {
+            for item in list.items.iter().filter(|item| item.matches(text)) {
                 matches.push(json!({
                     "blocklistName": name,
                     "blocklistItemId": item.id,
@@ -443,10 +457,25 @@ async fn blocklist_action(
                 }
                 let description = item.get("description").and_then(Value::as_str).map(str::to_owned);
                 let is_regex = item.get("isRegex").and_then(Value::as_bool).unwrap_or(false);
+                let pattern = if is_regex {
+                    match regex::RegexBuilder::new(text).case_insensitive(true).size_limit(1 << 20).build() {
+                        Ok(pattern) => Some(pattern),
+                        Err(_) => {
+                            return error(
+                                StatusCode::BAD_REQUEST,
+                                "InvalidRequestBody",
+                                format!("The item '{text}' is not a valid regular expression."),
+                            );
+                        }
+                    }
+                } else {
+                    None
+                };
                 let stored = match list.items.iter_mut().find(|known| known.text == text) {
                     Some(known) => {
                         known.description = description;
                         known.is_regex = is_regex;
+                        known.pattern = pattern;
                         known.clone()
                     }
                     None => {
@@ -456,6 +485,7 @@ async fn blocklist_action(
                             text: text.to_owned(),
                             description,
                             is_regex,
+                            pattern,
                         };
                         list.items.push(item.clone());
                         item

@@ -293,6 +293,12 @@ impl NewBlocklistItem {
         self.description = Some(description.into());
         self
     }
+
+    /// A regular-expression item (`isRegex: true`).
+    #[must_use]
+    pub fn regex(text: impl Into<String>) -> Self {
+        Self { text: text.into(), description: None, is_regex: Some(true) }
+    }
 }
 
 /// One page of a list.
@@ -571,37 +577,105 @@ impl ContentSafetyGuard {
         Ok(())
     }
 
-    /// Analyses one text; appends blocking reasons.
+    /// Analyses one text; appends blocking reasons. A text longer than
+    /// `text:analyze` takes ([`MAX_ANALYZE_CHARS`]) is analysed in pieces
+    /// cut at sentence ends ([`analysis_pieces`]); the verdicts combine as
+    /// one: each category at its worst severity over the pieces, each
+    /// blocklist match once.
     async fn analyze(&self, text: &str, location: Location, blocked: &mut Vec<Reason>) -> Result<(), GuardError> {
         if text.trim().is_empty() {
             return Ok(());
         }
-        let mut options = AnalyzeTextOptions::new(text);
-        if !self.blocklists.is_empty() {
-            options = options.blocklists(self.blocklists.clone());
+        let mut worst: Vec<(TextCategory, i32)> = Vec::new();
+        let mut matches: Vec<String> = Vec::new();
+        for piece in analysis_pieces(text, MAX_ANALYZE_CHARS) {
+            if piece.trim().is_empty() {
+                continue;
+            }
+            let mut options = AnalyzeTextOptions::new(piece);
+            if !self.blocklists.is_empty() {
+                options = options.blocklists(self.blocklists.clone());
+            }
+            let result = self.client.analyze_text(&options).await.map_err(GuardError::Client)?.body;
+            for analysis in &result.categories_analysis {
+                let Some(severity) = analysis.severity else { continue };
+                match worst.iter_mut().find(|(category, _)| *category == analysis.category) {
+                    Some((_, known)) => *known = (*known).max(severity),
+                    None => worst.push((analysis.category.clone(), severity)),
+                }
+            }
+            for found in &result.blocklists_match {
+                let detail = format!("{}: {}", found.blocklist_name, found.blocklist_item_text);
+                if !matches.contains(&detail) {
+                    matches.push(detail);
+                }
+            }
         }
-        let result = self.client.analyze_text(&options).await.map_err(GuardError::Client)?.body;
-        for analysis in &result.categories_analysis {
-            let Some(severity) = analysis.severity else { continue };
-            if severity >= self.threshold_for(&analysis.category) {
+        for (category, severity) in worst {
+            if severity >= self.threshold_for(&category) {
                 blocked.push(
-                    Reason::new(Source::ContentSafety, analysis.category.filter_name())
+                    Reason::new(Source::ContentSafety, category.filter_name())
                         .severity(severity_level(severity))
                         .detail(format!("severity {severity}"))
                         .at(location),
                 );
             }
         }
-        for found in &result.blocklists_match {
-            blocked.push(
-                Reason::new(Source::ContentSafety, "blocklist")
-                    .detail(format!("{}: {}", found.blocklist_name, found.blocklist_item_text))
-                    .at(location),
-            );
+        for detail in matches {
+            blocked.push(Reason::new(Source::ContentSafety, "blocklist").detail(detail).at(location));
         }
         Ok(())
     }
 }
+
+/// The most characters `text:analyze` takes in one call (Content Safety's
+/// limit); [`ContentSafetyGuard`] analyses longer texts in pieces.
+pub const MAX_ANALYZE_CHARS: usize = 10_000;
+
+/// `text` cut into pieces of at most `max_chars` characters (at least 1),
+/// each ending at the last sentence end (`.`, `!`, `?`, `;` or a line
+/// break, then white space) in its second half, else at the last white
+/// space there, else at `max_chars`. The pieces concatenate to `text`.
+#[must_use]
+pub fn analysis_pieces(text: &str, max_chars: usize) -> Vec<&str> {
+    let max_chars = max_chars.max(1);
+    let mut pieces = Vec::new();
+    let mut rest = text;
+    loop {
+        let Some((limit, _)) = rest.char_indices().nth(max_chars) else {
+            if !rest.is_empty() {
+                pieces.push(rest);
+            }
+            return pieces;
+        };
+        let window = &rest[..limit];
+        let half = window.char_indices().nth(max_chars / 2).map_or(0, |(at, _)| at);
+        let sentence = window
+            .char_indices()
+            .rev()
+            .filter(|(at, c)| {
+                *at >= half
+                    && (*c == '\n'
+                        || (matches!(c, '.' | '!' | '?' | ';')
+                            && window[at + c.len_utf8()..].chars().next().is_some_and(char::is_whitespace)))
+            })
+            .map(|(at, c)| at + c.len_utf8())
+            .next();
+        let space = || {
+            window
+                .char_indices()
+                .rev()
+                .filter(|(at, c)| *at >= half && c.is_whitespace())
+                .map(|(at, c)| at + c.len_utf8())
+                .next()
+        };
+        let cut = sentence.or_else(space).filter(|cut| *cut > 0).unwrap_or(limit);
+        pieces.push(&rest[..cut]);
+        rest = &rest[cut..];
+    }
+}
+
+impl ContentSafetyGuard {}
 
 /// The text inside every `<documents>…</documents>` section.
 fn documents_in(text: &str) -> Vec<String> {

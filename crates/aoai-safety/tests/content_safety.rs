@@ -232,3 +232,78 @@ async fn content_safety_guard_covers_the_responses_api() {
     assert_eq!(blocked.reasons[0].category, "violence");
     assert_eq!(blocked.reasons[0].location, Some(Location::OutputItem(0)));
 }
+
+/// A text longer than `text:analyze` takes (10,000 characters) is analysed
+/// in pieces and the verdicts combine: the worst severity of a category
+/// over the pieces, each blocklist match once. (Before, the service's 400
+/// made the guard fail.)
+#[tokio::test]
+async fn the_guard_analyses_long_texts_in_pieces_and_keeps_the_worst_verdict() {
+    let (emulator, client) = start().await;
+    client.create_or_update_blocklist("brand-terms", None).await.unwrap();
+    client.add_or_update_blocklist_items("brand-terms", &[NewBlocklistItem::text("Contoso")]).await.unwrap();
+    let filler = "The committee met on Tuesday and reviewed the quarterly figures in detail. ";
+    let mut text = String::from("It started as a fight. ");
+    while text.chars().count() < 12_000 {
+        text.push_str(filler);
+    }
+    text.push_str("Then came the massacre. ");
+    while text.chars().count() < 23_000 {
+        text.push_str(filler);
+    }
+    text.push_str("Contoso was named. And again, Contoso.");
+    let direct = client.analyze_text(&AnalyzeTextOptions::new(text.as_str())).await.unwrap_err();
+    assert_eq!(direct.status(), Some(400), "the service takes 10,000 characters at most");
+
+    let guard = ContentSafetyGuard::new(client).blocklists(["brand-terms"]);
+    let guarded = Guarded::new(emulator.client().unwrap()).guard(guard);
+    let request = ChatRequest::new(vec![ChatMessage::user(text.as_str())]).max_tokens(20);
+    let error = guarded.chat_checked(DEPLOYMENT, &request).await.unwrap_err();
+    let blocked = error.blocked().unwrap();
+    assert_eq!(blocked.categories(), vec!["violence", "blocklist"], "{blocked:?}");
+    assert_eq!(blocked.reasons[0].severity, Some(Severity::High), "the massacre's 6, not the fight's 2");
+    assert_eq!(blocked.reasons[1].detail.as_deref(), Some("brand-terms: Contoso"));
+    assert_eq!(emulator.stats().deployment(DEPLOYMENT).map_or(0, |stats| stats.requests), 0);
+}
+
+/// The emulator honours `isRegex` items.
+#[tokio::test]
+async fn regex_blocklist_items_match_as_patterns() {
+    let (_emulator, client) = start().await;
+    client.create_or_update_blocklist("codes", None).await.unwrap();
+    client.add_or_update_blocklist_items("codes", &[NewBlocklistItem::regex(r"project-\d{3}")]).await.unwrap();
+    let analyze = |text: &'static str| {
+        let client = client.clone();
+        async move { client.analyze_text(&AnalyzeTextOptions::new(text).blocklists(["codes"])).await.unwrap().body }
+    };
+    assert_eq!(analyze("Budget for PROJECT-042 is approved.").await.blocklists_match.len(), 1);
+    assert!(analyze("Budget for project-42 is approved.").await.blocklists_match.is_empty());
+    let bad = client.add_or_update_blocklist_items("codes", &[NewBlocklistItem::regex("(unclosed")]).await.unwrap_err();
+    assert_eq!(bad.status(), Some(400));
+}
+
+proptest::proptest! {
+    /// Pieces concatenate to the text, each within the limit, and a piece
+    /// cut early ends at a sentence end or white space when its second
+    /// half has one.
+    #[test]
+    fn analysis_pieces_cover_the_text_within_the_limit(
+        text in "[a-zé .!?;\n]{0,400}",
+        max in 1usize..60,
+    ) {
+        let pieces = aoai_safety::content_safety::analysis_pieces(&text, max);
+        proptest::prop_assert_eq!(pieces.concat(), text.clone());
+        for piece in &pieces {
+            proptest::prop_assert!(!piece.is_empty());
+            proptest::prop_assert!(piece.chars().count() <= max);
+        }
+        for piece in pieces.iter().take(pieces.len().saturating_sub(1)) {
+            let chars: Vec<char> = piece.chars().collect();
+            let second_half: String = chars[max / 2..].iter().collect();
+            if second_half.contains(char::is_whitespace) && chars.len() < max {
+                let last = chars.last().copied().unwrap_or(' ');
+                proptest::prop_assert!(last.is_whitespace() || ".!?;".contains(last), "{piece:?}");
+            }
+        }
+    }
+}
