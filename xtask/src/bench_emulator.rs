@@ -39,7 +39,8 @@ pub(crate) fn bench() -> Result<(), String> {
     ensure_wrk()?;
     let binary = target_dir().join("release").join("aoai-emulator");
     let scripts = Scripts::write()?;
-    let emulator = Emulator::start(&binary, &["--port", "0"])?;
+    let emulator =
+        Emulator::start(&binary, &["--port", "0", "--deployment", "gpt-4o-mini,tpm=unlimited,rpm=unlimited"])?;
     let chat_url =
         format!("{}/openai/deployments/{DEPLOYMENT}/chat/completions?api-version={API_VERSION}", emulator.url);
     let models_url = format!("{}/openai/models?api-version={API_VERSION}", emulator.url);

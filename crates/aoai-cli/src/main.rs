@@ -199,9 +199,9 @@ pub(crate) async fn session(named: Option<&str>, model: &str) -> Result<Session,
         && !aoai_emulator::config::DEFAULT_DEPLOYMENTS.contains(&name)
     {
         for default in aoai_emulator::config::DEFAULT_DEPLOYMENTS {
-            builder = builder.deployment(aoai_emulator::DeploymentConfig::new(default, default));
+            builder = builder.deployment(aoai_emulator::DeploymentConfig::azure(default, default));
         }
-        builder = builder.deployment(aoai_emulator::DeploymentConfig::new(name, model));
+        builder = builder.deployment(aoai_emulator::DeploymentConfig::azure(name, model));
     }
     let emulator = builder
         .start()

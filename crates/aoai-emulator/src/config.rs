@@ -23,7 +23,7 @@
 //! [[deployments]]
 //! name = "gpt-4o"
 //! model = "gpt-4o"            # default: the name
-//! tpm = 30000
+//! tpm = 30000               # default: the model's Azure quota (default_quota); "unlimited" lifts it
 //! rpm = 180
 //! rpm_window = "10s"          # or "1s"
 //! profile = "azure"           # or "gateway" (HTML 429)
@@ -64,8 +64,29 @@ use crate::quota::{RateLimitProfile, RpmWindow, TokenCostRule};
 pub const DEFAULT_REGION: &str = "eastus";
 
 /// The deployments served when none is configured: `gpt-4o`, `gpt-4o-mini`
-/// and `text-embedding-3-small` (deployment name = model name), without quotas.
+/// and `text-embedding-3-small` (deployment name = model name), each with
+/// the quota a new Azure deployment of its model gets ([`default_quota`]).
 pub const DEFAULT_DEPLOYMENTS: [&str; 3] = ["gpt-4o", "gpt-4o-mini", "text-embedding-3-small"];
+
+/// The quota (tokens per minute, requests per minute) a new Azure
+/// deployment of `model` gets by default, which the default deployments,
+/// `--deployment` flags and configuration files use unless they set
+/// `tpm`/`rpm` (a number, or `unlimited`): modelled on Azure OpenAI's
+/// documented default-tier quotas — `gpt-4o-mini` 2,000,000 TPM / 12,000
+/// RPM, `gpt-4o` (and any other chat model) 450,000 TPM / 2,700 RPM,
+/// `text-embedding-*` 350,000 TPM / 2,100 RPM (Azure's 6 RPM per 1,000
+/// TPM). Real subscriptions differ by tier and region; set your own.
+#[must_use]
+pub fn default_quota(model: &str) -> (u64, u64) {
+    let model = model.to_ascii_lowercase();
+    if model.starts_with("gpt-4o-mini") {
+        (2_000_000, 12_000)
+    } else if model.starts_with("text-embedding") {
+        (350_000, 2_100)
+    } else {
+        (450_000, 2_700)
+    }
+}
 
 /// The key [`EmulatorHandle::api_key`](crate::EmulatorHandle::api_key) hands
 /// out when no keys are configured (any non-empty key is accepted then).
@@ -147,7 +168,18 @@ pub struct DeploymentConfig {
 }
 
 impl DeploymentConfig {
-    /// A deployment without limits, delays or faults.
+    /// A deployment with the quota a new Azure deployment of `model` gets
+    /// ([`default_quota`]), without delays or faults: what the default
+    /// deployments, `--deployment` flags and configuration files start from.
+    #[must_use]
+    pub fn azure(name: impl Into<String>, model: impl Into<String>) -> Self {
+        let model = model.into();
+        let (tpm, rpm) = default_quota(&model);
+        Self { tpm: Some(tpm), rpm: Some(rpm), ..Self::new(name, model) }
+    }
+
+    /// A deployment without limits, delays or faults (in code; see
+    /// [`azure`](Self::azure) for one with Azure's default quota).
     #[must_use]
     pub fn new(name: impl Into<String>, model: impl Into<String>) -> Self {
         Self {
@@ -227,7 +259,7 @@ impl DeploymentConfig {
             return Err(invalid("model is empty".to_owned()));
         }
         if self.tpm == Some(0) || self.rpm == Some(0) {
-            return Err(invalid("tpm and rpm must be positive (leave them out for no limit)".to_owned()));
+            return Err(invalid("tpm and rpm must be positive (`unlimited` for no limit)".to_owned()));
         }
         self.faults.validate().map_err(invalid)
     }
@@ -235,7 +267,8 @@ impl DeploymentConfig {
 
 /// `NAME=MODEL[,tpm=N][,rpm=N][,rpm_window=1s|10s][,profile=azure|gateway]`
 /// `[,token_cost=estimate|max_tokens][,ttft_ms=N][,per_token_ms=N][,default_max_tokens=N]`.
-/// A bare `NAME` serves the model of the same name.
+/// A bare `NAME` serves the model of the same name. `tpm` and `rpm` default
+/// to the model's Azure quota ([`default_quota`]); `unlimited` lifts one.
 impl FromStr for DeploymentConfig {
     type Err = EmulatorError;
 
@@ -250,12 +283,14 @@ impl FromStr for DeploymentConfig {
         if name.is_empty() || model.is_empty() {
             return Err(invalid("expected NAME=MODEL".to_owned()));
         }
-        let mut deployment = Self::new(name, model);
+        let mut deployment = Self::azure(name, model);
         for part in parts {
             let (key, value) = part.split_once('=').ok_or_else(|| invalid(format!("{part:?} is not key=value")))?;
             let value = value.trim();
             let number = || value.parse::<u64>().map_err(|_| invalid(format!("{key} must be a whole number")));
             match key.trim() {
+                "tpm" if value == UNLIMITED => deployment.tpm = None,
+                "rpm" if value == UNLIMITED => deployment.rpm = None,
                 "tpm" => deployment.tpm = Some(number()?),
                 "rpm" => deployment.rpm = Some(number()?),
                 "rpm_window" => {
@@ -440,7 +475,7 @@ impl EmulatorConfig {
     #[must_use]
     pub fn effective_deployments(&self) -> Vec<DeploymentConfig> {
         if self.deployments.is_empty() {
-            DEFAULT_DEPLOYMENTS.iter().map(|name| DeploymentConfig::new(*name, *name)).collect()
+            DEFAULT_DEPLOYMENTS.iter().map(|name| DeploymentConfig::azure(*name, *name)).collect()
         } else {
             self.deployments.clone()
         }
@@ -514,9 +549,9 @@ struct FileDeployment {
     #[serde(default)]
     model: Option<String>,
     #[serde(default)]
-    tpm: Option<u64>,
+    tpm: Option<FileLimit>,
     #[serde(default)]
-    rpm: Option<u64>,
+    rpm: Option<FileLimit>,
     #[serde(default)]
     rpm_window: Option<String>,
     #[serde(default)]
@@ -530,6 +565,27 @@ struct FileDeployment {
     #[serde(default)]
     faults: Option<FileFaults>,
 }
+
+/// A `tpm` or `rpm` in a file: a number, or `"unlimited"`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum FileLimit {
+    Amount(u64),
+    Word(String),
+}
+
+impl FileLimit {
+    fn amount(self, key: &str) -> Result<Option<u64>, String> {
+        match self {
+            Self::Amount(amount) => Ok(Some(amount)),
+            Self::Word(word) if word == UNLIMITED => Ok(None),
+            Self::Word(word) => Err(format!("{key} = {word:?}: expected a number or \"{UNLIMITED}\"")),
+        }
+    }
+}
+
+/// The word that lifts a `tpm` or `rpm` limit.
+const UNLIMITED: &str = "unlimited";
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -586,9 +642,13 @@ impl FileDeployment {
         let name = self.name;
         let invalid = |message: String| EmulatorError::InvalidDeployment { spec: name.clone(), message };
         let model = self.model.unwrap_or_else(|| name.clone());
-        let mut deployment = DeploymentConfig::new(name.clone(), model);
-        deployment.tpm = self.tpm;
-        deployment.rpm = self.rpm;
+        let mut deployment = DeploymentConfig::azure(name.clone(), model);
+        if let Some(tpm) = self.tpm {
+            deployment.tpm = tpm.amount("tpm").map_err(invalid)?;
+        }
+        if let Some(rpm) = self.rpm {
+            deployment.rpm = rpm.amount("rpm").map_err(invalid)?;
+        }
         if let Some(window) = self.rpm_window {
             deployment.rpm_window = window.parse::<RpmWindow>().map_err(|error| invalid(error.to_string()))?;
         }
@@ -638,7 +698,12 @@ mod tests {
     fn deployment_flags() {
         let deployment: DeploymentConfig = "gpt-4o".parse().unwrap();
         assert_eq!((deployment.name.as_str(), deployment.model.as_str()), ("gpt-4o", "gpt-4o"));
-        assert_eq!((deployment.tpm, deployment.rpm), (None, None));
+        assert_eq!((deployment.tpm, deployment.rpm), (Some(450_000), Some(2_700)), "Azure's default quota");
+        let mini: DeploymentConfig = "chat=gpt-4o-mini,rpm=unlimited".parse().unwrap();
+        assert_eq!((mini.tpm, mini.rpm), (Some(2_000_000), None));
+        let open: DeploymentConfig = "e=text-embedding-3-small,tpm=unlimited,rpm=unlimited".parse().unwrap();
+        assert_eq!((open.tpm, open.rpm), (None, None));
+        assert_eq!(default_quota("text-embedding-3-large"), (350_000, 2_100));
         let deployment: DeploymentConfig =
             "d=gpt-4o,tpm=1000,rpm=6,profile=gateway,token_cost=max_tokens,ttft_ms=5,per_token_ms=2".parse().unwrap();
         assert_eq!(deployment.profile, RateLimitProfile::Gateway);
@@ -697,11 +762,18 @@ name = "text-embedding-3-small"
         assert_eq!(chat.faults.sequence, vec![None, Some(Fault::ServiceUnavailable), Some(Fault::ConnectionReset)]);
         assert_eq!(chat.faults.probabilities, vec![(Fault::InternalServerError, 0.25)]);
         assert_eq!(config.deployments[1].model, "text-embedding-3-small");
+        assert_eq!((config.deployments[1].tpm, config.deployments[1].rpm), (Some(350_000), Some(2_100)));
 
         let json_path = dir.join("emulator.json");
         std::fs::write(&json_path, r#"{"deployments":[{"name":"d","model":"gpt-4o-mini","rpm":600}]}"#).unwrap();
         let config = EmulatorConfig::from_file(&json_path).unwrap();
-        assert_eq!(config.deployments[0].rpm, Some(600));
+        assert_eq!((config.deployments[0].tpm, config.deployments[0].rpm), (Some(2_000_000), Some(600)));
+        std::fs::write(&toml_path, "[[deployments]]\nname = \"d\"\ntpm = \"unlimited\"\nrpm = \"unlimited\"\n")
+            .unwrap();
+        let config = EmulatorConfig::from_file(&toml_path).unwrap();
+        assert_eq!((config.deployments[0].tpm, config.deployments[0].rpm), (None, None));
+        std::fs::write(&toml_path, "[[deployments]]\nname = \"d\"\ntpm = \"lots\"\n").unwrap();
+        assert!(EmulatorConfig::from_file(&toml_path).unwrap_err().to_string().contains("unlimited"));
 
         std::fs::write(&toml_path, "[[deployments]]\nname = \"d\"\ntmp = 5\n").unwrap();
         let error = EmulatorConfig::from_file(&toml_path).unwrap_err();

@@ -36,7 +36,10 @@
 //! Every answer of a deployment with quotas carries what is left after its
 //! own charge: `x-ratelimit-remaining-tokens` (of the 60 s window) when a TPM
 //! is set, `x-ratelimit-remaining-requests` (of the RPM sub-window, which is
-//! what is enforced) when an RPM is set. A 429 carries them too, uncharged.
+//! what is enforced) when an RPM is set, and the limits they count down
+//! from: `x-ratelimit-limit-tokens` (the TPM) and
+//! `x-ratelimit-limit-requests` (the sub-window's limit: 450 for 2,700 RPM
+//! over 10 s). A 429 carries them too, uncharged.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -221,6 +224,8 @@ pub(crate) struct Quota {
     clock: Arc<dyn Clock>,
     epoch: Instant,
     limits_tokens: bool,
+    /// Tokens per minute and requests per sub-window, as configured.
+    limits: (Option<u64>, Option<u64>),
     state: Mutex<State>,
 }
 
@@ -238,6 +243,7 @@ impl Quota {
             clock,
             epoch,
             limits_tokens: tokens.is_some(),
+            limits: (tokens.map(|limit| limit.amount), requests.map(|limit| limit.amount)),
             state: Mutex::new(State { tokens: tokens.map(Window::new), requests: requests.map(Window::new) }),
         })
     }
@@ -245,6 +251,12 @@ impl Quota {
     /// Whether this quota counts tokens (so the request's cost is needed).
     pub(crate) fn limits_tokens(&self) -> bool {
         self.limits_tokens
+    }
+
+    /// The limits the remaining counts count down from: tokens per minute,
+    /// and requests per RPM sub-window (what is enforced).
+    pub(crate) fn limits(&self) -> (Option<u64>, Option<u64>) {
+        self.limits
     }
 
     /// Admits and charges a request costing `tokens`, or says how long it must wait.

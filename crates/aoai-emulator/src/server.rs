@@ -76,6 +76,8 @@ static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 static X_MS_REGION: HeaderName = HeaderName::from_static("x-ms-region");
 static REMAINING_REQUESTS: HeaderName = HeaderName::from_static("x-ratelimit-remaining-requests");
 static REMAINING_TOKENS: HeaderName = HeaderName::from_static("x-ratelimit-remaining-tokens");
+static LIMIT_REQUESTS: HeaderName = HeaderName::from_static("x-ratelimit-limit-requests");
+static LIMIT_TOKENS: HeaderName = HeaderName::from_static("x-ratelimit-limit-tokens");
 static RETRY_AFTER_MS: HeaderName = HeaderName::from_static("retry-after-ms");
 static API_KEY: HeaderName = HeaderName::from_static("api-key");
 
@@ -771,6 +773,8 @@ async fn embeddings_v1(
 pub(crate) struct Remaining {
     tokens: Option<u64>,
     requests: Option<u64>,
+    /// The limits the counts count down from (tokens, requests).
+    limits: (Option<u64>, Option<u64>),
 }
 
 impl Remaining {
@@ -780,6 +784,12 @@ impl Remaining {
         }
         if let Some(tokens) = self.tokens {
             headers.insert(REMAINING_TOKENS.clone(), HeaderValue::from(tokens));
+        }
+        if let Some(limit) = self.limits.1 {
+            headers.insert(LIMIT_REQUESTS.clone(), HeaderValue::from(limit));
+        }
+        if let Some(limit) = self.limits.0 {
+            headers.insert(LIMIT_TOKENS.clone(), HeaderValue::from(limit));
         }
     }
 }
@@ -798,12 +808,13 @@ pub(crate) fn admit(
     match quota.admit(cost) {
         Admission::Admitted { remaining_tokens, remaining_requests } => {
             Counters::add(&deployment.counters.tokens_admitted, cost);
-            Ok(Remaining { tokens: remaining_tokens, requests: remaining_requests })
+            Ok(Remaining { tokens: remaining_tokens, requests: remaining_requests, limits: quota.limits() })
         }
         Admission::Refused { retry_after, limit, remaining_tokens, remaining_requests } => {
             Counters::add(&deployment.counters.rate_limited, 1);
             let mut response = rate_limited(deployment.config.profile, retry_after, limit, operation, api_version);
-            Remaining { tokens: remaining_tokens, requests: remaining_requests }.apply(response.headers_mut());
+            Remaining { tokens: remaining_tokens, requests: remaining_requests, limits: quota.limits() }
+                .apply(response.headers_mut());
             Err(Box::new(response))
         }
     }

@@ -63,7 +63,13 @@ async fn chat_answers_with_azure_annotations_and_headers() {
     let id = response.meta.request_id.clone().unwrap();
     assert_eq!(id.split('-').map(str::len).collect::<Vec<_>>(), vec![8, 4, 4, 4, 12]);
     assert_eq!(response.meta.region.as_deref(), Some("eastus"));
-    assert!(response.meta.rate_limits.is_empty(), "no quota, no rate-limit headers");
+    // The default deployments have Azure's default quota (gpt-4o: 450,000
+    // TPM, 2,700 RPM enforced as 450 per 10 s) and say what is left, as Azure does.
+    let limits = &response.meta.rate_limits;
+    assert_eq!((limits.limit_tokens, limits.limit_requests), (Some(450_000), Some(450)), "{limits:?}");
+    assert_eq!(limits.remaining_requests, Some(449));
+    let charged = 450_000 - limits.remaining_tokens.unwrap();
+    assert!((40..200).contains(&charged), "the prompt estimate plus max_tokens: {charged}");
 
     // Deterministic answers, unique ids.
     let again = client.chat("gpt-4o", &hello()).await.unwrap();
