@@ -8,7 +8,10 @@
 //! rounds. After every chat run it checks `GET /_emulator/stats`: every
 //! response `wrk` counted was served (the emulator may have served up to one
 //! request per connection more, cut off in flight when `wrk` stopped), none
-//! was refused, and every served request has its own id. Any non-2xx answer
+//! was refused, and every served request has its own id (of the ids the
+//! stats keep: the most recent 100,000). Then a soak: chat requests until a
+//! million were served since the warm-up, with the emulator's resident
+//! memory read before and after (it must grow by at most 4 MiB). Any non-2xx answer
 //! fails the command; a figure below the target is reported, not failed,
 //! since a shared machine's load moves it.
 
@@ -31,6 +34,10 @@ const CONNECTIONS: u64 = 64;
 const DURATION: &str = "10s";
 const ROUNDS: usize = 3;
 const DEPLOYMENT: &str = "gpt-4o-mini";
+/// Requests served before resident memory is measured again.
+const SOAK_REQUESTS: u64 = 1_000_000;
+/// How much resident memory may grow over the soak: "a few MB".
+const SOAK_LIMIT_KIB: u64 = 4 * 1024;
 const API_VERSION: &str = "2024-10-01-preview";
 
 /// Runs the benchmark and prints its figures.
@@ -49,6 +56,11 @@ pub(crate) fn bench() -> Result<(), String> {
     wrk(&scripts.chat, &chat_url, "2s")?.check()?;
     wrk(&scripts.models, &models_url, "1s")?.check()?;
 
+    // Resident memory is read after one full stats report, whose JSON (up
+    // to 100,000 ids, ~5 MB) raises the allocator's high-water mark once.
+    emulator.stats(true)?;
+    let rss_start = emulator.resident_kib()?;
+    let served_start = emulator.served()?;
     let mut chat_rates = Vec::new();
     let mut baseline_rates = Vec::new();
     let mut total_served = 0;
@@ -77,6 +89,14 @@ pub(crate) fn bench() -> Result<(), String> {
         baseline_rates.push(baseline.rate);
     }
     emulator.check_ids(total_served)?;
+    // Soak: chat requests until a million were served since the warm-up,
+    // then resident memory again (request ids and stats are bounded).
+    while emulator.served()? - served_start < SOAK_REQUESTS {
+        wrk(&scripts.chat, &chat_url, DURATION)?.check()?;
+    }
+    let soaked = emulator.served()? - served_start;
+    let rss_end = emulator.resident_kib()?;
+    emulator.check_ids(0)?;
 
     let (chat_best, chat_median) = best_and_median(&mut chat_rates);
     let (baseline_best, baseline_median) = best_and_median(&mut baseline_rates);
@@ -96,9 +116,18 @@ pub(crate) fn bench() -> Result<(), String> {
         chat_median / baseline_median
     );
     println!(
-        "  stats: every completed request was served, none refused, {total_served} distinct request ids; target {}",
+        "  stats: every completed request was served, none refused, {total_served} served with the ids kept distinct; target {}",
         if chat_best >= TARGET { "met" } else { "NOT met on this run (check the machine's load)" }
     );
+    let grew = rss_end.saturating_sub(rss_start);
+    println!(
+        "  memory: resident {rss_start} KiB after the warm-up, {rss_end} KiB after {soaked} more requests \
+         (+{grew} KiB; target: within {SOAK_LIMIT_KIB} KiB) — {}",
+        if grew <= SOAK_LIMIT_KIB { "met" } else { "NOT met" }
+    );
+    if grew > SOAK_LIMIT_KIB {
+        return Err(format!("the emulator's resident memory grew by {grew} KiB over {soaked} requests"));
+    }
     Ok(())
 }
 
@@ -265,10 +294,25 @@ impl Emulator {
         Err(format!("the chat counters of {DEPLOYMENT} did not settle with every request served"))
     }
 
-    /// Every served request since the warm-up has its own id.
+    /// The emulator's resident memory (`VmRSS` of `/proc/PID/status`), KiB.
+    fn resident_kib(&self) -> Result<u64, String> {
+        let path = format!("/proc/{}/status", self.child.id());
+        let status = std::fs::read_to_string(&path).map_err(|error| format!("cannot read {path}: {error}"))?;
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|value| value.split_whitespace().next())
+            .and_then(|kib| kib.parse().ok())
+            .ok_or_else(|| format!("{path} has no VmRSS line"))
+    }
+
+    /// Every served request whose id the stats keep has its own id, and the
+    /// ids kept plus those dropped (beyond the emulator's bound) are the
+    /// requests served.
     fn check_ids(&self, measured: u64) -> Result<(), String> {
         let stats = self.stats(true)?;
         let served = stats.get("served").and_then(Value::as_u64).unwrap_or(0);
+        let dropped = stats.get("request_ids_dropped").and_then(Value::as_u64).unwrap_or(0);
         let ids: Vec<&str> = stats
             .get("request_ids")
             .and_then(Value::as_array)
@@ -277,9 +321,9 @@ impl Emulator {
             .filter_map(Value::as_str)
             .collect();
         let distinct: HashSet<&str> = ids.iter().copied().collect();
-        if ids.len() as u64 != served || distinct.len() != ids.len() || served < measured {
+        if ids.len() as u64 + dropped != served || distinct.len() != ids.len() || served < measured {
             return Err(format!(
-                "stats list {} request ids ({} distinct) for {served} served requests",
+                "stats list {} request ids ({} distinct, {dropped} dropped) for {served} served requests",
                 ids.len(),
                 distinct.len()
             ));

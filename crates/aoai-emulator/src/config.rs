@@ -13,6 +13,7 @@
 //! keys = ["key-1", "key-2"]   # accepted keys; none = any non-empty key
 //! fixtures = "fixtures.toml"  # scripted answers (see the generate module)
 //! batch_step_ms = 50          # time between Batch API status changes
+//! request_ids_kept = 100000   # request ids the stats keep per deployment (the most recent)
 //! response_step_ms = 50       # time between a background response's status changes
 //!
 //! [content_filter]
@@ -359,7 +360,14 @@ pub struct EmulatorConfig {
     /// The clock quotas read and the sleep that delays answers; inject a
     /// [`ManualClock`](aoai_core::clock::ManualClock) to test quota arithmetic.
     pub time: Time,
+    /// How many request ids the stats keep per deployment, the most recent
+    /// ([`DEFAULT_REQUEST_IDS_KEPT`]); older ones are counted in
+    /// `request_ids_dropped`, so memory stays flat however long it runs.
+    pub request_ids_kept: usize,
 }
+
+/// The request ids kept per deployment by default: 100,000 (800 KB).
+pub const DEFAULT_REQUEST_IDS_KEPT: usize = 100_000;
 
 impl Default for EmulatorConfig {
     fn default() -> Self {
@@ -373,6 +381,7 @@ impl Default for EmulatorConfig {
             batch_step: Duration::from_millis(50),
             response_step: Duration::from_millis(50),
             time: Time::system(),
+            request_ids_kept: DEFAULT_REQUEST_IDS_KEPT,
         }
     }
 }
@@ -453,6 +462,13 @@ impl EmulatorConfig {
         self
     }
 
+    /// Sets how many request ids the stats keep per deployment
+    /// ([`EmulatorConfig::request_ids_kept`]).
+    pub fn request_ids_kept(mut self, kept: usize) -> Self {
+        self.request_ids_kept = kept;
+        self
+    }
+
     /// Sets the time between Batch API status changes.
     pub fn batch_step(mut self, step: Duration) -> Self {
         self.batch_step = step;
@@ -529,6 +545,8 @@ struct FileConfig {
     keys: Vec<String>,
     fixtures: Option<PathBuf>,
     batch_step_ms: Option<u64>,
+    #[serde(default)]
+    request_ids_kept: Option<usize>,
     response_step_ms: Option<u64>,
     content_filter: Option<FileContentFilter>,
     deployments: Vec<FileDeployment>,
@@ -615,6 +633,9 @@ impl FileConfig {
         }
         config.keys = self.keys.into_iter().map(Secret::from).collect();
         config.fixtures = self.fixtures.map(|path| if path.is_absolute() { path } else { base.join(path) });
+        if let Some(kept) = self.request_ids_kept {
+            config.request_ids_kept = kept;
+        }
         if let Some(step) = self.batch_step_ms {
             config.batch_step = Duration::from_millis(step);
         }

@@ -117,11 +117,11 @@ pub(crate) struct Deployment {
 }
 
 impl Deployment {
-    fn new(config: DeploymentConfig, time: &Time) -> Self {
+    fn new(config: DeploymentConfig, time: &Time, request_ids_kept: usize) -> Self {
         let quota = Quota::new(config.tpm, config.rpm, config.rpm_window, time.clock.clone());
         let faults = FaultPlan::new(&config.faults);
         let tokenizer = Tokenizer::for_model(&config.model);
-        Self { config, tokenizer, quota, faults, counters: Counters::default() }
+        Self { config, tokenizer, quota, faults, counters: Counters::new(request_ids_kept) }
     }
 
     pub(crate) fn info(&self) -> ModelInfo<'_> {
@@ -181,7 +181,7 @@ impl AppState {
         let order: Vec<Arc<Deployment>> = config
             .effective_deployments()
             .into_iter()
-            .map(|deployment| Arc::new(Deployment::new(deployment, &config.time)))
+            .map(|deployment| Arc::new(Deployment::new(deployment, &config.time, config.request_ids_kept)))
             .collect();
         let deployments = order.iter().map(|deployment| (deployment.config.name.clone(), deployment.clone())).collect();
         let region = HeaderValue::from_str(&config.region)

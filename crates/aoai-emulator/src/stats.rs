@@ -1,6 +1,9 @@
 //! What the emulator has done, per deployment: requests served and refused,
-//! tokens admitted and generated, and the id of every request served, so a
-//! benchmark can prove that nothing was lost or sent twice.
+//! tokens admitted and generated, and the ids of the requests served (the
+//! most recent [`EmulatorConfig::request_ids_kept`](crate::config::EmulatorConfig::request_ids_kept),
+//! 100,000 by default; older ones are counted, not kept, so memory stays
+//! flat on long runs), so a benchmark can prove that nothing was lost or
+//! sent twice.
 //!
 //! Read it with [`EmulatorHandle::stats`](crate::EmulatorHandle::stats) or
 //! `GET /_emulator/stats` (no key needed; add `?ids=false` to leave the ids
@@ -55,9 +58,15 @@ pub struct DeploymentStats {
     pub tokens_generated: u64,
     /// Lines of Batch API jobs answered by this deployment (not in `requests`).
     pub batch_requests: u64,
-    /// The request id (`apim-request-id`) of every served request, in order.
+    /// The request ids (`apim-request-id`) of the served requests, in
+    /// order: the most recent ones, at most the emulator's
+    /// `request_ids_kept`.
     #[serde(default)]
     pub request_ids: Vec<String>,
+    /// Served requests whose ids are no longer kept (`served` =
+    /// `request_ids_dropped` + the ids kept).
+    #[serde(default)]
+    pub request_ids_dropped: u64,
 }
 
 /// Makes request ids: a random per-emulator prefix and a counter, shaped like
@@ -99,6 +108,28 @@ impl RequestIds {
     }
 }
 
+/// The most recent served sequence numbers, at most `kept`.
+#[derive(Debug, Default)]
+struct IdLog {
+    ids: std::collections::VecDeque<u64>,
+    kept: usize,
+    dropped: u64,
+}
+
+impl IdLog {
+    fn push(&mut self, sequence: u64) {
+        if self.ids.len() >= self.kept {
+            if self.ids.pop_front().is_none() {
+                // Nothing is kept at all.
+                self.dropped += 1;
+                return;
+            }
+            self.dropped += 1;
+        }
+        self.ids.push_back(sequence);
+    }
+}
+
 /// Live counters of one deployment.
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
@@ -111,10 +142,15 @@ pub(crate) struct Counters {
     pub(crate) prompt_tokens: AtomicU64,
     pub(crate) tokens_generated: AtomicU64,
     pub(crate) batch_requests: AtomicU64,
-    served_ids: Mutex<Vec<u64>>,
+    served_ids: Mutex<IdLog>,
 }
 
 impl Counters {
+    /// Counters keeping the last `kept` request ids.
+    pub(crate) fn new(kept: usize) -> Self {
+        Self { served_ids: Mutex::new(IdLog { kept, ..IdLog::default() }), ..Self::default() }
+    }
+
     pub(crate) fn add(counter: &AtomicU64, amount: u64) {
         counter.fetch_add(amount, Ordering::Relaxed);
     }
@@ -129,12 +165,11 @@ impl Counters {
 
     pub(crate) fn snapshot(&self, model: &str, ids: &RequestIds, with_ids: bool) -> DeploymentStats {
         let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
-        let request_ids = if with_ids {
-            let sequences = self.served_ids.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
-            sequences.into_iter().map(|sequence| ids.to_string(sequence)).collect()
-        } else {
-            Vec::new()
+        let (sequences, request_ids_dropped) = {
+            let log = self.served_ids.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            (if with_ids { log.ids.iter().copied().collect() } else { Vec::new() }, log.dropped)
         };
+        let request_ids = sequences.into_iter().map(|sequence| ids.to_string(sequence)).collect();
         DeploymentStats {
             model: model.to_owned(),
             requests: load(&self.requests),
@@ -147,6 +182,7 @@ impl Counters {
             tokens_generated: load(&self.tokens_generated),
             batch_requests: load(&self.batch_requests),
             request_ids,
+            request_ids_dropped,
         }
     }
 }
@@ -181,7 +217,7 @@ mod tests {
     #[test]
     fn snapshot_counts_and_ids() {
         let ids = RequestIds::new();
-        let counters = Counters::default();
+        let counters = Counters::new(10);
         Counters::add(&counters.requests, 2);
         counters.served(7, 10, 5);
         let stats = counters.snapshot("gpt-4o", &ids, true);
@@ -189,5 +225,24 @@ mod tests {
         assert_eq!(stats.request_ids, vec![ids.to_string(7)]);
         assert!(counters.snapshot("gpt-4o", &ids, false).request_ids.is_empty());
         assert_eq!(random_hex(24).len(), 24);
+    }
+
+    #[test]
+    fn only_the_most_recent_ids_are_kept_and_the_rest_counted() {
+        let ids = RequestIds::new();
+        let counters = Counters::new(3);
+        for sequence in 1..=1_000 {
+            counters.served(sequence, 1, 1);
+        }
+        let stats = counters.snapshot("gpt-4o", &ids, true);
+        assert_eq!(stats.served, 1_000);
+        assert_eq!(stats.request_ids, [998, 999, 1_000].map(|sequence| ids.to_string(sequence)));
+        assert_eq!(stats.request_ids_dropped, 997);
+        assert!(counters.served_ids.lock().unwrap().ids.capacity() < 16, "bounded storage");
+        let none = Counters::new(0);
+        none.served(1, 1, 1);
+        let stats = none.snapshot("gpt-4o", &ids, true);
+        assert!(stats.request_ids.is_empty());
+        assert_eq!(stats.request_ids_dropped, 1);
     }
 }
