@@ -162,3 +162,61 @@ async fn usage_errors_exit_2_and_failed_items_exit_1() {
     let _ = std::fs::remove_dir_all(&dir);
     emulator.shutdown().await;
 }
+
+/// A complete, clean run leaves the output only: no empty errors file, no
+/// journal (`--keep-journal` keeps it), and a short run's summary gives
+/// totals, not per-minute rates. A run with failures keeps both files.
+#[tokio::test]
+async fn a_clean_run_leaves_no_empty_errors_file_and_no_journal() {
+    let emulator = Emulator::builder().start().await.unwrap();
+    let dir = std::env::temp_dir().join(format!("aoai-batch-clean-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let input: String = (0..5)
+        .map(|n| {
+            json!({"custom_id": format!("item-{n}"), "method": "POST", "url": "/chat/completions",
+                "body": {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 5}})
+            .to_string()
+                + "\n"
+        })
+        .collect();
+    std::fs::write(dir.join("input.jsonl"), input).unwrap();
+    let base_url = emulator.base_url().to_owned();
+    let key = emulator.api_key().expose().to_owned();
+    let (clean, kept, failed) = tokio::task::spawn_blocking({
+        let dir = dir.clone();
+        move || {
+            let clean = aoai(&dir, &base_url, &key, "gpt-4o", &["--tpm", "100000"]).output().unwrap();
+            let listing: Vec<String> = std::fs::read_dir(&dir)
+                .unwrap()
+                .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            std::fs::remove_file(dir.join("out.jsonl")).unwrap();
+            let kept = aoai(&dir, &base_url, &key, "gpt-4o", &["--keep-journal"]).output().unwrap();
+            let kept_journal = dir.join("out.jsonl.journal").exists();
+            std::fs::remove_file(dir.join("out.jsonl")).unwrap();
+            let _ = std::fs::remove_file(dir.join("out.jsonl.journal"));
+            std::fs::write(dir.join("input.jsonl"), "not json\n").unwrap();
+            let failed = aoai(&dir, &base_url, &key, "gpt-4o", &[]).output().unwrap();
+            let failed_files = (dir.join("out.errors.jsonl").exists(), dir.join("out.jsonl.journal").exists());
+            ((clean, listing), (kept, kept_journal), (failed, failed_files))
+        }
+    })
+    .await
+    .unwrap();
+    let ((clean, mut listing), (kept, kept_journal), (failed, failed_files)) = (clean, kept, failed);
+    let stderr = String::from_utf8_lossy(&clean.stderr);
+    assert!(clean.status.success(), "{stderr}");
+    listing.sort();
+    assert_eq!(listing, ["input.jsonl", "out.jsonl"], "{stderr}");
+    assert!(stderr.contains("5 of 5 items succeeded"), "{stderr}");
+    assert!(stderr.contains("too short for per-minute rates"), "{stderr}");
+    assert!(stderr.contains("errors: none (no errors file)"), "{stderr}");
+    assert!(!stderr.contains("tokens/min"), "{stderr}");
+    assert!(kept.status.success(), "{}", String::from_utf8_lossy(&kept.stderr));
+    assert!(kept_journal, "--keep-journal keeps it");
+    assert_eq!(failed.status.code(), Some(1));
+    assert_eq!(failed_files, (true, true), "a run with failures keeps its errors file and journal");
+    let _ = std::fs::remove_dir_all(&dir);
+    emulator.shutdown().await;
+}

@@ -355,6 +355,7 @@ impl Runner {
             progress,
             started,
             quota_tpm: config.quota_tpm,
+            quota_rpm: config.quota_rpm,
         });
 
         let io = |source| RunError::Io { operation: "read", path: config.input.clone(), source };
@@ -486,6 +487,8 @@ struct Tally {
     prompt_tokens: u64,
     completion_tokens: u64,
     charged_tokens: u64,
+    in_flight: u64,
+    waiting: u64,
 }
 
 /// What every task shares.
@@ -502,6 +505,7 @@ struct Shared {
     progress: Option<ProgressFn>,
     started: Instant,
     quota_tpm: Option<u64>,
+    quota_rpm: Option<u64>,
 }
 
 /// How an item ends, when it fails.
@@ -520,7 +524,13 @@ impl Shared {
         let mut rate_limits = 0_u32;
         let mut gate_failures = 0_u32;
         loop {
-            let grant = match self.gate.acquire(job.deployment.as_deref(), job.cost).await {
+            self.report(|tally| tally.waiting += 1);
+            let acquired = self.gate.acquire(job.deployment.as_deref(), job.cost).await;
+            self.report(|tally| {
+                tally.waiting -= 1;
+                tally.in_flight += u64::from(acquired.is_ok());
+            });
+            let grant = match acquired {
                 Ok(grant) => grant,
                 Err(error) => {
                     let (code, retry) = gate_error_kind(&error);
@@ -541,7 +551,9 @@ impl Shared {
             });
             let route = Route::Deployment { deployment: grant.deployment(), path: job.operation.path() };
             let body = self.body_for(&job, grant.deployment());
-            let error = match self.client.request_bytes(Method::POST, route, Some(body)).await {
+            let answer = self.client.request_bytes(Method::POST, route, Some(body)).await;
+            self.report(|tally| tally.in_flight -= 1);
+            let error = match answer {
                 Ok(response) => {
                     if self.observe {
                         self.gate.observe(&grant, &response.meta.rate_limits).await;
@@ -648,10 +660,17 @@ impl Shared {
 
     /// Counts a finished line and reports progress.
     fn finished(&self, change: impl FnOnce(&mut Tally)) {
+        self.report(|tally| {
+            change(tally);
+            tally.done += 1;
+        });
+    }
+
+    /// Changes the tally and reports progress.
+    fn report(&self, change: impl FnOnce(&mut Tally)) {
         let snapshot = {
             let mut tally = self.lock();
             change(&mut tally);
-            tally.done += 1;
             Progress {
                 total: tally.total,
                 done: tally.done,
@@ -663,6 +682,9 @@ impl Shared {
                 charged_tokens: tally.charged_tokens,
                 elapsed: self.time.clock.now().saturating_duration_since(self.started),
                 quota_tpm: self.quota_tpm,
+                quota_rpm: self.quota_rpm,
+                in_flight: tally.in_flight,
+                waiting: tally.waiting,
             }
         };
         if let Some(progress) = &self.progress {

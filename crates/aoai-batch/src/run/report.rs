@@ -74,7 +74,9 @@ impl Report {
 }
 
 /// A snapshot of a run in progress, handed to the progress callback after
-/// every finished item.
+/// every finished item, and whenever a request starts waiting for the quota,
+/// is let through or comes back (so a display can tell a quota wait from a
+/// stall).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 #[non_exhaustive]
 pub struct Progress {
@@ -98,6 +100,12 @@ pub struct Progress {
     pub elapsed: Duration,
     /// The tokens-per-minute quota, if known.
     pub quota_tpm: Option<u64>,
+    /// The requests-per-minute quota, if known.
+    pub quota_rpm: Option<u64>,
+    /// Requests sent and not yet answered.
+    pub in_flight: u64,
+    /// Items waiting at the gate for room in the quota.
+    pub waiting: u64,
 }
 
 impl Progress {

@@ -7,6 +7,7 @@ use crate::Failure;
 
 mod api;
 mod run;
+mod view;
 
 /// `aoai batch` subcommands.
 #[derive(Debug, Subcommand)]

@@ -24,6 +24,7 @@ use aoai_core::metrics::thousands;
 use aoai_core::retry::RetryPolicy;
 use clap::Args;
 
+use super::view::ProgressView;
 use crate::progress::Ticker;
 use crate::{Failure, session};
 
@@ -81,6 +82,9 @@ pub(crate) struct RunArgs {
     /// Retries per item for server errors and lost connections (429s are retried apart, through the limiter).
     #[arg(long, default_value_t = 5)]
     max_retries: u32,
+    /// Keep the journal (OUTPUT.journal) after a complete run in which every item succeeded (it is removed by default).
+    #[arg(long)]
+    keep_journal: bool,
 }
 
 fn parse_concurrency(text: &str) -> Result<usize, String> {
@@ -149,20 +153,36 @@ pub(crate) async fn run(args: RunArgs) -> Result<(), Failure> {
         config = config.deployment(name);
     }
     let errors_path = config.errors_path().to_owned();
+    let journal_path = config.journal_path().to_owned();
 
     let latest: Arc<Mutex<Option<Progress>>> = Arc::new(Mutex::new(None));
     let sink = Arc::clone(&latest);
     let runner = Runner::new(&session.client, gate, config).on_progress(move |progress| {
         *sink.lock().unwrap_or_else(PoisonError::into_inner) = Some(*progress);
     });
+    let view = Mutex::new(ProgressView::default());
+    let clock = time.clock.clone();
+    let started = clock.now();
     let ticker = Ticker::start(&time, move || {
         let progress = (*latest.lock().unwrap_or_else(PoisonError::into_inner))?;
-        Some((progress.done, progress_line(&progress)))
+        let now = clock.now().saturating_duration_since(started);
+        let line = view.lock().unwrap_or_else(PoisonError::into_inner).line(&progress, now);
+        Some((progress.done, line))
     });
     let outcome = runner.run().await;
     ticker.stop();
     let report = outcome.map_err(run_failure)?;
-    eprintln!("{}", summary(&report, &args.output, &errors_path));
+    // An errors file with nothing in it is not left behind.
+    let errors_written = match std::fs::metadata(&errors_path) {
+        Ok(meta) if meta.len() == 0 => std::fs::remove_file(&errors_path).is_err(),
+        Ok(_) => true,
+        Err(_) => false,
+    };
+    eprintln!("{}", summary(&report, &args.output, errors_written.then_some(errors_path.as_path())));
+    // A complete, clean run has nothing to resume: its journal goes.
+    if report.is_clean() && !args.keep_journal {
+        let _ = std::fs::remove_file(&journal_path);
+    }
     if let Some(path) = &args.report {
         std::fs::write(path, report.to_json() + "\n")
             .map_err(|error| Failure::Other(format!("cannot write {}: {error}", path.display())))?;
@@ -223,83 +243,70 @@ fn run_failure(error: RunError) -> Failure {
         message.push_str(&format!(": {cause}"));
         source = cause.source();
     }
+    if matches!(error, RunError::NoJournal { .. }) {
+        message.push_str(
+            " (a run in which every item succeeded removes its journal: it has nothing to resume; \
+             --keep-journal keeps it)",
+        );
+    }
     if error.is_usage() { Failure::Usage(message) } else { Failure::Other(message) }
 }
 
-/// `412/1000 items · 2 failed · 28,400 tok/min (95% of 30,000 TPM) · 3×429 · ETA 1m20s`
-fn progress_line(progress: &Progress) -> String {
-    let mut line = format!("{}/{} items", progress.done, progress.total);
-    if progress.failed > 0 {
-        line.push_str(&format!(" · {} failed", progress.failed));
-    }
-    let rate = progress.tokens_per_minute();
-    line.push_str(&format!(" · {} tok/min", thousands(rate.round() as u64)));
-    if let Some(quota) = progress.quota_tpm.filter(|quota| *quota > 0) {
-        line.push_str(&format!(" ({:.0}% of {} TPM)", rate * 100.0 / quota as f64, thousands(quota)));
-    }
-    line.push_str(&format!(" · {}×429", progress.rate_limited));
-    if let Some(eta) = progress.eta() {
-        line.push_str(&format!(" · ETA {}", duration(eta)));
-    }
-    line
-}
+/// Runs shorter than this get totals only in the summary, no per-minute rates.
+const MIN_RATE_RUN: f64 = 30.0;
 
-fn summary(report: &Report, output: &std::path::Path, errors: &std::path::Path) -> String {
-    let mut text = format!("aoai batch run: {} of {} items succeeded", report.succeeded, report.items);
+fn summary(report: &Report, output: &std::path::Path, errors: Option<&std::path::Path>) -> String {
+    let mut text =
+        format!("aoai batch run: {} of {} items succeeded", thousands(report.succeeded), thousands(report.items));
     if report.failed_items() > 0 {
         let kinds: Vec<String> = report.failed.iter().map(|(kind, count)| format!("{kind} {count}")).collect();
-        text.push_str(&format!(", {} failed ({})", report.failed_items(), kinds.join(", ")));
+        text.push_str(&format!(", {} failed ({})", thousands(report.failed_items()), kinds.join(", ")));
     }
     if report.malformed > 0 {
-        text.push_str(&format!(", {} malformed {}", report.malformed, plural(report.malformed, "line")));
+        text.push_str(&format!(", {} malformed {}", thousands(report.malformed), plural(report.malformed, "line")));
     }
     if report.resumed > 0 {
-        text.push_str(&format!(" ({} finished by the earlier run)", report.resumed));
+        text.push_str(&format!(" ({} finished by the earlier run)", thousands(report.resumed)));
     }
     if report.may_have_been_sent > 0 {
-        text.push_str(&format!("; {} may have been sent twice", report.may_have_been_sent));
+        text.push_str(&format!("; {} may have been sent twice", thousands(report.may_have_been_sent)));
     }
     text.push_str(&format!(
         "\n  requests {} ({} answered 429) · tokens: prompt {}, completion {}, charged {}",
-        report.requests_sent,
-        report.rate_limited,
+        thousands(report.requests_sent),
+        thousands(report.rate_limited),
         thousands(report.prompt_tokens),
         thousands(report.completion_tokens),
         thousands(report.charged_tokens)
     ));
-    text.push_str(&format!(
-        "\n  {:.1} s · {} tokens/min",
-        report.elapsed_seconds,
-        thousands(report.tokens_per_minute.round() as u64)
-    ));
-    if let Some(quota) = report.quota_tpm.filter(|quota| *quota > 0) {
-        let share = report.tokens_per_minute * 100.0 / quota as f64;
-        text.push_str(&format!(" ({share:.1}% of {} TPM", thousands(quota)));
-        if share > 100.0 {
-            // Not an overrun: Azure's window slides, so a run may start with a whole minute's quota.
-            text.push_str(" on average: the first minute may use a whole quota at once");
+    text.push_str(&format!("\n  {:.1} s", report.elapsed_seconds));
+    if report.elapsed_seconds >= MIN_RATE_RUN {
+        text.push_str(&format!(" · {} tokens/min", thousands(report.tokens_per_minute.round() as u64)));
+        if let Some(quota) = report.quota_tpm.filter(|quota| *quota > 0) {
+            let share = report.tokens_per_minute * 100.0 / quota as f64;
+            text.push_str(&format!(" ({share:.0}% of {} TPM", thousands(quota)));
+            if share > 100.0 {
+                // Not an overrun: Azure's window slides, so a run may start with a whole minute's quota.
+                text.push_str(" on average: the first minute may use a whole quota at once");
+            }
+            text.push(')');
         }
-        text.push(')');
+        text.push_str(&format!(" · {} requests/min", thousands(report.requests_per_minute.round() as u64)));
+        if let Some(quota) = report.quota_rpm {
+            text.push_str(&format!(" (quota {})", thousands(quota)));
+        }
+    } else {
+        text.push_str(&format!(" (too short for per-minute rates: under {MIN_RATE_RUN:.0} s)"));
     }
-    text.push_str(&format!(" · {:.0} requests/min", report.requests_per_minute));
-    if let Some(quota) = report.quota_rpm {
-        text.push_str(&format!(" (quota {quota})"));
+    match errors {
+        Some(errors) => text.push_str(&format!("\n  output: {} · errors: {}", output.display(), errors.display())),
+        None => text.push_str(&format!("\n  output: {} · errors: none (no errors file)", output.display())),
     }
-    text.push_str(&format!("\n  output: {} · errors: {}", output.display(), errors.display()));
     text
 }
 
 fn plural(count: u64, word: &str) -> String {
     if count == 1 { word.to_owned() } else { format!("{word}s") }
-}
-
-fn duration(value: Duration) -> String {
-    let seconds = value.as_secs();
-    match seconds {
-        0..60 => format!("{seconds}s"),
-        60..3600 => format!("{}m{:02}s", seconds / 60, seconds % 60),
-        _ => format!("{}h{:02}m", seconds / 3600, seconds % 3600 / 60),
-    }
 }
 
 #[cfg(test)]
@@ -310,7 +317,5 @@ mod tests {
     fn numbers_and_durations_read_well() {
         assert_eq!(thousands(0), "0");
         assert_eq!(thousands(1_234_567), "1,234,567");
-        assert_eq!(duration(Duration::from_secs(80)), "1m20s");
-        assert_eq!(duration(Duration::from_secs(7_300)), "2h01m");
     }
 }
