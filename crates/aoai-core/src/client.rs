@@ -319,6 +319,11 @@ struct Call<'a> {
 }
 
 impl<'a> Call<'a> {
+    /// A resource-scoped, unstreamed call named `name`, retried as usual.
+    fn named(name: &'static str) -> Self {
+        Call { operation: Operation::Other(name), name, deployment: None, stream: false, final_statuses: &[] }
+    }
+
     /// A resource-scoped call named by its options.
     fn other(options: &'a RequestOptions, stream: bool) -> Self {
         Call {
@@ -539,13 +544,7 @@ impl Client {
         route: Route<'_>,
         body: Option<Value>,
     ) -> Result<Response<T>> {
-        let call = Call {
-            operation: Operation::Other("request"),
-            name: "request",
-            deployment: None,
-            stream: false,
-            final_statuses: &[],
-        };
+        let call = Call::named("request");
         self.send_json(&call, method, route, body).await
     }
 
@@ -559,13 +558,7 @@ impl Client {
         body: Value,
         content_type: &str,
     ) -> Result<Response<T>> {
-        let call = Call {
-            operation: Operation::Other("request"),
-            name: "request",
-            deployment: None,
-            stream: false,
-            final_statuses: &[],
-        };
+        let call = Call::named("request");
         let url = self.inner.endpoint.url(route)?;
         let body = encode(&body)?;
         decode_json(self.execute_typed(&call, method, url, Some(body), content_type, &[]).await?).await
@@ -578,13 +571,7 @@ impl Client {
         route: Route<'_>,
         body: Option<Value>,
     ) -> Result<Response<Bytes>> {
-        let call = Call {
-            operation: Operation::Other("request"),
-            name: "request",
-            deployment: None,
-            stream: false,
-            final_statuses: &[],
-        };
+        let call = Call::named("request");
         let url = self.inner.endpoint.url(route)?;
         let body = body.map(|value| encode(&value)).transpose()?;
         match self.execute(&call, method, url, body).await? {
@@ -644,13 +631,7 @@ impl Client {
         filename: &str,
         content: Bytes,
     ) -> Result<Response<T>> {
-        let call = Call {
-            operation: Operation::Other("upload"),
-            name: "upload",
-            deployment: None,
-            stream: false,
-            final_statuses: &[],
-        };
+        let call = Call::named("upload");
         let url = self.inner.endpoint.url(route)?;
         let form = crate::multipart::encode(&[("purpose", purpose)], "file", filename, &content)?;
         drop(content);
