@@ -88,7 +88,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aoai_core::chat::Usage;
-use aoai_core::chat::{ChatAccumulator, ChatRequest, ChatResponse, StreamOptions};
+use aoai_core::chat::{ChatRequest, ChatResponse, StreamOptions};
 use aoai_core::embeddings::{EmbeddingsRequest, EmbeddingsResponse};
 use aoai_core::response::ResponseMeta;
 use aoai_core::responses::{
@@ -429,56 +429,15 @@ impl<C: ChatApi> Cached<C> {
                 return Err(error);
             }
         };
-        let meta = upstream.meta().clone();
-        let state = Capture {
-            upstream,
-            accumulator: ChatAccumulator::new(),
-            shared: self.shared.clone(),
-            key,
-            drop_usage_chunk: !caller_wants_usage,
-        };
-        let chunks = futures_util::stream::unfold(Some(state), |state| async move {
-            let mut state = state?;
-            loop {
-                match state.upstream.next().await {
-                    Some(Ok(chunk)) => {
-                        state.accumulator.push(&chunk);
-                        let only_usage =
-                            chunk.choices.is_empty() && chunk.usage.is_some() && chunk.prompt_filter_results.is_none();
-                        if state.drop_usage_chunk && only_usage {
-                            continue;
-                        }
-                        return Some((Ok(chunk), Some(state)));
-                    }
-                    Some(Err(error)) => {
-                        state.shared.stats.not_stored();
-                        return Some((Err(error), None));
-                    }
-                    None => {
-                        state.finish().await;
-                        return None;
-                    }
-                }
-            }
+        let shared = self.shared.clone();
+        let complete: replay::OnComplete = Box::new(move |response| {
+            Box::pin(async move {
+                shared.stats.miss_usage(response.usage.as_ref());
+                shared.store_captured(&key, &response, is_cacheable_response(&response)).await;
+            })
         });
-        Ok(ChatStream::from_chunks(chunks, meta))
-    }
-}
-
-/// A live stream being captured.
-struct Capture {
-    upstream: ChatStream,
-    accumulator: ChatAccumulator,
-    shared: Arc<Shared>,
-    key: CacheKey,
-    drop_usage_chunk: bool,
-}
-
-impl Capture {
-    async fn finish(self) {
-        let response = self.accumulator.finish();
-        self.shared.stats.miss_usage(response.usage.as_ref());
-        self.shared.store_captured(&self.key, &response, is_cacheable_response(&response)).await;
+        let shared = self.shared.clone();
+        Ok(replay::capture(upstream, !caller_wants_usage, complete, Box::new(move || shared.stats.not_stored())))
     }
 }
 

@@ -271,6 +271,62 @@ fn pieces(text: &str) -> Vec<&str> {
 }
 
 /// The bytes stored for an answer.
+/// What a captured stream does with the assembled answer when the upstream
+/// ends cleanly.
+pub(crate) type OnComplete =
+    Box<dyn FnOnce(ChatResponse) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> + Send>;
+
+/// Forwards `upstream`'s chunks as they come and hands the answer they
+/// assemble to `complete` once the upstream ends cleanly; `failed` runs
+/// instead when it ends with an error. With `drop_usage_chunk`, the
+/// usage-only chunk (asked for by the cache to count tokens, not by the
+/// caller) is not forwarded. A caller that stops reading early stores
+/// nothing. The one capture both [`Cached`](crate::Cached) and
+/// [`SemanticCache`](crate::semantic::SemanticCache) use for streamed misses.
+pub(crate) fn capture(
+    upstream: aoai_core::stream::ChatStream,
+    drop_usage_chunk: bool,
+    complete: OnComplete,
+    failed: Box<dyn FnOnce() + Send>,
+) -> aoai_core::stream::ChatStream {
+    use futures_util::StreamExt as _;
+    struct Capture {
+        upstream: aoai_core::stream::ChatStream,
+        accumulator: aoai_core::chat::ChatAccumulator,
+        drop_usage_chunk: bool,
+        complete: OnComplete,
+        failed: Box<dyn FnOnce() + Send>,
+    }
+    let meta = upstream.meta().clone();
+    let state =
+        Capture { upstream, accumulator: aoai_core::chat::ChatAccumulator::new(), drop_usage_chunk, complete, failed };
+    let chunks = futures_util::stream::unfold(Some(state), |state| async move {
+        let mut state = state?;
+        loop {
+            match state.upstream.next().await {
+                Some(Ok(chunk)) => {
+                    state.accumulator.push(&chunk);
+                    let only_usage =
+                        chunk.choices.is_empty() && chunk.usage.is_some() && chunk.prompt_filter_results.is_none();
+                    if state.drop_usage_chunk && only_usage {
+                        continue;
+                    }
+                    return Some((Ok(chunk), Some(state)));
+                }
+                Some(Err(error)) => {
+                    (state.failed)();
+                    return Some((Err(error), None));
+                }
+                None => {
+                    (state.complete)(state.accumulator.finish()).await;
+                    return None;
+                }
+            }
+        }
+    });
+    aoai_core::stream::ChatStream::from_chunks(chunks, meta)
+}
+
 pub(crate) fn encode<T: serde::Serialize>(body: &T) -> Option<Bytes> {
     serde_json::to_vec(body).ok().map(Bytes::from)
 }

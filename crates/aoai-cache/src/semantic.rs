@@ -16,8 +16,10 @@
 //! search within a bucket is linear. The same [`CachePolicy`] and
 //! [`is_cacheable_response`] rules as [`Cached`](crate::Cached) apply.
 //!
-//! Streamed requests are replayed as a stream on a hit; on a miss they pass
-//! through unchanged and are not stored. A failing embeddings call makes the
+//! Streamed requests are replayed as a stream on a hit; on a miss the
+//! stream is forwarded as it comes and its answer stored when it ends
+//! cleanly (a caller that stops reading early stores nothing), as
+//! [`Cached`](crate::Cached) does. A failing embeddings call makes the
 //! request a pass-through (warned and counted), never an error.
 //!
 //! How close is close: with a real embeddings model, paraphrases typically
@@ -349,12 +351,39 @@ impl<C: ChatApi, E: EmbeddingsApi> SemanticCache<C, E> {
     }
 
     fn store(&self, bucket: CacheKey, vector: Vec<f32>, response: &ChatResponse) {
+        self.storer().store(bucket, vector, response);
+    }
+
+    /// What storing needs, owned: for a streamed miss, stored when its
+    /// stream ends.
+    fn storer(&self) -> Storer {
+        Storer {
+            state: self.state.clone(),
+            stats: self.stats.clone(),
+            clock: self.clock.clone(),
+            ttl: self.policy.ttl,
+            max_entries: self.max_entries,
+        }
+    }
+}
+
+/// Stores an answer under a bucket and a vector (see [`SemanticCache::storer`]).
+struct Storer {
+    state: Arc<Mutex<State>>,
+    stats: Arc<StatsRecorder>,
+    clock: Arc<dyn Clock>,
+    ttl: std::time::Duration,
+    max_entries: usize,
+}
+
+impl Storer {
+    fn store(&self, bucket: CacheKey, vector: Vec<f32>, response: &ChatResponse) {
         self.stats.miss(response.usage.as_ref());
         if !is_cacheable_response(response) {
             self.stats.not_stored();
             return;
         }
-        let expires_at = self.clock.now() + self.policy.ttl;
+        let expires_at = self.clock.now() + self.ttl;
         if let Ok(mut state) = self.state.lock() {
             state.insert(bucket, vector, response.clone(), expires_at, self.max_entries);
         }
@@ -392,10 +421,35 @@ impl<C: ChatApi, E: EmbeddingsApi> ChatApi for SemanticCache<C, E> {
                 let chunks = replay::chunks_of(&response, include_usage);
                 Ok(ChatStream::from_chunks(futures_util::stream::iter(chunks.into_iter().map(Ok)), hit_meta()))
             }
-            Lookup::Miss(..) => {
-                self.stats.miss(None);
-                self.stats.not_stored();
-                self.inner.chat_stream(deployment, request).await
+            Lookup::Miss(bucket, vector) => {
+                // Stored when the stream ends cleanly, like a whole answer
+                // (usage asked for, to count it; not forwarded unless the
+                // caller asked too).
+                let caller_wants_usage = request.stream_options.as_ref().is_some_and(|options| options.include_usage);
+                let upstream = if caller_wants_usage {
+                    self.inner.chat_stream(deployment, request).await
+                } else {
+                    let mut with_usage = request.clone();
+                    with_usage.stream_options = Some(aoai_core::chat::StreamOptions::with_usage());
+                    self.inner.chat_stream(deployment, &with_usage).await
+                };
+                let upstream = match upstream {
+                    Ok(stream) => stream,
+                    Err(error) => {
+                        self.stats.miss(None);
+                        self.stats.not_stored();
+                        return Err(error);
+                    }
+                };
+                let storer = self.storer();
+                let complete: replay::OnComplete =
+                    Box::new(move |response| Box::pin(async move { storer.store(bucket, vector, &response) }));
+                let stats = self.stats.clone();
+                let failed = Box::new(move || {
+                    stats.miss(None);
+                    stats.not_stored();
+                });
+                Ok(replay::capture(upstream, !caller_wants_usage, complete, failed))
             }
             Lookup::Bypass | Lookup::Failed => self.inner.chat_stream(deployment, request).await,
         }

@@ -125,3 +125,39 @@ async fn different_parameters_or_deployments_never_hit() {
     cache.chat("chat", &sampled).await.unwrap();
     assert_eq!(cache.stats().bypassed, 2);
 }
+
+/// A streamed miss is stored when its stream ends, so a later similar
+/// question hits; the usage chunk the cache asked for is not forwarded; a
+/// stream abandoned half way stores nothing.
+#[tokio::test]
+async fn streamed_misses_are_stored_when_the_stream_ends() {
+    use futures_util::StreamExt;
+    let emulator = emulator().await;
+    let cache = semantic(&emulator, 0.99);
+    let original = "What is the capital city of France?";
+
+    let mut stream = cache.chat_stream("chat", &ask(original).stream(true)).await.unwrap();
+    assert_eq!(CacheStatus::of(stream.meta()), CacheStatus::Upstream);
+    let mut text = String::new();
+    let mut usage_chunks = 0;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.unwrap();
+        usage_chunks += usize::from(chunk.usage.is_some());
+        text.push_str(chunk.delta_text().unwrap_or_default());
+    }
+    assert!(!text.is_empty());
+    assert_eq!(usage_chunks, 0, "the caller did not ask for usage");
+    let hit = cache.chat("chat", &ask("what is the capital city of france")).await.unwrap();
+    assert_eq!(CacheStatus::of(&hit.meta), CacheStatus::Hit);
+    assert_eq!(hit.body.text(), Some(text.as_str()));
+    assert_eq!(served(&emulator, "chat"), 1);
+    assert_eq!((cache.stats().hits, cache.stats().misses), (1, 1));
+
+    // Abandoned after the first chunk: nothing stored, the next asks upstream.
+    let other = "How do I bake sourdough bread at home?";
+    let mut stream = cache.chat_stream("chat", &ask(other).stream(true)).await.unwrap();
+    stream.next().await.unwrap().unwrap();
+    drop(stream);
+    let again = cache.chat("chat", &ask(other)).await.unwrap();
+    assert_eq!(CacheStatus::of(&again.meta), CacheStatus::Upstream);
+}
