@@ -88,7 +88,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aoai_core::chat::Usage;
-use aoai_core::chat::{ChatRequest, ChatResponse, StreamOptions};
+use aoai_core::chat::{ChatRequest, ChatResponse};
 use aoai_core::embeddings::{EmbeddingsRequest, EmbeddingsResponse};
 use aoai_core::response::ResponseMeta;
 use aoai_core::responses::{
@@ -413,22 +413,7 @@ impl<C: ChatApi> Cached<C> {
         request: &ChatRequest,
         key: CacheKey,
     ) -> aoai_core::Result<ChatStream> {
-        let caller_wants_usage = request.stream_options.as_ref().is_some_and(|options| options.include_usage);
-        let upstream = if caller_wants_usage {
-            self.inner.chat_stream(deployment, request).await
-        } else {
-            let mut with_usage = request.clone();
-            with_usage.stream_options = Some(StreamOptions::with_usage());
-            self.inner.chat_stream(deployment, &with_usage).await
-        };
         self.shared.stats.miss(None);
-        let upstream = match upstream {
-            Ok(stream) => stream,
-            Err(error) => {
-                self.shared.stats.not_stored();
-                return Err(error);
-            }
-        };
         let shared = self.shared.clone();
         let complete: replay::OnComplete = Box::new(move |response| {
             Box::pin(async move {
@@ -437,7 +422,7 @@ impl<C: ChatApi> Cached<C> {
             })
         });
         let shared = self.shared.clone();
-        Ok(replay::capture(upstream, !caller_wants_usage, complete, Box::new(move || shared.stats.not_stored())))
+        replay::capture(&self.inner, deployment, request, complete, Box::new(move || shared.stats.not_stored())).await
     }
 }
 

@@ -276,19 +276,21 @@ fn pieces(text: &str) -> Vec<&str> {
 pub(crate) type OnComplete =
     Box<dyn FnOnce(ChatResponse) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> + Send>;
 
-/// Forwards `upstream`'s chunks as they come and hands the answer they
+/// Sends `request` as a stream through `inner` (asking for usage, to count
+/// it), forwards the chunks as they come and hands the answer they
 /// assemble to `complete` once the upstream ends cleanly; `failed` runs
-/// instead when it ends with an error. With `drop_usage_chunk`, the
-/// usage-only chunk (asked for by the cache to count tokens, not by the
-/// caller) is not forwarded. A caller that stops reading early stores
-/// nothing. The one capture both [`Cached`](crate::Cached) and
+/// instead when the stream cannot be opened or ends with an error. The
+/// usage-only chunk is forwarded only when the caller asked for it. A
+/// caller that stops reading early stores nothing. The one capture both
+/// [`Cached`](crate::Cached) and
 /// [`SemanticCache`](crate::semantic::SemanticCache) use for streamed misses.
-pub(crate) fn capture(
-    upstream: aoai_core::stream::ChatStream,
-    drop_usage_chunk: bool,
+pub(crate) async fn capture<C: aoai_core::ChatApi + ?Sized>(
+    inner: &C,
+    deployment: &str,
+    request: &aoai_core::chat::ChatRequest,
     complete: OnComplete,
     failed: Box<dyn FnOnce() + Send>,
-) -> aoai_core::stream::ChatStream {
+) -> aoai_core::Result<aoai_core::stream::ChatStream> {
     use futures_util::StreamExt as _;
     struct Capture {
         upstream: aoai_core::stream::ChatStream,
@@ -297,6 +299,22 @@ pub(crate) fn capture(
         complete: OnComplete,
         failed: Box<dyn FnOnce() + Send>,
     }
+    let caller_wants_usage = request.stream_options.as_ref().is_some_and(|options| options.include_usage);
+    let opened = if caller_wants_usage {
+        inner.chat_stream(deployment, request).await
+    } else {
+        let mut with_usage = request.clone();
+        with_usage.stream_options = Some(aoai_core::chat::StreamOptions::with_usage());
+        inner.chat_stream(deployment, &with_usage).await
+    };
+    let upstream = match opened {
+        Ok(stream) => stream,
+        Err(error) => {
+            failed();
+            return Err(error);
+        }
+    };
+    let drop_usage_chunk = !caller_wants_usage;
     let meta = upstream.meta().clone();
     let state =
         Capture { upstream, accumulator: aoai_core::chat::ChatAccumulator::new(), drop_usage_chunk, complete, failed };
@@ -324,7 +342,7 @@ pub(crate) fn capture(
             }
         }
     });
-    aoai_core::stream::ChatStream::from_chunks(chunks, meta)
+    Ok(aoai_core::stream::ChatStream::from_chunks(chunks, meta))
 }
 
 pub(crate) fn encode<T: serde::Serialize>(body: &T) -> Option<Bytes> {

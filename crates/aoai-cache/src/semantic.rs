@@ -422,25 +422,7 @@ impl<C: ChatApi, E: EmbeddingsApi> ChatApi for SemanticCache<C, E> {
                 Ok(ChatStream::from_chunks(futures_util::stream::iter(chunks.into_iter().map(Ok)), hit_meta()))
             }
             Lookup::Miss(bucket, vector) => {
-                // Stored when the stream ends cleanly, like a whole answer
-                // (usage asked for, to count it; not forwarded unless the
-                // caller asked too).
-                let caller_wants_usage = request.stream_options.as_ref().is_some_and(|options| options.include_usage);
-                let upstream = if caller_wants_usage {
-                    self.inner.chat_stream(deployment, request).await
-                } else {
-                    let mut with_usage = request.clone();
-                    with_usage.stream_options = Some(aoai_core::chat::StreamOptions::with_usage());
-                    self.inner.chat_stream(deployment, &with_usage).await
-                };
-                let upstream = match upstream {
-                    Ok(stream) => stream,
-                    Err(error) => {
-                        self.stats.miss(None);
-                        self.stats.not_stored();
-                        return Err(error);
-                    }
-                };
+                // Stored when the stream ends cleanly, like a whole answer.
                 let storer = self.storer();
                 let complete: replay::OnComplete =
                     Box::new(move |response| Box::pin(async move { storer.store(bucket, vector, &response) }));
@@ -449,7 +431,7 @@ impl<C: ChatApi, E: EmbeddingsApi> ChatApi for SemanticCache<C, E> {
                     stats.miss(None);
                     stats.not_stored();
                 });
-                Ok(replay::capture(upstream, !caller_wants_usage, complete, failed))
+                replay::capture(&self.inner, deployment, request, complete, failed).await
             }
             Lookup::Bypass | Lookup::Failed => self.inner.chat_stream(deployment, request).await,
         }
