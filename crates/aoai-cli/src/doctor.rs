@@ -53,15 +53,7 @@ pub(crate) async fn run(deployment: Option<String>) -> Result<(), Failure> {
     print(&report)?;
 
     let client = Client::from_config(config)?;
-    let request = ChatRequest::new(vec![ChatMessage::user("ping")]).max_tokens(1);
-    let result = match client.chat(&deployment, &request).await {
-        Err(error) if error.as_api().is_some_and(|api| api.code() == Some("unsupported_parameter")) => {
-            let request = ChatRequest::new(vec![ChatMessage::user("ping")]).max_completion_tokens(16);
-            client.chat(&deployment, &request).await
-        }
-        other => other,
-    };
-    match result {
+    match validation_call(&client, &deployment).await {
         Ok(response) => {
             let mut lines = format!(
                 "validation call: ok\n  model: {}\n  request id: {}\n",
@@ -85,6 +77,22 @@ pub(crate) async fn run(deployment: Option<String>) -> Result<(), Failure> {
             ))?;
             Err(Failure::Other("the validation call failed".to_owned()))
         }
+    }
+}
+
+/// The guide's validation call: a one-token chat completion (reasoning
+/// models, which refuse `max_tokens`, get `max_completion_tokens`).
+async fn validation_call(
+    client: &Client,
+    deployment: &str,
+) -> Result<aoai_core::Response<aoai_core::chat::ChatResponse>, Error> {
+    let request = ChatRequest::new(vec![ChatMessage::user("ping")]).max_tokens(1);
+    match client.chat(deployment, &request).await {
+        Err(error) if error.as_api().is_some_and(|api| api.code() == Some("unsupported_parameter")) => {
+            let request = ChatRequest::new(vec![ChatMessage::user("ping")]).max_completion_tokens(16);
+            client.chat(deployment, &request).await
+        }
+        other => other,
     }
 }
 
@@ -119,8 +127,7 @@ async fn offline(deployment: Option<String>) -> Result<(), Failure> {
     let deployment = deployment.filter(|name| !name.trim().is_empty());
     let session = crate::session(deployment.as_deref(), "gpt-4o").await?;
     let deployment = deployment.unwrap_or_else(|| "gpt-4o".to_owned());
-    let request = ChatRequest::new(vec![ChatMessage::user("ping")]).max_tokens(1);
-    match session.client.chat(&deployment, &request).await {
+    match validation_call(&session.client, &deployment).await {
         Ok(_) => print(&format!("validation call (embedded emulator, deployment {deployment}): ok\n")),
         Err(error) => {
             print(&format!("validation call (embedded emulator): PROBLEM\n  {}\n", error.summary_line()))?;

@@ -118,12 +118,12 @@ struct IdLog {
 
 impl IdLog {
     fn push(&mut self, sequence: u64) {
-        if self.ids.len() >= self.kept {
-            if self.ids.pop_front().is_none() {
-                // Nothing is kept at all.
-                self.dropped += 1;
-                return;
-            }
+        if self.kept == 0 {
+            self.dropped += 1;
+            return;
+        }
+        if self.ids.len() == self.kept {
+            self.ids.pop_front();
             self.dropped += 1;
         }
         self.ids.push_back(sequence);
