@@ -31,6 +31,19 @@ fn aoai(dir: &Path, base_url: &str, key: &str, deployment: &str, extra: &[&str])
     command
 }
 
+/// `count` Batch-format chat lines, `item-0`…, each asking `content(index)`
+/// with `max_tokens`.
+fn chat_lines(count: usize, max_tokens: u32, content: impl Fn(usize) -> String) -> String {
+    (0..count)
+        .map(|index| {
+            json!({"custom_id": format!("item-{index}"), "method": "POST", "url": "/chat/completions",
+                "body": {"messages": [{"role": "user", "content": content(index)}], "max_tokens": max_tokens}})
+            .to_string()
+                + "\n"
+        })
+        .collect()
+}
+
 fn lines(path: &Path) -> Vec<Value> {
     std::fs::read_to_string(path)
         .unwrap_or_default()
@@ -53,15 +66,7 @@ async fn a_run_killed_mid_way_resumes_to_exactly_once() {
     let dir = std::env::temp_dir().join(format!("aoai-batch-resume-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let input: String = (0..ITEMS)
-        .map(|index| {
-            json!({"custom_id": format!("item-{index}"), "method": "POST", "url": "/chat/completions",
-                "body": {"messages": [{"role": "user", "content": format!("Question {index}")}], "max_tokens": 20}})
-            .to_string()
-                + "\n"
-        })
-        .collect();
-    std::fs::write(dir.join("input.jsonl"), input).unwrap();
+    std::fs::write(dir.join("input.jsonl"), chat_lines(ITEMS, 20, |index| format!("Question {index}"))).unwrap();
     let base_url = emulator.base_url().to_owned();
     let key = emulator.api_key().expose().to_owned();
 
@@ -172,15 +177,7 @@ async fn a_clean_run_leaves_no_empty_errors_file_and_no_journal() {
     let dir = std::env::temp_dir().join(format!("aoai-batch-clean-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let input: String = (0..5)
-        .map(|n| {
-            json!({"custom_id": format!("item-{n}"), "method": "POST", "url": "/chat/completions",
-                "body": {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 5}})
-            .to_string()
-                + "\n"
-        })
-        .collect();
-    std::fs::write(dir.join("input.jsonl"), input).unwrap();
+    std::fs::write(dir.join("input.jsonl"), chat_lines(5, 5, |_| "hi".to_owned())).unwrap();
     let base_url = emulator.base_url().to_owned();
     let key = emulator.api_key().expose().to_owned();
     let (clean, kept, failed) = tokio::task::spawn_blocking({

@@ -403,6 +403,25 @@ fn reindexing_syncs_added_changed_unchanged_and_deleted_files() {
     assert!(text(&output.stderr).contains("0 added, 3 updated, 0 removed, 0 unchanged"), "{}", text(&output.stderr));
 }
 
+/// Starts `emulator` (on loopback, its address in the environment it
+/// returns) with a chat and an embeddings deployment, and indexes
+/// `root/docs` into `root/idx` through it.
+async fn index_docs(
+    root: &Path,
+    emulator: aoai_emulator::EmulatorConfig,
+) -> (aoai_emulator::EmulatorHandle, Vec<(&'static str, String)>) {
+    let emulator = emulator
+        .deployment(DeploymentConfig::new("gpt-4o", "gpt-4o"))
+        .deployment(DeploymentConfig::new("text-embedding-3-small", "text-embedding-3-small"))
+        .start()
+        .await
+        .unwrap();
+    let env = common::env_for(&emulator, false);
+    let output = common::aoai_in(root, &["rag", "index", "docs", "--index", "idx"], &env, None).await;
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    (emulator, env)
+}
+
 const FIRST_QUESTION: &str = "How does a crashed batch resume?";
 const FOLLOW_UP: &str = "and how long does it take?";
 const REWRITTEN: &str = "How long does resuming a crashed batch take?";
@@ -436,16 +455,7 @@ async fn ask_rewrites_follow_up_questions_from_history_and_chat() {
         ),
     )
     .unwrap();
-    let emulator = Emulator::builder()
-        .deployment(DeploymentConfig::new("gpt-4o", "gpt-4o"))
-        .deployment(DeploymentConfig::new("text-embedding-3-small", "text-embedding-3-small"))
-        .fixtures(&fixtures)
-        .start()
-        .await
-        .unwrap();
-    let env = common::env_for(&emulator, false);
-    let output = common::aoai_in(root, &["rag", "index", "docs", "--index", "idx"], &env, None).await;
-    assert!(output.status.success(), "{}", text(&output.stderr));
+    let (_emulator, env) = index_docs(root, Emulator::builder().fixtures(&fixtures)).await;
     std::fs::write(
         root.join("history.json"),
         format!(
@@ -525,17 +535,7 @@ async fn ask_reports_an_answer_cut_by_the_content_filter_with_exit_3() {
          reply = { content = \"The secret colour is [doc1] quuxforbidden blue.\" }\n",
     )
     .unwrap();
-    let emulator = Emulator::builder()
-        .deployment(DeploymentConfig::new("gpt-4o", "gpt-4o"))
-        .deployment(DeploymentConfig::new("text-embedding-3-small", "text-embedding-3-small"))
-        .blocklist(["quuxforbidden"])
-        .fixtures(&fixtures)
-        .start()
-        .await
-        .unwrap();
-    let env = common::env_for(&emulator, false);
-    let output = common::aoai_in(root, &["rag", "index", "docs", "--index", "idx"], &env, None).await;
-    assert!(output.status.success(), "{}", text(&output.stderr));
+    let (_emulator, env) = index_docs(root, Emulator::builder().blocklist(["quuxforbidden"]).fixtures(&fixtures)).await;
     let ask = ["rag", "ask", "--index", "idx", "--no-rewrite"];
 
     let args: Vec<&str> = ask.iter().copied().chain(["What is the secret colour?"]).collect();
