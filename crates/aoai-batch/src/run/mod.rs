@@ -666,8 +666,12 @@ impl Shared {
         });
     }
 
-    /// Changes the tally and reports progress.
+    /// Changes the tally and reports progress (to a progress callback, if any).
     fn report(&self, change: impl FnOnce(&mut Tally)) {
+        let Some(progress) = &self.progress else {
+            change(&mut self.lock());
+            return;
+        };
         let snapshot = {
             let mut tally = self.lock();
             change(&mut tally);
@@ -687,9 +691,7 @@ impl Shared {
                 waiting: tally.waiting,
             }
         };
-        if let Some(progress) = &self.progress {
-            progress(&snapshot);
-        }
+        progress(&snapshot);
     }
 
     fn lock(&self) -> MutexGuard<'_, Tally> {
